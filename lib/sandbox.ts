@@ -1,0 +1,157 @@
+/**
+ * The private network namespace that makes simultaneous open deterministic: the script re-executes
+ * itself under unshare, brings lo up and installs nft rules that exist only in that namespace.
+ * Nothing on the host's own network or firewall is touched, and it all vanishes with the process.
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import net from 'node:net';
+import { constants } from 'node:os';
+
+const SANDBOX_ENV = 'SIMOPEN_SANDBOX';
+const PARENT_FD_ENV = 'SIMOPEN_SANDBOX_PARENT_FD';
+
+/**
+ * Drops the RST a closed (bound, not yet connecting) port sends back to an early SYN, as a NAT or a
+ * stateful firewall drops an unsolicited SYN. Such a RST carries sequence number 0 (RFC 9293: the SYN
+ * had no ACK to take it from); a RST from an abortive close does not, so resets still work.
+ */
+export const DROP_EARLY_RST_RULESET = `
+table inet simopen_sandbox {
+  chain out {
+    type filter hook output priority 0;
+    oifname "lo" tcp flags & (rst) == rst tcp sequence 0 drop
+  }
+}
+`;
+
+export interface SandboxProbe {
+  ok: boolean;
+  /** Why not, or which unshare flags work. */
+  reason: string;
+}
+
+function unshareFlagSets(): string[][] {
+  // root gets a plain network namespace; anyone else needs a user namespace to hold CAP_NET_ADMIN.
+  return process.getuid?.() === 0 ? [['-n'], ['-r', '-n']] : [['-r', '-n']];
+}
+
+let cachedFlags: string[] | undefined;
+let cachedProbe: SandboxProbe | undefined;
+
+function firstLine(text: string): string {
+  return text.trim().split('\n')[0] ?? '';
+}
+
+/** Can this machine give us a private network namespace in which nft works? Tries it for real. */
+export function probeSandbox(): SandboxProbe {
+  if (cachedProbe) return cachedProbe;
+  let reason = '';
+  for (const flags of unshareFlagSets()) {
+    const result = spawnSync('unshare', [...flags, '--', 'nft', 'add', 'table', 'inet', 'simopen_probe'], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    if (result.error) {
+      const code = (result.error as NodeJS.ErrnoException).code;
+      reason =
+        code === 'ENOENT'
+          ? 'unshare (util-linux) is not installed'
+          : `unshare failed: ${result.error.message}`;
+      break;
+    }
+    if (result.status === 0) {
+      cachedFlags = flags;
+      cachedProbe = { ok: true, reason: `private network namespace via unshare ${flags.join(' ')}` };
+      return cachedProbe;
+    }
+    const stderr = firstLine(result.stderr ?? '');
+    if (/nft.*No such file|failed to execute nft/i.test(stderr)) reason = 'nft (nftables) is not installed';
+    else if (/Operation not permitted|Permission denied/i.test(stderr))
+      reason = `cannot create a network namespace (unshare ${flags.join(' ')}: ${stderr}); user namespaces may be disabled`;
+    else reason = `unshare ${flags.join(' ')} with nft failed: ${stderr || `exit ${result.status}`}`;
+  }
+  cachedProbe = { ok: false, reason };
+  return cachedProbe;
+}
+
+/** True in the process that reexecInSandbox started. */
+export function insideSandbox(): boolean {
+  return process.env[SANDBOX_ENV] === '1';
+}
+
+/**
+ * Re-runs the current script (same node flags, so the tsx loader comes along) in a new network
+ * namespace and resolves with its exit code (128+N for a signal). The child gets its own process
+ * group, so a terminal's Ctrl-C reaches only us and is forwarded once; the child watches a pipe
+ * from us and ends itself if we die.
+ */
+export function reexecInSandbox(extraEnv: Record<string, string> = {}): Promise<number> {
+  const probe = probeSandbox();
+  if (!probe.ok || !cachedFlags) return Promise.reject(new Error(`no sandbox: ${probe.reason}`));
+  const child = spawn(
+    'unshare',
+    [...cachedFlags, '--', process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+    {
+      stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
+      detached: true,
+      env: { ...process.env, ...extraEnv, [SANDBOX_ENV]: '1', [PARENT_FD_ENV]: '3' },
+    },
+  );
+  let lastForward = { signal: '', at: 0 };
+  const forward = (signal: NodeJS.Signals) => {
+    // npm/tsx wrappers relay the terminal's signal too: the same signal twice within 500 ms is one.
+    const now = Date.now();
+    if (lastForward.signal === signal && now - lastForward.at < 500) return;
+    lastForward = { signal, at: now };
+    child.kill(signal);
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const signal of signals) process.on(signal, forward);
+  return new Promise((resolve, reject) => {
+    child.once('error', (error) => {
+      for (const signal of signals) process.off(signal, forward);
+      reject(error);
+    });
+    child.once('exit', (code, signal) => {
+      for (const signal of signals) process.off(signal, forward);
+      resolve(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0));
+    });
+  });
+}
+
+/** Writes an nft ruleset (nft -f -); throws with nft's first error line. */
+export function applyNft(ruleset: string): void {
+  try {
+    execFileSync('nft', ['-f', '-'], { input: ruleset, stdio: ['pipe', 'ignore', 'pipe'] });
+  } catch (error) {
+    const stderr = (error as { stderr?: Buffer }).stderr?.toString() ?? String(error);
+    throw new Error(`nft failed: ${firstLine(stderr)}`);
+  }
+}
+
+/** Inside the namespace: lo up, the ruleset in place, and an exit when the parent goes away. */
+export function setupSandboxNetwork(ruleset: string = DROP_EARLY_RST_RULESET): void {
+  if (!insideSandbox())
+    throw new Error('setupSandboxNetwork must run inside the sandbox (see reexecInSandbox)');
+  execFileSync('ip', ['link', 'set', 'lo', 'up'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (ruleset.trim()) applyNft(ruleset);
+  watchParent();
+}
+
+let watchingParent = false;
+
+function watchParent(): void {
+  const fd = Number(process.env[PARENT_FD_ENV]);
+  if (watchingParent || !Number.isInteger(fd) || fd < 3) return;
+  watchingParent = true;
+  try {
+    const pipe = new net.Socket({ fd, readable: true, writable: false });
+    pipe.on('error', () => {});
+    // EOF on the pipe means the parent is gone: end as if told to.
+    pipe.once('close', () => process.kill(process.pid, 'SIGTERM'));
+    pipe.resume();
+    pipe.unref();
+  } catch {
+    // No pipe (run by hand with the env set): nothing to watch.
+  }
+}
