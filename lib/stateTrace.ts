@@ -1,0 +1,50 @@
+/**
+ * One entry point for the scripts: the exact kernel trace when tracefs can be used, otherwise the
+ * /proc/net/tcp sampler, with a label that says which one it is and why.
+ */
+import type { ConnectionPath } from './connectionPaths.ts';
+import type { SourceLabel } from './formatPaths.ts';
+import { type KernelTraceOptions, probeTracefs, startKernelTrace } from './kernelTrace.ts';
+import { startProcNetTcpSampler } from './procNetTcpSampler.ts';
+import type { TraceEvent } from './traceEvents.ts';
+
+export type SourceChoice = 'auto' | 'kernel' | 'sampled';
+
+export interface StateTrace {
+  readonly label: SourceLabel;
+  /** The kernel trace instance's name, when the source is the kernel. */
+  readonly instance?: string;
+  readonly events: TraceEvent[];
+  readonly lostEvents: number;
+  readonly startedUs: number;
+  drain(): TraceEvent[];
+  stop(): Promise<ConnectionPath[]>;
+}
+
+export interface StateTraceOptions extends KernelTraceOptions {
+  source?: SourceChoice;
+  /** Sampling interval of the fallback (default 10 ms). */
+  sampleIntervalMs?: number;
+}
+
+/**
+ * Starts the best available tracer. 'kernel' throws when tracefs is unusable; 'auto' falls back to
+ * sampling and puts the reason into the label; 'sampled' samples on purpose.
+ */
+export function startStateTrace(options: StateTraceOptions = {}): StateTrace {
+  const source = options.source ?? 'auto';
+  let reason = 'sampling was asked for (--source sampled)';
+  if (source !== 'sampled') {
+    const probe = probeTracefs();
+    if (probe.ok || source === 'kernel') {
+      const trace = startKernelTrace(options);
+      return Object.assign(trace, { label: { source: 'kernel' } as SourceLabel });
+    }
+    reason = probe.reason;
+  }
+  const intervalMs = options.sampleIntervalMs ?? 10;
+  const sampler = startProcNetTcpSampler({ ...options, intervalMs });
+  return Object.assign(sampler, {
+    label: { source: 'sampled', reason, sampleIntervalMs: intervalMs } as SourceLabel,
+  });
+}
