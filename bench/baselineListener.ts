@@ -237,6 +237,8 @@ export interface BaselineOptions {
   close: CloseKind;
   net: number;
   timeoutMs?: number;
+  /** Aborting ends the workers at once. */
+  signal?: AbortSignal;
 }
 
 export interface BaselineResult {
@@ -273,7 +275,7 @@ export async function runBaseline(options: BaselineOptions): Promise<BaselineRes
           net: options.net,
           timeoutMs: options.timeoutMs ?? 10_000,
         };
-        return pool.run(shardOptions) as Promise<BaselineShardResult>;
+        return pool.run(shardOptions, { signal: options.signal ?? null }) as Promise<BaselineShardResult>;
       }),
     );
     const errors: Record<string, number> = {};

@@ -1,0 +1,63 @@
+/**
+ * Child processes of the benchmark: run one, collect its output, and stop every running one when the
+ * benchmark is interrupted, so nothing outlives it.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { constants } from 'node:os';
+
+const running = new Set<ChildProcess>();
+
+export interface ChildRun {
+  /** Exit code, or 128 + signal number. */
+  code: number;
+  stdout: string;
+  stderr: string;
+  pid: number;
+}
+
+export interface ChildOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Called with the pid right after the spawn (for memory sampling). */
+  onSpawn?: (pid: number) => void;
+  /** Pass the child's stderr through to ours as it comes (progress lines). */
+  passStderr?: boolean;
+}
+
+export function runChild(command: string, args: string[], options: ChildOptions = {}): Promise<ChildRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      env: options.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    running.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => {
+      stdout += text;
+    });
+    child.stderr.setEncoding('utf8').on('data', (text: string) => {
+      stderr += text;
+      if (options.passStderr) process.stderr.write(text);
+    });
+    child.once('error', (error) => {
+      running.delete(child);
+      reject(error);
+    });
+    if (child.pid !== undefined) options.onSpawn?.(child.pid);
+    child.once('close', (code, signal) => {
+      running.delete(child);
+      resolve({
+        code: code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0),
+        stdout,
+        stderr,
+        pid: child.pid ?? 0,
+      });
+    });
+  });
+}
+
+/** Forwards a signal to every running child (stress.ts cleans up its own namespace on SIGINT/SIGTERM). */
+export function signalChildren(signal: NodeJS.Signals): number {
+  for (const child of running) child.kill(signal);
+  return running.size;
+}
