@@ -78,7 +78,7 @@ function parseOptions(args: string[]): BenchOptions {
     workers: values.workers ? parseCount(values.workers, '--workers', 1, 256) : os.availableParallelism(),
     payloadBytes: values.payload ? parseCount(values.payload, '--payload', 0, 1_000_000) : 64,
     close: close as CloseKind,
-    inflight: values.inflight ? parseCount(values.inflight, '--inflight', 1, 10_000) : 128,
+    inflight: values.inflight ? parseCount(values.inflight, '--inflight', 1, 10_000) : 64,
     jsonFile: values.json,
   };
 }

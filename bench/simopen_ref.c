@@ -36,7 +36,7 @@ enum close_kind { CLOSE_GRACEFUL, CLOSE_RESET, CLOSE_SIMULTANEOUS };
 /* Pairs of one /8 address: ports from port_base upwards, two per pair. */
 static long opt_pairs = 10000;
 static int opt_threads = 1;
-static int opt_inflight = 128; /* per thread */
+static int opt_inflight = 64; /* per thread, as stress.ts per worker */
 static long opt_payload = 64;
 static enum close_kind opt_close = CLOSE_RESET;
 static int opt_net = 1; /* second octet: 127.<net>.x.y, so separate runs never share a 4-tuple */
@@ -46,14 +46,13 @@ static long opt_timeout_ms = 10000;
 #define PORTS_PER_ADDRESS 50000 /* ports port_base .. port_base + 49999 */
 #define PAIRS_PER_ADDRESS (PORTS_PER_ADDRESS / 2)
 
-enum side_state { S_CONNECTING, S_OPEN, S_DRAINING, S_CLOSED };
+enum side_state { S_CONNECTING, S_OPEN, S_CLOSED };
 
 struct side {
   int fd;
   enum side_state state;
   long sent;
   long received;
-  int got_eof;
 };
 
 struct pair {
@@ -82,9 +81,10 @@ struct thread_arg {
   struct thread_result result;
 };
 
+/* The pattern of lib/payloadPattern.ts: A sends (id + k) mod 251, B sends 250 - that. */
 static uint8_t pattern_byte(long pair_id, int side, long offset) {
-  /* Deterministic, different per pair and side, so a mixed-up stream fails the check. */
-  return (uint8_t)((pair_id * 131 + side * 71 + offset * 7 + (offset >> 8)) & 0xff);
+  uint8_t value = (uint8_t)((pair_id + offset) % 251);
+  return side == 0 ? value : (uint8_t)(250 - value);
 }
 
 static void pair_address(long pair_id, int side, struct sockaddr_in *out) {
@@ -160,25 +160,31 @@ static void abort_pair(struct pair *p) {
 static int pair_done(struct pair *p) { return p->side[0].state == S_CLOSED && p->side[1].state == S_CLOSED; }
 
 static int side_verified(struct pair *p, int i) { return p->side[i].received == opt_payload; }
+static int side_sent(struct pair *p, int i) { return p->side[i].sent == opt_payload; }
 
-/* Both payloads verified: start the close. Graceful: A sends FIN, B closes on EOF (A ends in
- * TIME_WAIT). Reset: A aborts with RST, B is closed. Simultaneous: both send FIN together. */
-static void begin_close(struct pair *p) {
-  p->closing = 1;
+/* Starts the close when its moment has come, as stress.ts does (lib/runPair.ts). Graceful: A closes
+ * once it has B's payload, B closes on A's FIN (A ends in TIME_WAIT). Simultaneous: both send FIN once
+ * both payloads are in, and each closes on the other's FIN. Reset: once both payloads are in, A aborts
+ * with RST and B is closed. */
+static void maybe_close(struct pair *p) {
+  if (p->closing || p->side[0].state != S_OPEN || p->side[1].state != S_OPEN) return;
   switch (opt_close) {
-  case CLOSE_RESET:
-    reset_fd(&p->side[0]);
-    close_fd(&p->side[1]);
-    break;
   case CLOSE_GRACEFUL:
+    if (!side_verified(p, 0) || !side_sent(p, 0)) return;
+    p->closing = 1;
     close_fd(&p->side[0]);
-    p->side[1].state = S_DRAINING;
     break;
   case CLOSE_SIMULTANEOUS:
+    if (!side_verified(p, 0) || !side_verified(p, 1) || !side_sent(p, 0) || !side_sent(p, 1)) return;
+    p->closing = 1;
     shutdown(p->side[0].fd, SHUT_WR);
     shutdown(p->side[1].fd, SHUT_WR);
-    p->side[0].state = S_DRAINING;
-    p->side[1].state = S_DRAINING;
+    break;
+  case CLOSE_RESET:
+    if (!side_verified(p, 0) || !side_verified(p, 1)) return;
+    p->closing = 1;
+    reset_fd(&p->side[0]);
+    close_fd(&p->side[1]);
     break;
   }
 }
@@ -200,65 +206,50 @@ static int progress_side(struct pair *p, int i, uint32_t events, uint8_t *buf, s
     }
     s->state = S_OPEN;
   }
-  if (s->state == S_OPEN) {
-    while (s->sent < opt_payload) {
-      uint8_t out[16384];
-      long n = opt_payload - s->sent;
-      if (n > (long)sizeof(out)) n = sizeof(out);
-      for (long k = 0; k < n; k++) out[k] = pattern_byte(p->id, i, s->sent + k);
-      ssize_t w = send(s->fd, out, (size_t)n, MSG_NOSIGNAL);
-      if (w < 0) {
-        if (errno == EAGAIN) break;
-        r->err_other++;
-        record_errno(r, errno);
-        return -1;
-      }
-      s->sent += w;
-    }
-    while (s->received < opt_payload) {
-      ssize_t got = recv(s->fd, buf, buflen, 0);
-      if (got < 0) {
-        if (errno == EAGAIN) break;
-        r->err_other++;
-        record_errno(r, errno);
-        return -1;
-      }
-      if (got == 0) {
-        r->err_payload++; /* EOF before the whole payload */
-        return -1;
-      }
-      for (ssize_t k = 0; k < got; k++) {
-        if (buf[k] != pattern_byte(p->id, 1 - i, s->received + k)) {
-          r->err_payload++;
-          return -1;
-        }
-      }
-      s->received += got;
-    }
-    if (s->received > opt_payload) {
-      r->err_payload++;
+  while (!p->closing && s->sent < opt_payload) {
+    uint8_t out[16384];
+    long n = opt_payload - s->sent;
+    if (n > (long)sizeof(out)) n = sizeof(out);
+    for (long k = 0; k < n; k++) out[k] = pattern_byte(p->id, i, s->sent + k);
+    ssize_t w = send(s->fd, out, (size_t)n, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EAGAIN) break;
+      r->err_other++;
+      record_errno(r, errno);
       return -1;
     }
-    return 0;
+    s->sent += w;
   }
-  if (s->state == S_DRAINING) {
-    for (;;) {
-      ssize_t got = recv(s->fd, buf, buflen, 0);
-      if (got > 0) {
-        r->err_payload++; /* bytes beyond the payload */
-        return -1;
-      }
-      if (got == 0) {
-        close_fd(s);
-        return 0;
-      }
+  for (;;) {
+    ssize_t got = recv(s->fd, buf, buflen, 0);
+    if (got < 0) {
       if (errno == EAGAIN) return 0;
       r->err_other++;
       record_errno(r, errno);
       return -1;
     }
+    if (got == 0) {
+      /* EOF: fine after the whole payload once the close has begun; otherwise the peer quit early. */
+      if (!side_verified(p, i) || !p->closing) {
+        r->err_payload++;
+        return -1;
+      }
+      close_fd(s);
+      return 0;
+    }
+    if (s->received + got > opt_payload) {
+      r->err_payload++;
+      return -1;
+    }
+    for (ssize_t k = 0; k < got; k++) {
+      if (buf[k] != pattern_byte(p->id, 1 - i, s->received + k)) {
+        r->err_payload++;
+        return -1;
+      }
+    }
+    s->received += got;
+    if (side_verified(p, i)) r->bytes_verified += opt_payload;
   }
-  return 0;
 }
 
 static void *run_thread(void *arg_) {
@@ -312,12 +303,10 @@ static void *run_thread(void *arg_) {
         active--;
         continue;
       }
-      if (!p->closing && p->side[0].state == S_OPEN && p->side[1].state == S_OPEN && side_verified(p, 0) &&
-          side_verified(p, 1)) {
-        r->bytes_verified += 2 * opt_payload;
-        begin_close(p);
-        /* A FIN may already be queued for a draining side: edge-triggered, so look now. */
-        for (int j = 0; j < 2; j++) {
+      if (!p->closing) {
+        maybe_close(p);
+        /* Edge-triggered: a FIN the close just sent is read now rather than after another wait. */
+        for (int j = 0; p->closing && j < 2; j++) {
           if (progress_side(p, j, 0, buf, buflen, r) < 0) {
             r->failed++;
             abort_pair(p);
