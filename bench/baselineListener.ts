@@ -79,7 +79,7 @@ export function runBaselineShard(options: BaselineShardOptions): Promise<Baselin
   let finished = 0;
 
   return new Promise((resolve, reject) => {
-    const server = net.createServer({ noDelay: true, allowHalfOpen: true });
+    const server = net.createServer({ noDelay: true });
 
     const countError = (code: string) => {
       result.errors[code] = (result.errors[code] ?? 0) + 1;
@@ -119,12 +119,23 @@ export function runBaselineShard(options: BaselineShardOptions): Promise<Baselin
       return connection;
     };
 
-    const beginClose = (connection: Connection) => {
-      connection.closing = true;
+    /**
+     * The close sequence of stress.ts (lib/runPair.ts), with the client as side A. Graceful: the client
+     * ends once it has the server's payload and the server answers its FIN (allowHalfOpen off).
+     * Simultaneous: both end once both payloads are in. Reset: then the client aborts with RST.
+     */
+    const maybeClose = (connection: Connection, side: 0 | 1) => {
       const { client, server: accepted } = connection;
-      if (!client || !accepted) return;
+      if (connection.closing || !client) return;
+      if (close === 'graceful') {
+        if (side !== 0) return;
+        connection.closing = true;
+        client.end();
+        return;
+      }
+      if (connection.verified < 2 || !accepted) return;
+      connection.closing = true;
       if (close === 'reset') client.resetAndDestroy();
-      else if (close === 'graceful') client.end();
       else {
         client.end();
         accepted.end();
@@ -153,12 +164,10 @@ export function runBaselineShard(options: BaselineShardOptions): Promise<Baselin
       const verifiedOne = () => {
         connection.verified++;
         result.bytesVerified += payloadBytes;
-        if (connection.verified === 2) beginClose(connection);
+        maybeClose(connection, side);
       };
       socket.on('end', () => {
         if (received < payloadBytes) return fail(connection, 'ESHORTPAYLOAD');
-        // Graceful: the accepting side answers the client's FIN with its own.
-        if (side === 1 && close === 'graceful') socket.end();
       });
       socket.on('error', (error: NodeJS.ErrnoException) => {
         // The reset close makes the accepting side see ECONNRESET: that is the expected outcome.
