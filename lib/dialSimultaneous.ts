@@ -100,17 +100,23 @@ function validPort(port: number): boolean {
  * (Node binds with SO_REUSEADDR, so the port can be rebound at once) and connects to remote until
  * the peer's connect meets ours, the deadline passes, or the signal aborts.
  */
-export async function dialSimultaneous(options: DialOptions): Promise<DialResult> {
-  const { remote, signal } = options;
-  const retryIntervalMs = options.retryIntervalMs ?? 0;
-  const deadlineMs = options.deadlineMs ?? 30_000;
+export interface PreparedDial {
+  /** Resolved local endpoint (the wildcard of the remote's family when no host was given). */
+  local: Endpoint;
+  /** Resolved remote endpoint. */
+  target: Endpoint;
+  family: 4 | 6;
+}
+
+/**
+ * Validates and resolves a dial's endpoints without opening a socket: invalid ports or hosts, mixed
+ * families, a local address this host does not have, and a self-connect fail here (DialError).
+ */
+export async function prepareDial(options: Pick<DialOptions, 'local' | 'remote'>): Promise<PreparedDial> {
+  const { remote } = options;
   if (!validPort(remote.port)) throw fail(`invalid remote port ${remote.port} (1..65535)`, 'EINVAL');
   if (!validPort(options.local.port))
     throw fail(`invalid local port ${options.local.port} (1..65535)`, 'EINVAL');
-  if (!(retryIntervalMs >= 0) || !(deadlineMs > 0))
-    throw fail('invalid retry interval or deadline', 'EINVAL');
-  signal?.throwIfAborted();
-
   let remoteResolved: { address: string; family: 4 | 6 };
   try {
     const localFamily = options.local.host ? net.isIP(options.local.host) : 0;
@@ -125,9 +131,9 @@ export async function dialSimultaneous(options: DialOptions): Promise<DialResult
     );
   }
   const localHost = options.local.host ?? (remoteResolved.family === 6 ? '::' : '0.0.0.0');
-  const localFamily = net.isIP(localHost);
-  if (localFamily === 0) throw fail(`local host '${localHost}' must be an IP address`, 'EINVAL');
-  if (localFamily !== remoteResolved.family)
+  const family = net.isIP(localHost);
+  if (family !== 4 && family !== 6) throw fail(`local host '${localHost}' must be an IP address`, 'EINVAL');
+  if (family !== remoteResolved.family)
     throw fail(
       `local ${localHost} and remote ${remoteResolved.address} are of different IP families`,
       'EINVAL',
@@ -144,6 +150,22 @@ export async function dialSimultaneous(options: DialOptions): Promise<DialResult
       `remote ${formatEndpoint(target)} is this dialer's own endpoint (a self-connect, not a peer)`,
       'ESELFCONNECT',
     );
+  return { local, target, family };
+}
+
+/**
+ * Opens a TCP connection by simultaneous open. Binds local.host:local.port on every attempt
+ * (Node binds with SO_REUSEADDR, so the port can be rebound at once) and connects to remote until
+ * the peer's connect meets ours, the deadline passes, or the signal aborts.
+ */
+export async function dialSimultaneous(options: DialOptions): Promise<DialResult> {
+  const { signal } = options;
+  const retryIntervalMs = options.retryIntervalMs ?? 0;
+  const deadlineMs = options.deadlineMs ?? 30_000;
+  if (!(retryIntervalMs >= 0) || !(deadlineMs > 0))
+    throw fail('invalid retry interval or deadline', 'EINVAL');
+  if (signal?.aborted) throw fail('dial aborted before the first attempt', 'ABORT_ERR');
+  const { local, target, family: localFamily } = await prepareDial(options);
 
   const started = performance.now();
   const errors: Record<string, number> = {};
