@@ -30,9 +30,11 @@ import { runStress, type StressRun, stressAvailable } from './stressRunner.ts';
 
 const USAGE =
   'npm run bench -- [--quick] [--skip-1m] [--pairs N] [--workers N] [--payload BYTES] ' +
-  '[--close graceful|reset|simultaneous] [--inflight K] [--json FILE]';
+  '[--close graceful|reset|simultaneous] [--inflight K] [--only c,baseline,stress] [--json FILE]';
 
 const CLOSE_KINDS: readonly CloseKind[] = ['graceful', 'reset', 'simultaneous'];
+const PARTS = ['c', 'baseline', 'stress'] as const;
+type Part = (typeof PARTS)[number];
 const DEFAULT_SCALE = [10_000, 100_000, 1_000_000];
 const QUICK_SCALE = [2_000, 10_000, 50_000];
 
@@ -45,6 +47,8 @@ interface BenchOptions {
   close: CloseKind;
   /** Pairs in flight per worker/thread. */
   inflight: number;
+  /** Which figures to measure (all by default). */
+  only: ReadonlySet<Part>;
   jsonFile?: string;
 }
 
@@ -58,6 +62,7 @@ function parseOptions(args: string[]): BenchOptions {
     close: { type: 'string' },
     inflight: { type: 'string' },
     json: { type: 'string' },
+    only: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) throw new ExitError(`usage: ${USAGE}`, EXIT.ok);
@@ -68,6 +73,10 @@ function parseOptions(args: string[]): BenchOptions {
   if (!CLOSE_KINDS.includes(close as CloseKind))
     throw new UsageError(`--close: '${close}' is not one of ${CLOSE_KINDS.join(', ')}`);
   if (values.json === '') throw new UsageError('--json: needs a file name');
+  const only = new Set((values.only ?? PARTS.join(',')).split(',').map((part) => part.trim()));
+  for (const part of only)
+    if (!(PARTS as readonly string[]).includes(part))
+      throw new UsageError(`--only: '${part}' is not one of ${PARTS.join(', ')}`);
   return {
     pairs: values.pairs
       ? parseCount(values.pairs, '--pairs', 100, 10_000_000)
@@ -79,6 +88,7 @@ function parseOptions(args: string[]): BenchOptions {
     payloadBytes: values.payload ? parseCount(values.payload, '--payload', 0, 1_000_000) : 64,
     close: close as CloseKind,
     inflight: values.inflight ? parseCount(values.inflight, '--inflight', 1, 10_000) : 64,
+    only: only as Set<Part>,
     jsonFile: values.json,
   };
 }
@@ -127,7 +137,9 @@ async function benchInSandbox(options: BenchOptions): Promise<number> {
 
   // 1. The C reference.
   let c: Measured<CReferenceResult>;
-  const build = buildCReference();
+  const build = options.only.has('c')
+    ? buildCReference()
+    : { ok: false as const, reason: 'not selected (--only)' };
   if (!build.ok) c = { skipped: build.reason };
   else
     c = await measure(`C reference, ${formatCount(options.pairs)} pairs`, () =>
@@ -143,24 +155,26 @@ async function benchInSandbox(options: BenchOptions): Promise<number> {
   checkInterrupted();
 
   // 2. The plain-Node baseline.
-  const baseline: Measured<BaselineResult> = await measure(
-    `Node baseline, ${formatCount(options.pairs)} pairs`,
-    () =>
-      runBaseline({
-        workers,
-        pairs: options.pairs,
-        concurrencyPerWorker: inflight,
-        payloadBytes,
-        close,
-        net: NET_BASELINE,
-        signal: abortBaseline.signal,
-      }),
-  );
+  const baseline: Measured<BaselineResult> = !options.only.has('baseline')
+    ? { skipped: 'not selected (--only)' }
+    : await measure(`Node baseline, ${formatCount(options.pairs)} pairs`, () =>
+        runBaseline({
+          workers,
+          pairs: options.pairs,
+          concurrencyPerWorker: inflight,
+          payloadBytes,
+          close,
+          net: NET_BASELINE,
+          signal: abortBaseline.signal,
+        }),
+      );
   checkInterrupted();
 
   // 3. stress.ts at each pair count (and at the comparison count, if that is not one of them).
   const stressRuns = new Map<number, Measured<StressRun>>();
-  const counts = [...new Set([...options.scale, options.pairs])].sort((a, b) => a - b);
+  const counts = options.only.has('stress')
+    ? [...new Set([...options.scale, options.pairs])].sort((a, b) => a - b)
+    : [];
   for (const pairs of counts) {
     if (!stressAvailable()) {
       stressRuns.set(pairs, { error: 'scripts/stress.ts does not exist yet' });
@@ -206,7 +220,7 @@ async function benchInSandbox(options: BenchOptions): Promise<number> {
       failedNote(result.failed),
     ),
   );
-  const stressMain = stressRuns.get(options.pairs) ?? { error: 'not run' };
+  const stressMain = stressRuns.get(options.pairs) ?? { skipped: 'not selected (--only)' };
   const stressName = `stress.ts (sandbox, ${workers} workers)`;
   figureLine(stressName, stressMain, (run) =>
     formatFigure(
@@ -245,9 +259,9 @@ async function benchInSandbox(options: BenchOptions): Promise<number> {
   if (cRate !== undefined && baselineRate !== undefined)
     lines.push(`  baseline/C       ${(baselineRate / cRate).toFixed(2)}`);
 
-  lines.push('', 'stress.ts by pair count:');
   const points: ScalePoint[] = [];
-  for (const pairs of options.scale) {
+  if (counts.length > 0) lines.push('', 'stress.ts by pair count:');
+  for (const pairs of counts.length > 0 ? options.scale : []) {
     const run = stressRuns.get(pairs);
     if (run?.result && run.result.summary.pairs.established > 0) {
       const { summary, peakRssBytes } = run.result;
