@@ -1,0 +1,187 @@
+/**
+ * lab: a NAT lab of network namespaces (hosts behind emulated NAT routers, a public rendezvous host)
+ * to watch TCP hole punching work and fail; and the NAT matrix over every router behaviour.
+ */
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import { EXIT, ExitError, parseCount, parseDuration, parseFlags, runMain, UsageError } from '../lib/cli.ts';
+import { applyLab, probeLab, readStates, teardownAll } from '../lib/labRunner.ts';
+import { describeBehaviour, type LabPlan, parseTopology, planLab } from '../lib/labTopology.ts';
+import { formatMatrix, matrixRows } from '../lib/natMatrix.ts';
+import { runPunchAgent } from '../lib/punchAgent.ts';
+import { runNatMatrix } from '../lib/runNatMatrix.ts';
+
+const USAGE = [
+  'lab.ts up [TOPOLOGY] | down | status | exec HOST -- COMMAND [ARG...] | matrix [--punches N] [--deadline 3s] [--retry-interval 0ms]',
+  '  TOPOLOGY: comma-separated routers, one per private host (alice, bob, ...), each MAPPING:FILTERING:INBOUND[:LOSS%]',
+  '  with MAPPING eim|edm, FILTERING apdf|eif, INBOUND drop|rst; default eim:apdf:drop,eim:apdf:drop',
+].join('\n');
+
+/** lab.ts exit codes beyond the shared ones. */
+const LAB_EXIT = {
+  ...EXIT,
+  /** The matrix ran but at least one row did not match its expectation. */
+  mismatch: 3,
+  /** No lab is up (status, exec), or one already is (up). */
+  noLab: 4,
+  /** This machine cannot build a lab (not root, ip or nft missing). */
+  unavailable: 5,
+} as const;
+
+function requireLabFacilities() {
+  const probe = probeLab();
+  if (!probe.ok) throw new ExitError(`cannot build a lab here: ${probe.reason}`, LAB_EXIT.unavailable);
+}
+
+function currentLab(): LabPlan {
+  const states = readStates();
+  const state = states.find((entry) => entry.persistent) ?? states[0];
+  if (!state) throw new ExitError('no lab is up (start one with: lab.ts up)', LAB_EXIT.noLab);
+  return state.plan;
+}
+
+function describeLab(plan: LabPlan): string {
+  const lines = [`lab ${plan.id}:`];
+  for (const host of plan.hosts) {
+    if (host.role === 'internet') continue;
+    const what =
+      host.role === 'router' && host.behaviour
+        ? `NAT router (WAN ${host.addresses[0]}, LAN ${host.addresses[1]}): ${describeBehaviour(host.behaviour)}`
+        : host.role === 'rendezvous'
+          ? `public host ${host.addresses[0]} (run the rendezvous server here)`
+          : `private host ${host.addresses[0]}`;
+    lines.push(`  ${host.name.padEnd(10)} ${host.namespace.padEnd(28)} ${what}`);
+  }
+  return lines.join('\n');
+}
+
+async function up(args: string[]): Promise<number> {
+  const { positionals } = parseFlags(args, {});
+  if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
+  const topology = parseTopology(positionals[0]);
+  requireLabFacilities();
+  const existing = readStates().find((state) => state.persistent);
+  if (existing)
+    throw new ExitError(`a lab is already up (${existing.plan.id}); run lab.ts down first`, LAB_EXIT.noLab);
+  const plan = planLab(String(process.pid), topology);
+  applyLab(plan, { persistent: true });
+  process.stdout.write(
+    `${describeLab(plan)}\nrun commands in it with: lab.ts exec HOST -- COMMAND; remove it with: lab.ts down\n`,
+  );
+  return EXIT.ok;
+}
+
+async function status(args: string[]): Promise<number> {
+  parseFlags(args, {}, false);
+  const states = readStates();
+  if (!states.length) {
+    process.stdout.write('no lab is up\n');
+    return LAB_EXIT.noLab;
+  }
+  for (const state of states)
+    process.stdout.write(
+      `${describeLab(state.plan)}\n  (${state.persistent ? 'up until lab.ts down' : `owned by pid ${state.ownerPid}`}, since ${state.createdAt})\n`,
+    );
+  return EXIT.ok;
+}
+
+async function down(args: string[]): Promise<number> {
+  parseFlags(args, {}, false);
+  requireLabFacilities();
+  const { removed, problems } = teardownAll();
+  process.stdout.write(removed.length ? `removed ${removed.join(' ')}\n` : 'nothing to remove\n');
+  for (const problem of problems) process.stderr.write(`lab: ${problem}\n`);
+  return problems.length ? EXIT.failure : EXIT.ok;
+}
+
+async function exec(args: string[]): Promise<number> {
+  const separator = args.indexOf('--');
+  if (separator !== 1 || args.length < 3) throw new UsageError('exec needs HOST -- COMMAND [ARG...]');
+  const name = args[0] as string;
+  const plan = currentLab();
+  const host = plan.hosts.find((entry) => entry.name === name);
+  if (!host)
+    throw new UsageError(
+      `no host '${name}' in the lab (hosts: ${plan.hosts.map((entry) => entry.name).join(', ')})`,
+    );
+  const child = spawn('ip', ['netns', 'exec', host.namespace, ...args.slice(2)], { stdio: 'inherit' });
+  // The terminal's Ctrl-C reaches the child directly (same process group): just wait for it.
+  const ignore = () => {};
+  process.on('SIGINT', ignore);
+  return new Promise((resolve) => {
+    child.once('error', (error) => {
+      process.stderr.write(`lab: cannot run ip netns exec: ${error.message}\n`);
+      resolve(EXIT.failure);
+    });
+    child.once('exit', (code, signal) => {
+      process.off('SIGINT', ignore);
+      resolve(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0));
+    });
+  });
+}
+
+async function matrix(args: string[]): Promise<number> {
+  const { values } = parseFlags(
+    args,
+    {
+      punches: { type: 'string', default: '3' },
+      deadline: { type: 'string', default: '3s' },
+      'retry-interval': { type: 'string', default: '0ms' },
+    },
+    false,
+  );
+  const punches = parseCount(values.punches, '--punches', 1, 100);
+  const deadlineMs = parseDuration(values.deadline, '--deadline');
+  if (deadlineMs < 500 || deadlineMs > 60_000) throw new UsageError('--deadline must be within 500ms..60s');
+  const retryIntervalMs = parseDuration(values['retry-interval'], '--retry-interval');
+  if (retryIntervalMs > 1000) throw new UsageError('--retry-interval must be within 0..1s');
+  requireLabFacilities();
+  const rows = matrixRows();
+  process.stderr.write(
+    `matrix: ${rows.length} rows x ${punches} punches, deadline ${deadlineMs} ms per punch\n`,
+  );
+  const summaries = await runNatMatrix({
+    rows,
+    punches,
+    deadlineMs,
+    retryIntervalMs,
+    onRow: (summary, index) =>
+      process.stderr.write(
+        `  row ${index + 1}/${rows.length}: ${summary.successes}/${summary.punches} direct${summary.matches ? '' : ' MISMATCH'}\n`,
+      ),
+  });
+  process.stdout.write(`${formatMatrix(summaries)}\n`);
+  const mismatches = summaries.filter((summary) => !summary.matches).length;
+  process.stderr.write(
+    mismatches
+      ? `matrix: ${mismatches} row(s) did not match their expectation\n`
+      : 'matrix: every row matched its expectation\n',
+  );
+  return mismatches ? LAB_EXIT.mismatch : EXIT.ok;
+}
+
+async function agent(args: string[]): Promise<number> {
+  const { values } = parseFlags(args, { name: { type: 'string', default: 'peer' } }, false);
+  await runPunchAgent(values.name);
+  return EXIT.ok;
+}
+
+const commands: Record<string, (args: string[]) => Promise<number>> = {
+  up,
+  down,
+  status,
+  exec,
+  matrix,
+  agent,
+};
+
+runMain('lab', USAGE, async () => {
+  const [command, ...rest] = process.argv.slice(2);
+  if (command === '--help' || command === '-h') {
+    process.stdout.write(`usage: ${USAGE}\n`);
+    return EXIT.ok;
+  }
+  const run = command ? commands[command] : undefined;
+  if (!run) throw new UsageError(command ? `unknown command '${command}'` : 'missing command');
+  return run(rest);
+});
