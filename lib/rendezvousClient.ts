@@ -273,7 +273,7 @@ export async function punchThroughRendezvous(options: PunchOptions): Promise<Pun
     const { self, peer } = pairing;
     const startInMs = pairing.startInMs + (options.extraDelayMs ?? 0);
     progress(
-      `peer ${peer.name || '?'} at ${formatEndpoint(peer.endpoint)} (${peer.mapping} mapping, rtt ${peer.rttMs} ms); dialing in ${startInMs} ms`,
+      `peer ${peer.name ? `${peer.name} ` : ''}at ${formatEndpoint(peer.endpoint)} (${peer.mapping} mapping, rtt ${peer.rttMs} ms); dialing in ${startInMs} ms`,
     );
     await sleep(startInMs, undefined, options.signal ? { signal: options.signal } : {});
 

@@ -2,10 +2,18 @@
  * Two-party chat over one TCP simultaneous open: both peers connect() to each other from a fixed
  * local port; nobody listens. Run it on both ends, each naming the other.
  */
+import type { Socket } from 'node:net';
 import { runChat } from '../lib/chatSession.ts';
 import { formatEndpoint, runMain, UsageError } from '../lib/cli.ts';
 import { DialError, dialSimultaneous, prepareDial } from '../lib/dialSimultaneous.ts';
-import { PEER_EXIT, PEER_USAGE, parsePeerArgs } from '../lib/peerOptions.ts';
+import {
+  PEER_EXIT,
+  PEER_USAGE,
+  type PeerOptions,
+  parsePeerArgs,
+  type RendezvousChoice,
+} from '../lib/peerOptions.ts';
+import { PunchError, punchThroughRendezvous } from '../lib/rendezvousClient.ts';
 
 const status = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -24,39 +32,63 @@ function exitCodeForDialError(error: DialError): number {
   }
 }
 
+/** --rendezvous: learn the peer's public endpoint from the server, then punch from our local port. */
+async function punch(
+  options: PeerOptions,
+  rendezvous: RendezvousChoice,
+  signal: AbortSignal,
+): Promise<Socket | number> {
+  status(
+    `registering with ${formatEndpoint(rendezvous.server)} for session '${rendezvous.session}' from port ${options.local.port}`,
+  );
+  try {
+    const punched = await punchThroughRendezvous({
+      server: rendezvous.server,
+      // The server's probe port is its port + 1 (the rendezvous.ts default).
+      probePort: rendezvous.server.port < 65535 ? rendezvous.server.port + 1 : 0,
+      local: options.local,
+      session: rendezvous.session,
+      secret: rendezvous.secret,
+      deadlineMs: options.timeoutMs,
+      retryIntervalMs: options.retryIntervalMs,
+      serverTimeoutMs: options.timeoutMs + 5000,
+      signal,
+      onProgress: status,
+    });
+    const { socket } = punched;
+    status(
+      `connected directly after ${punched.attempts} attempts in ${punched.elapsedMs.toFixed(1)} ms (${formatEndpoint({ host: socket.localAddress ?? '?', port: socket.localPort ?? 0 })} <-> ${formatEndpoint({ host: socket.remoteAddress ?? '?', port: socket.remotePort ?? 0 })}); type lines, /quit to leave`,
+    );
+    return socket;
+  } catch (error) {
+    if (!(error instanceof PunchError)) throw error;
+    status(`peer: ${error.message}`);
+    if (error.code === 'ABORT_ERR') return PEER_EXIT.interrupted;
+    return error.code === 'ERENDEZVOUS' ? PEER_EXIT.rendezvousFailed : PEER_EXIT.noPeer;
+  }
+}
+
 async function main(): Promise<number> {
   const options = parsePeerArgs(process.argv.slice(2));
+  const { remote } = options;
   // Endpoint mistakes (self-connect, mixed families, an address we do not have) are usage errors:
   // caught here, before any socket is opened.
-  const prepared = await prepareDial(options).catch((error: unknown) => {
-    throw error instanceof DialError ? new UsageError(error.message) : error;
-  });
+  const prepared =
+    remote &&
+    (await prepareDial({ ...options, remote }).catch((error: unknown) => {
+      throw error instanceof DialError ? new UsageError(error.message) : error;
+    }));
   const interrupt = new AbortController();
   const onSignal = () => interrupt.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 
-  status(
-    `dialing ${formatEndpoint(prepared.target)} from ${formatEndpoint(prepared.local)} by simultaneous open; start the other peer now`,
-  );
-  let dialed: Awaited<ReturnType<typeof dialSimultaneous>>;
-  try {
-    dialed = await dialSimultaneous({
-      local: prepared.local,
-      remote: prepared.target,
-      deadlineMs: options.timeoutMs,
-      retryIntervalMs: options.retryIntervalMs,
-      signal: interrupt.signal,
-    });
-  } catch (error) {
-    if (!(error instanceof DialError)) throw error;
-    status(`peer: ${error.message}`);
-    return exitCodeForDialError(error);
-  }
-  const { socket } = dialed;
-  status(
-    `connected after ${dialed.attempts} attempts in ${dialed.elapsedMs.toFixed(1)} ms (${formatEndpoint({ host: socket.localAddress ?? '?', port: socket.localPort ?? 0 })} <-> ${formatEndpoint({ host: socket.remoteAddress ?? '?', port: socket.remotePort ?? 0 })}); type lines, /quit to leave`,
-  );
+  const connected = options.rendezvous
+    ? await punch(options, options.rendezvous, interrupt.signal)
+    : prepared && (await dial(prepared, options, interrupt.signal));
+  if (connected === undefined) throw new UsageError('missing REMOTE_HOST and REMOTE_PORT');
+  if (typeof connected === 'number') return connected;
+  const socket = connected;
 
   const end = await runChat({
     socket,
@@ -78,6 +110,35 @@ async function main(): Promise<number> {
     case 'lost':
       return PEER_EXIT.connectionLost;
   }
+}
+
+async function dial(
+  prepared: Awaited<ReturnType<typeof prepareDial>>,
+  options: PeerOptions,
+  signal: AbortSignal,
+): Promise<Socket | number> {
+  status(
+    `dialing ${formatEndpoint(prepared.target)} from ${formatEndpoint(prepared.local)} by simultaneous open; start the other peer now`,
+  );
+  let dialed: Awaited<ReturnType<typeof dialSimultaneous>>;
+  try {
+    dialed = await dialSimultaneous({
+      local: prepared.local,
+      remote: prepared.target,
+      deadlineMs: options.timeoutMs,
+      retryIntervalMs: options.retryIntervalMs,
+      signal,
+    });
+  } catch (error) {
+    if (!(error instanceof DialError)) throw error;
+    status(`peer: ${error.message}`);
+    return exitCodeForDialError(error);
+  }
+  const { socket } = dialed;
+  status(
+    `connected after ${dialed.attempts} attempts in ${dialed.elapsedMs.toFixed(1)} ms (${formatEndpoint({ host: socket.localAddress ?? '?', port: socket.localPort ?? 0 })} <-> ${formatEndpoint({ host: socket.remoteAddress ?? '?', port: socket.remotePort ?? 0 })}); type lines, /quit to leave`,
+  );
+  return socket;
 }
 
 runMain('peer', PEER_USAGE, main);
