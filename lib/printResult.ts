@@ -1,0 +1,56 @@
+/** The human report of a stress run, printed on stdout at the end. Pure: returns the text. */
+import type { Percentiles, StressResult } from './aggregateResult.ts';
+
+function n(value: number): string {
+  return value.toLocaleString('en-US');
+}
+
+function pct(part: number, whole: number): string {
+  return whole > 0 ? `${((part / whole) * 100).toFixed(2)}%` : '-';
+}
+
+function counts(record: Record<string, number>): string {
+  const entries = Object.entries(record);
+  return entries.length ? entries.map(([code, count]) => `${code} ${n(count)}`).join(', ') : 'none';
+}
+
+function latency(p: Percentiles | null): string {
+  if (!p) return 'n/a (no established pair)';
+  return `p50 ${p.p50} ms  p90 ${p.p90} ms  p99 ${p.p99} ms  p99.9 ${p.p999} ms  max ${p.max} ms  (mean ${p.mean} ms)`;
+}
+
+export function printResult(result: StressResult): string {
+  const { pairs } = result;
+  const lines = [
+    `simopen stress: ${result.interrupted ? 'INTERRUPTED, partial report' : 'done'}`,
+    `  mode           ${result.mode} (${result.modeReason})`,
+    `  workers        ${result.workers}, ${n(result.concurrency)} pairs in flight max${
+      result.rate !== null ? `, open loop at ${n(result.rate)} pairs/s` : ''
+    }`,
+    `  per pair       ${n(result.payloadBytes)} bytes each way, close ${result.close}, timeout ${result.timeoutMs} ms`,
+    `  pairs          planned ${n(pairs.planned)}  established ${n(pairs.established)} (${pct(
+      pairs.established,
+      pairs.planned,
+    )})  failed ${n(pairs.failed)}  cancelled ${n(pairs.cancelled)}`,
+    `  throughput     ${n(result.pairsPerSec)} pairs/s (${(result.durationMs / 1000).toFixed(2)} s)`,
+    `  establish      ${latency(result.establishMs)}`,
+    `  whole pair     ${latency(result.pairMs)}`,
+    `  attempts/side  ${
+      result.attempts
+        ? `p50 ${result.attempts.p50}  p90 ${result.attempts.p90}  p99 ${result.attempts.p99}  max ${result.attempts.max}  (mean ${result.attempts.mean})`
+        : 'n/a'
+    }`,
+    `  errors         ${counts(result.errors)}`,
+  ];
+  if (Object.keys(result.retryErrors).length) lines.push(`  retried        ${counts(result.retryErrors)}`);
+  lines.push(
+    `  bytes verified ${n(result.bytesVerified)}`,
+    `  close outcomes ${counts(result.closeOutcomes)}`,
+  );
+  if (result.workerCrashes)
+    lines.push(
+      `  worker crashes ${result.workerCrashes} (their unfinished pairs count as failed: EWORKERCRASH)`,
+    );
+  if (result.log) lines.push(`  pair log       ${result.log}`);
+  return `${lines.join('\n')}\n`;
+}

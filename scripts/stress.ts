@@ -1,0 +1,114 @@
+/**
+ * stress.ts: load-test TCP simultaneous open. Plans N pairs, opens each by simultaneous open (both
+ * sides connect, nobody listens), exchanges and checks a payload, closes, and reports.
+ * See docs/README-stress.md.
+ */
+import { randomInt } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { EXIT, ExitError, runMain } from '../lib/cli.ts';
+import { printResult } from '../lib/printResult.ts';
+import {
+  DROP_EARLY_RST_RULESET,
+  insideSandbox,
+  probeSandbox,
+  reexecInSandbox,
+  setupSandboxNetwork,
+} from '../lib/sandbox.ts';
+import { type ParsedStress, parseStressOptions, STRESS_USAGE } from '../lib/stressOptions.ts';
+import { runStress } from '../lib/stressRun.ts';
+
+/** --mode sandbox asked for, but no private network namespace can be made here. */
+export const EXIT_NO_SANDBOX = 3;
+const WHY_ENV = 'SIMOPEN_STRESS_MODE_REASON';
+
+const HELP = `usage: ${STRESS_USAGE}
+
+  --pairs N            pairs to run (default 10000; 10k, 1M accepted)
+  --duration D         run for a time instead (30s, 2m); with --pairs, whichever ends first
+  --concurrency N      pairs in flight over all workers (default 64 per worker)
+  --rate N             open loop: start N pairs per second; latency counts from each scheduled start
+  --workers N          worker threads (default: one per core; race mode needs 2)
+  --payload BYTES      bytes each side sends and the other checks (default 64; 4KiB, 1MiB)
+  --close KIND         graceful (A sends FIN first), reset (A aborts, B must see ECONNRESET),
+                       simultaneous (both FINs cross) (default graceful)
+  --timeout D          per pair (default 10s)
+  --mode MODE          sandbox (default; private network namespace, falls back to race if impossible)
+                       or race (host loopback, the two sides retry from different threads)
+  --json FILE          write the summary as JSON
+  --log FILE           write one NDJSON record per planned pair
+  --min-success PCT    exit 1 if fewer pairs were established (default 100)
+  --ports LO-HI        local ports to spread pairs over (sandbox 1024-65535, race 21000-29999)
+  --addresses N        loopback addresses to spread pairs over (default all of 127.0.1.1 and up)
+  --quiet              no progress output
+
+exit codes: 0 ok, 1 success below --min-success (or a run error), 2 bad usage,
+            3 --mode sandbox impossible here, 130 interrupted (SIGINT/SIGTERM)`;
+
+runMain('stress', STRESS_USAGE, async () => {
+  const args = process.argv.slice(2);
+  const cores = os.availableParallelism();
+  const first = parseStressOptions(args, { cores });
+  if (first.help) {
+    process.stdout.write(`${HELP}\n`);
+    return EXIT.ok;
+  }
+
+  let parsed: ParsedStress = first;
+  let modeReason: string;
+  if (first.options.mode === 'sandbox' && insideSandbox()) {
+    setupSandboxNetwork(DROP_EARLY_RST_RULESET);
+    modeReason = process.env[WHY_ENV] ?? 'private network namespace, early RSTs dropped';
+  } else if (first.options.mode === 'sandbox') {
+    const probe = probeSandbox();
+    if (probe.ok) {
+      const why = `${first.options.modeExplicit ? 'asked for' : 'default'}; ${probe.reason}, early RSTs dropped by nft`;
+      return await reexecInSandbox({ [WHY_ENV]: why });
+    }
+    if (first.options.modeExplicit)
+      throw new ExitError(`--mode sandbox is not possible here: ${probe.reason}`, EXIT_NO_SANDBOX);
+    process.stderr.write(
+      `stress: no sandbox (${probe.reason}); falling back to race mode on the host loopback\n`,
+    );
+    modeReason = `fallback: no sandbox (${probe.reason})`;
+    parsed = parseStressOptions(args, { cores, mode: 'race', roundOffset: randomInt(1 << 30) });
+  } else {
+    modeReason = 'asked for; host loopback, sides retry from different threads';
+    // A random first address pair: TIME_WAITs of an earlier run on the shared loopback are elsewhere.
+    parsed = parseStressOptions(args, { cores, mode: 'race', roundOffset: randomInt(1 << 30) });
+  }
+  if (parsed.help) return EXIT.ok;
+  const { options, plan } = parsed;
+
+  const stop = new AbortController();
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (signals === 1) {
+      process.stderr.write(
+        `\nstress: ${signal}: stopping, cancelling pairs in flight (again to quit at once)\n`,
+      );
+      stop.abort();
+    } else {
+      process.stderr.write(`stress: ${signal} again: quitting without a report\n`);
+      process.exit(EXIT.interrupted);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const result = await runStress({ options, plan, mode: options.mode, modeReason, stop: stop.signal });
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+
+  if (options.json) writeFileSync(options.json, `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(printResult(result));
+  if (result.interrupted) return EXIT.interrupted;
+  if (result.successPct < options.minSuccess) {
+    process.stderr.write(
+      `stress: ${result.successPct}% of pairs established, below --min-success ${options.minSuccess}%\n`,
+    );
+    return EXIT.failure;
+  }
+  return EXIT.ok;
+});
