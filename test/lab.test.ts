@@ -1,0 +1,227 @@
+/**
+ * The NAT lab for real: network namespaces, veth links, nft NAT routers, a rendezvous server and
+ * peers as separate processes. Needs root with ip and nft; skips (saying why) only when those are
+ * missing and CI is unset. After every test nothing of the lab may be left on the machine.
+ */
+import { spawnSync } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type LabProcess, spawnInNamespace } from '../lib/labProcess.ts';
+import { applyLab, listLabNamespaces, probeLab, teardownLab } from '../lib/labRunner.ts';
+import { namespaceName, parseTopology, planLab, routerRuleset, type Topology } from '../lib/labTopology.ts';
+import { matrixRows } from '../lib/natMatrix.ts';
+import { runNatMatrix } from '../lib/runNatMatrix.ts';
+import { runScript } from './helpers/runScript.ts';
+
+const facility = probeLab();
+const skip = !facility.ok && !process.env.CI;
+if (skip) process.stderr.write(`lab tests skipped: ${facility.reason}\n`);
+
+/** Nothing of any lab remains: namespaces, host-side links, nft tables, processes. */
+function expectNothingLeft() {
+  expect(listLabNamespaces()).toEqual([]);
+  const links = spawnSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).stdout;
+  const names = links.split('\n').map((line) => line.split(':')[1]?.trim().split('@')[0]);
+  for (const name of ['wan', 'lan', 'rv', 'r0', 'r1']) expect(names).not.toContain(name);
+  expect(spawnSync('nft', ['list', 'tables'], { encoding: 'utf8' }).stdout).not.toMatch(/simopen_lab/);
+  const processes = spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).stdout;
+  expect(processes).not.toMatch(/scripts\/lab\.ts agent|rendezvous\.ts --listen 203\.0\.113/);
+}
+
+describe('lab topology (pure)', () => {
+  it('creates every link inside lab namespaces, never in the host namespace', () => {
+    const plan = planLab('t1', parseTopology('eim:apdf:drop,edm:eif:rst:5'));
+    const linkAdds = plan.commands.filter((argv) => argv.includes('link') && argv.includes('add'));
+    expect(linkAdds.length).toBeGreaterThan(0);
+    for (const argv of linkAdds) expect(argv.slice(0, 3)).toEqual(['ip', '-n', argv[2]]);
+    for (const argv of linkAdds) expect(argv[2]).toMatch(/^simopen-lab-t1-/);
+    expect(plan.hosts.map((host) => host.name)).toEqual([
+      'internet',
+      'rv',
+      'alice-nat',
+      'alice',
+      'bob-nat',
+      'bob',
+    ]);
+  });
+
+  it('turns each router behaviour into its nft rules', () => {
+    const base: Topology['hosts'][number]['router'] = {
+      mapping: 'eim',
+      filtering: 'apdf',
+      inbound: 'drop',
+      lossPercent: 0,
+    };
+    const plain = routerRuleset(base, '10.0.1.2');
+    expect(plain).toMatch(/oifname "wan" masquerade\n/);
+    expect(plain).toMatch(/tcp flags & \(syn\|ack\) == syn drop/);
+    expect(plain).not.toMatch(/numgen|@mapped|reject/);
+    expect(routerRuleset({ ...base, mapping: 'edm' }, '10.0.1.2')).toMatch(/masquerade random/);
+    expect(routerRuleset({ ...base, inbound: 'rst' }, '10.0.1.2')).toMatch(/== syn reject with tcp reset/);
+    expect(routerRuleset({ ...base, filtering: 'eif' }, '10.0.1.2')).toMatch(
+      /tcp dport @mapped dnat to 10\.0\.1\.2/,
+    );
+    expect(routerRuleset({ ...base, lossPercent: 2.5 }, '10.0.1.2')).toMatch(
+      /numgen random mod 10000 < 250 drop/,
+    );
+    expect(() => parseTopology('eim:bogus')).toThrow(/unknown field 'bogus'/);
+    expect(() => parseTopology('eim:150%')).toThrow(/over 100/);
+  });
+});
+
+describe.skipIf(skip)('NAT lab', () => {
+  const started: LabProcess[] = [];
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((child) => child.stop()));
+    expectNothingLeft();
+  });
+
+  /** A lab with a rendezvous server on rv and two peer.ts processes using it; returns the pieces. */
+  async function labWithPeers(topology: string, id: string, peerArgs: string[] = []) {
+    const plan = planLab(id, parseTopology(topology));
+    applyLab(plan);
+    const spawnIn = (host: string, script: string, args: string[]) => {
+      const child = spawnInNamespace(namespaceName(id, host), script, args);
+      started.push(child);
+      return child;
+    };
+    const server = spawnIn('rv', 'scripts/rendezvous.ts', ['--listen', '203.0.113.10:3478']);
+    await server.waitForLine(/ listening /, 60_000);
+    const peer = (port: string) =>
+      spawnIn(port === '5000' ? 'alice' : 'bob', 'scripts/peer.ts', [
+        '--rendezvous',
+        '203.0.113.10:3478',
+        '--session',
+        `chat-${id}`,
+        '--secret',
+        'correct horse',
+        '--local-port',
+        port,
+        '--prefix',
+        '',
+        ...peerArgs,
+      ]);
+    return { plan, server, alice: peer('5000'), bob: peer('6000') };
+  }
+
+  it('two peers behind port-preserving NATs chat over a punched connection that does not pass the server', async () => {
+    const { plan, server, alice, bob } = await labWithPeers('eim:apdf:drop,eim:apdf:drop', `c${process.pid}`);
+    try {
+      const [aliceConnected, bobConnected] = await Promise.all([
+        alice.waitForLine(/connected directly/, 60_000),
+        bob.waitForLine(/connected directly/, 60_000),
+      ]);
+      // Each sees the other's router's public address, not the server's.
+      expect(aliceConnected).toMatch(/10\.0\.1\.2:5000 <-> 203\.0\.113\.2:6000/);
+      expect(bobConnected).toMatch(/10\.0\.2\.2:6000 <-> 203\.0\.113\.1:5000/);
+      // Take the server away: the chat must not need it.
+      expect(await server.stop()).toBe(0);
+      alice.child.stdin?.write('hello bob, alice here\n');
+      await bob.waitForLine(/^hello bob, alice here$/);
+      bob.child.stdin?.write('hi alice\n');
+      await alice.waitForLine(/^hi alice$/);
+      alice.child.stdin?.write('/quit\n');
+      expect(await alice.exited).toBe(0);
+      expect(await bob.exited).toBe(0);
+      const log = server.output.join('\n');
+      expect(log).toMatch(/ paired session=chat-c\d+ /);
+      expect(log).toMatch(/ result .* ok=true/);
+      expect(log).not.toMatch(/hello bob|hi alice/);
+    } finally {
+      teardownLab(plan);
+    }
+  });
+
+  it('symmetric NAT on both sides fails, and the peers say why', async () => {
+    const { plan, alice, bob } = await labWithPeers('edm:apdf:drop,edm:apdf:drop', `s${process.pid}`, [
+      '--timeout',
+      '2s',
+    ]);
+    try {
+      expect(await alice.exited).toBe(3);
+      expect(await bob.exited).toBe(3);
+      for (const peer of [alice, bob]) {
+        const text = peer.output.join('\n');
+        expect(text).toMatch(/endpoint-dependent mapping/);
+        expect(text).toMatch(/no direct connection .*symmetric NAT.*the mapped port cannot be predicted/);
+      }
+    } finally {
+      teardownLab(plan);
+    }
+  });
+
+  it('matrix rows: plain NATs succeed, a RST-answering router succeeds only when the SYNs cross in time', async () => {
+    const rows = matrixRows().filter(
+      (row) =>
+        row.alice.mapping === 'eim' &&
+        row.bob.mapping === 'eim' &&
+        row.alice.filtering === 'apdf' &&
+        row.bob.filtering === 'apdf' &&
+        (row.timing === 'skew' || row.bob.inbound === 'rst'),
+    );
+    // sync with bob answering RST (retries cross), and the four skewed rows (one connect each).
+    expect(rows.map((row) => `${row.alice.inbound}/${row.bob.inbound}/${row.timing}`)).toEqual([
+      'drop/rst/sync',
+      'rst/rst/sync',
+      'drop/drop/skew',
+      'drop/rst/skew',
+      'rst/drop/skew',
+      'rst/rst/skew',
+    ]);
+    const summaries = await runNatMatrix({ rows, punches: 2, deadlineMs: 3000, retryIntervalMs: 0 });
+    for (const summary of summaries)
+      expect({ row: summary.row, matches: summary.matches }).toEqual({ row: summary.row, matches: true });
+    expect(summaries.map((summary) => summary.successes)).toEqual([2, summaries[1]?.successes, 2, 0, 2, 0]);
+  });
+
+  it('lab.ts up, status, exec and down; down leaves nothing', async () => {
+    const up = runScript('lab', ['up', 'eim:eif:rst,edm:apdf:drop']);
+    expect(await up.exited).toBe(0);
+    expect(up.stdout()).toMatch(
+      /alice-nat .*endpoint-independent mapping, port-preserving, endpoint-independent filtering, unsolicited SYN answered with RST/,
+    );
+    const again = runScript('lab', ['up']);
+    expect(await again.exited).toBe(4);
+    const status = runScript('lab', ['status']);
+    expect(await status.exited).toBe(0);
+    expect(status.stdout()).toMatch(/bob-nat .*symmetric/);
+    const exec = runScript('lab', ['exec', 'bob', '--', 'ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0']);
+    expect(await exec.exited).toBe(0);
+    expect(exec.stdout()).toMatch(/inet 10\.0\.2\.2\/24/);
+    const failing = runScript('lab', ['exec', 'alice', '--', 'sh', '-c', 'exit 7']);
+    expect(await failing.exited).toBe(7);
+    const down = runScript('lab', ['down']);
+    expect(await down.exited).toBe(0);
+    expect(down.stdout()).toMatch(/removed .*simopen-lab-\d+-alice/);
+    const after = runScript('lab', ['status']);
+    expect(await after.exited).toBe(4);
+  });
+
+  it('Ctrl-C during the matrix leaves nothing behind', async () => {
+    const run = runScript('lab', ['matrix', '--punches', '1']);
+    await run.waitFor(/row 1\/\d+/);
+    run.child.kill('SIGINT');
+    expect(await run.exited).toBe(130);
+  });
+});
+
+describe('lab.ts and peer.ts usage errors', () => {
+  it('exit 2 with a one-line reason, before anything is built', async () => {
+    for (const args of [['frob'], ['up', 'eim:nope'], ['matrix', '--punches', '0'], ['exec', 'alice']]) {
+      const run = runScript('lab', args);
+      expect(await run.exited).toBe(2);
+      expect(run.stderr().split('\n')[0]).toMatch(/^lab: /);
+    }
+    for (const args of [
+      ['--rendezvous', '203.0.113.10:3478', '--secret', 'x'],
+      ['--rendezvous', '203.0.113.10:3478', '--session', 'a b', '--secret', 'x'],
+      ['--rendezvous', '203.0.113.10:3478', '--session', 'demo'],
+      ['--session', 'demo', '--secret', 'x', '203.0.113.2', '6000'],
+      ['--rendezvous', '203.0.113.10', '--session', 'demo', '--secret', 'x'],
+    ]) {
+      const run = runScript('peer', args);
+      expect(await run.exited).toBe(2);
+      expect(run.stderr().split('\n')[0]).toMatch(/^peer: .*(--rendezvous|--session|--secret)/);
+    }
+    expect(listLabNamespaces()).toEqual([]);
+  });
+});
