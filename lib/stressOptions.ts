@@ -163,11 +163,14 @@ export function parseStressOptions(args: string[], context: ParseContext): Parse
       workers = Math.max(minWorkers, concurrency * perPair);
     }
   } else {
-    concurrency = DEFAULT_CONCURRENCY_PER_WORKER * workers;
+    // Race mode: retrying connects of many pairs in one thread rarely cross; one pair per thread is fastest.
+    concurrency = mode === 'race' ? Math.floor(workers / 2) : DEFAULT_CONCURRENCY_PER_WORKER * workers;
   }
   if (pairs !== undefined) concurrency = Math.min(concurrency, pairs);
-  if (pairs !== undefined && pairs * (mode === 'race' ? 2 : 1) < workers && values.workers === undefined)
-    workers = Math.max(minWorkers, pairs);
+  // Fewer pairs than threads: idle threads only cost start-up time.
+  const threadsPerPair = mode === 'race' ? 2 : 1;
+  if (pairs !== undefined && pairs * threadsPerPair < workers && values.workers === undefined)
+    workers = Math.max(minWorkers, pairs * threadsPerPair);
 
   const rate = values.rate === undefined ? undefined : parseCount(values.rate, '--rate', 1, 10_000_000);
   const payload = values.payload === undefined ? 64 : parseBytes(values.payload, '--payload', MAX_PAYLOAD);

@@ -82,7 +82,10 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
       process.stderr.write(`stress: a worker died between batches: ${String(error)}\n`);
     });
 
-  const failBatch = (firstId: number, ids: number[]) => {
+  const failBatch = (firstId: number, ids: number[], error: unknown) => {
+    process.stderr.write(
+      `stress: a worker died (${error instanceof Error ? error.message : String(error)}): ${ids.length} unreported pairs of its batch count as failed (${PAIR_ERRORS.workerCrash})\n`,
+    );
     // The worker's statistics and buffered log lines for these pairs died with it.
     stats.recordFailed(PAIR_ERRORS.workerCrash, ids.length);
     Atomics.add(counters, CONTROL.failed, ids.length);
@@ -159,6 +162,7 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
         failBatch(
           firstId,
           Array.from({ length: count }, (_, index) => index),
+          error,
         );
       }
     };
@@ -171,11 +175,13 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
         ),
       );
       const crashedSides = new Set<number>();
+      let crash: unknown;
       settled.forEach((outcome, side) => {
         if (outcome.status === 'fulfilled') mergeStats(stats, (outcome.value as BatchResult).stats);
         else {
           crashes.add(outcome.reason);
           crashedSides.add(side + 1);
+          crash = outcome.reason;
         }
       });
       if (crashedSides.size === 0) return;
@@ -186,7 +192,7 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
         const { halves, reportedBy } = view.state(index);
         if (halves < 2 || crashedSides.has(reportedBy)) lost.push(index);
       }
-      failBatch(firstId, lost);
+      failBatch(firstId, lost, crash);
     };
 
     let nextId = 0;
