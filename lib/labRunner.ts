@@ -8,20 +8,24 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type LabPlan, NAMESPACE_PREFIX, type RouterBehaviour, routerRuleset } from './labTopology.ts';
+import { insideLabUserNamespace, probeUserNamespace, USERNS_ENV } from './labUserNamespace.ts';
 
 export interface LabState {
   plan: LabPlan;
   /** pid of the process that built the lab; a lab whose owner is gone and not `persistent` is an orphan. */
   ownerPid: number;
   persistent: boolean;
+  /** Built inside a user namespace held by ownerPid: it lives exactly as long as that process. */
+  userNamespace: boolean;
   createdAt: string;
 }
 
-/** Where state files live: /run for root, the user's runtime dir (or tmp) otherwise. */
+/** Where state files live: /run for root; for anyone else the temp dir (inside the user namespace /run is ours). */
 export function stateDirectory(): string {
   if (process.env.SIMOPEN_LAB_STATE_DIR) return process.env.SIMOPEN_LAB_STATE_DIR;
-  if (process.getuid?.() === 0 && !process.env.SIMOPEN_LAB_USERNS) return '/run/simopen-lab';
-  return path.join(process.env.XDG_RUNTIME_DIR ?? os.tmpdir(), `simopen-lab-${process.getuid?.() ?? 0}`);
+  if (process.getuid?.() === 0 && !insideLabUserNamespace()) return '/run/simopen-lab';
+  const uid = insideLabUserNamespace() ? process.env[`${USERNS_ENV}_OUTER_UID`] : process.getuid?.();
+  return path.join(os.tmpdir(), `simopen-lab-${uid ?? 'user'}`);
 }
 
 function statePath(id: string): string {
@@ -31,6 +35,15 @@ function statePath(id: string): string {
 export function writeState(state: LabState): void {
   fs.mkdirSync(stateDirectory(), { recursive: true, mode: 0o700 });
   fs.writeFileSync(statePath(state.plan.id), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+}
+
+/** Labs that still exist: a user-namespace lab whose holder has ended is gone with it (its file is removed). */
+export function liveStates(): LabState[] {
+  return readStates().filter((state) => {
+    if (!state.userNamespace || isAlive(state.ownerPid)) return true;
+    fs.rmSync(statePath(state.plan.id), { force: true });
+    return false;
+  });
 }
 
 export function readStates(): LabState[] {
@@ -77,6 +90,7 @@ export function applyLab(plan: LabPlan, options: { persistent?: boolean } = {}):
     plan,
     ownerPid: process.pid,
     persistent: options.persistent ?? false,
+    userNamespace: insideLabUserNamespace(),
     createdAt: new Date().toISOString(),
   };
   // State first: if we are killed half-way, `down` still knows what to remove.
@@ -208,12 +222,12 @@ export function teardownOnExit(plan: LabPlan, onSignal?: (signal: NodeJS.Signals
   };
 }
 
-/** Is there everything a root lab needs (ip, nft, netns)? Reason says what is missing. */
-export function probeLab(): { ok: boolean; reason: string } {
+/** Can a lab be built here: as root (ip netns), or else in a user namespace? Reason says how, or what is missing. */
+export function probeLab(): { ok: boolean; reason: string; userNamespace: boolean } {
   for (const tool of ['ip', 'nft']) {
     const found = spawnSync(tool, ['-V'], { encoding: 'utf8' });
-    if (found.error) return { ok: false, reason: `'${tool}' is not installed` };
+    if (found.error) return { ok: false, reason: `'${tool}' is not installed`, userNamespace: false };
   }
-  if (process.getuid?.() !== 0) return { ok: false, reason: 'not root (ip netns needs root)' };
-  return { ok: true, reason: 'root with ip and nft' };
+  if (process.getuid?.() === 0) return { ok: true, reason: 'root with ip and nft', userNamespace: false };
+  return { ...probeUserNamespace(), userNamespace: true };
 }

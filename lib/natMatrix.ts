@@ -12,6 +12,8 @@ export type Timing = 'sync' | 'skew';
 export type Expectation = 'all' | 'none' | 'some';
 
 export interface MatrixRow {
+  /** 1-based, stable: `lab.ts matrix --only` picks rows by it. */
+  number: number;
   alice: RouterBehaviour;
   bob: RouterBehaviour;
   timing: Timing;
@@ -87,12 +89,13 @@ export function matrixRows(): MatrixRow[] {
   const rows: MatrixRow[] = [];
   BEHAVIOURS.forEach((alice, i) => {
     for (const bob of BEHAVIOURS.slice(i))
-      rows.push({ alice, bob, timing: 'sync', ...expectationFor(alice, bob, 'sync') });
+      rows.push({ number: 0, alice, bob, timing: 'sync', ...expectationFor(alice, bob, 'sync') });
   });
   const plain = BEHAVIOURS.filter((b) => b.mapping === 'eim' && b.filtering === 'apdf');
   for (const alice of plain)
-    for (const bob of plain) rows.push({ alice, bob, timing: 'skew', ...expectationFor(alice, bob, 'skew') });
-  return rows;
+    for (const bob of plain)
+      rows.push({ number: 0, alice, bob, timing: 'skew', ...expectationFor(alice, bob, 'skew') });
+  return rows.map((row, index) => ({ ...row, number: index + 1 }));
 }
 
 export interface RowSummary {
@@ -147,10 +150,10 @@ export function summarizeRow(row: MatrixRow, outcomes: PunchOutcome[]): RowSumma
 
 const EXPECT_TEXT: Record<Expectation, string> = { all: 'succeeds', none: 'fails', some: 'when SYNs cross' };
 
-function cells(summary: RowSummary, index: number): string[] {
+function cells(summary: RowSummary): string[] {
   const { row } = summary;
   return [
-    String(index + 1),
+    String(row.number),
     formatBehaviour(row.alice),
     formatBehaviour(row.bob),
     row.timing,
@@ -186,20 +189,19 @@ export function formatMatrix(summaries: RowSummary[]): string {
     ...rows.slice(1).map(line),
   ];
   const reasons = new Map<string, number[]>();
-  summaries.forEach((summary, index) => {
+  summaries.forEach((summary) => {
     const list = reasons.get(summary.row.reason) ?? [];
-    list.push(index + 1);
+    list.push(summary.row.number);
     reasons.set(summary.row.reason, list);
   });
   const notes = [...reasons.entries()].map(
-    ([reason, indexes]) => `- rows ${compactRanges(indexes)}: ${reason}`,
+    ([reason, indexes]) => `- ${indexes.length > 1 ? 'rows' : 'row'} ${compactRanges(indexes)}: ${reason}`,
   );
   const mismatches = summaries
-    .map((summary, index) => ({ summary, index }))
-    .filter(({ summary }) => !summary.matches)
+    .filter((summary) => !summary.matches)
     .map(
-      ({ summary, index }) =>
-        `- row ${index + 1} MISMATCH: expected ${EXPECT_TEXT[summary.row.expect]}, got ${summary.successes}/${summary.punches}${summary.failure ? ` (${summary.failure.code}: ${summary.failure.error})` : ''}`,
+      (summary) =>
+        `- row ${summary.row.number} MISMATCH: expected ${EXPECT_TEXT[summary.row.expect]}, got ${summary.successes}/${summary.punches}${summary.failure ? ` (${summary.failure.code}: ${summary.failure.error})` : ''}`,
     );
   return [...table, '', 'Why:', ...notes, ...(mismatches.length ? ['', ...mismatches] : [])].join('\n');
 }

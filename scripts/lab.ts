@@ -5,14 +5,27 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { EXIT, ExitError, parseCount, parseDuration, parseFlags, runMain, UsageError } from '../lib/cli.ts';
-import { applyLab, probeLab, readStates, teardownAll } from '../lib/labRunner.ts';
+import {
+  applyLab,
+  isAlive,
+  type LabState,
+  liveStates,
+  probeLab,
+  teardownAll,
+  teardownLab,
+} from '../lib/labRunner.ts';
 import { describeBehaviour, type LabPlan, parseTopology, planLab } from '../lib/labTopology.ts';
+import {
+  enterLabUserNamespace,
+  insideLabUserNamespace,
+  reexecInLabUserNamespace,
+} from '../lib/labUserNamespace.ts';
 import { formatMatrix, matrixRows } from '../lib/natMatrix.ts';
 import { runPunchAgent } from '../lib/punchAgent.ts';
 import { runNatMatrix } from '../lib/runNatMatrix.ts';
 
 const USAGE = [
-  'lab.ts up [TOPOLOGY] | down | status | exec HOST -- COMMAND [ARG...] | matrix [--punches N] [--deadline 3s] [--retry-interval 0ms]',
+  'lab.ts up [TOPOLOGY] | down | status | exec HOST -- COMMAND [ARG...] | matrix [--punches N] [--deadline 3s] [--retry-interval 0ms] [--only ROW,...]',
   '  TOPOLOGY: comma-separated routers, one per private host (alice, bob, ...), each MAPPING:FILTERING:INBOUND[:LOSS%]',
   '  with MAPPING eim|edm, FILTERING apdf|eif, INBOUND drop|rst; default eim:apdf:drop,eim:apdf:drop',
 ].join('\n');
@@ -24,7 +37,7 @@ const LAB_EXIT = {
   mismatch: 3,
   /** No lab is up (status, exec), or one already is (up). */
   noLab: 4,
-  /** This machine cannot build a lab (not root, ip or nft missing). */
+  /** This machine cannot build a lab (ip or nft missing; not root and no user namespaces). */
   unavailable: 5,
 } as const;
 
@@ -33,11 +46,16 @@ function requireLabFacilities() {
   if (!probe.ok) throw new ExitError(`cannot build a lab here: ${probe.reason}`, LAB_EXIT.unavailable);
 }
 
-function currentLab(): LabPlan {
-  const states = readStates();
+function currentLab(): LabState {
+  const states = liveStates();
   const state = states.find((entry) => entry.persistent) ?? states[0];
   if (!state) throw new ExitError('no lab is up (start one with: lab.ts up)', LAB_EXIT.noLab);
-  return state.plan;
+  return state;
+}
+
+/** Not root: build the lab inside a user+network+mount namespace by running this command again there. */
+function needsUserNamespace(): boolean {
+  return process.getuid?.() !== 0 && !insideLabUserNamespace();
 }
 
 function describeLab(plan: LabPlan): string {
@@ -60,27 +78,40 @@ async function up(args: string[]): Promise<number> {
   if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
   const topology = parseTopology(positionals[0]);
   requireLabFacilities();
-  const existing = readStates().find((state) => state.persistent);
+  const existing = liveStates().find((state) => state.persistent);
   if (existing)
     throw new ExitError(`a lab is already up (${existing.plan.id}); run lab.ts down first`, LAB_EXIT.noLab);
+  if (needsUserNamespace()) return reexecInLabUserNamespace();
   const plan = planLab(String(process.pid), topology);
   applyLab(plan, { persistent: true });
-  process.stdout.write(
-    `${describeLab(plan)}\nrun commands in it with: lab.ts exec HOST -- COMMAND; remove it with: lab.ts down\n`,
-  );
+  process.stdout.write(`${describeLab(plan)}\nrun commands in it with: lab.ts exec HOST -- COMMAND\n`);
+  if (!insideLabUserNamespace()) {
+    process.stdout.write('remove it with: lab.ts down\n');
+    return EXIT.ok;
+  }
+  // Unprivileged: the namespaces live as long as this process, so stay until told to go.
+  process.stdout.write('this lab lives as long as this command: Ctrl-C (or lab.ts down) removes it\n');
+  // Signal listeners alone do not keep Node running: a timer does.
+  const keepAlive = setInterval(() => {}, 60_000);
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(name, () => resolve(name));
+  });
+  clearInterval(keepAlive);
+  teardownLab(plan);
+  process.stdout.write(`lab ${plan.id} removed (${signal})\n`);
   return EXIT.ok;
 }
 
 async function status(args: string[]): Promise<number> {
   parseFlags(args, {}, false);
-  const states = readStates();
+  const states = liveStates();
   if (!states.length) {
     process.stdout.write('no lab is up\n');
     return LAB_EXIT.noLab;
   }
   for (const state of states)
     process.stdout.write(
-      `${describeLab(state.plan)}\n  (${state.persistent ? 'up until lab.ts down' : `owned by pid ${state.ownerPid}`}, since ${state.createdAt})\n`,
+      `${describeLab(state.plan)}\n  (${state.userNamespace ? `unprivileged, held by pid ${state.ownerPid}` : state.persistent ? 'up until lab.ts down' : `owned by pid ${state.ownerPid}`}, since ${state.createdAt})\n`,
     );
   return EXIT.ok;
 }
@@ -88,6 +119,16 @@ async function status(args: string[]): Promise<number> {
 async function down(args: string[]): Promise<number> {
   parseFlags(args, {}, false);
   requireLabFacilities();
+  // Unprivileged labs end with the process holding their namespaces.
+  const holders = liveStates().filter((state) => state.userNamespace);
+  for (const state of holders) process.kill(state.ownerPid, 'SIGTERM');
+  const until = Date.now() + 5000;
+  while (holders.some((state) => isAlive(state.ownerPid)) && Date.now() < until)
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  if (holders.length)
+    process.stdout.write(`stopped ${holders.map((state) => `lab ${state.plan.id}`).join(', ')}\n`);
+  if (process.getuid?.() !== 0)
+    return holders.some((state) => isAlive(state.ownerPid)) ? EXIT.failure : EXIT.ok;
   const { removed, problems } = teardownAll();
   process.stdout.write(removed.length ? `removed ${removed.join(' ')}\n` : 'nothing to remove\n');
   for (const problem of problems) process.stderr.write(`lab: ${problem}\n`);
@@ -98,13 +139,16 @@ async function exec(args: string[]): Promise<number> {
   const separator = args.indexOf('--');
   if (separator !== 1 || args.length < 3) throw new UsageError('exec needs HOST -- COMMAND [ARG...]');
   const name = args[0] as string;
-  const plan = currentLab();
+  const state = currentLab();
+  const { plan } = state;
   const host = plan.hosts.find((entry) => entry.name === name);
   if (!host)
     throw new UsageError(
       `no host '${name}' in the lab (hosts: ${plan.hosts.map((entry) => entry.name).join(', ')})`,
     );
-  const child = spawn('ip', ['netns', 'exec', host.namespace, ...args.slice(2)], { stdio: 'inherit' });
+  const command = ['ip', 'netns', 'exec', host.namespace, ...args.slice(2)];
+  const argv = state.userNamespace ? enterLabUserNamespace(state.ownerPid, command) : command;
+  const child = spawn(argv[0] as string, argv.slice(1), { stdio: 'inherit' });
   // The terminal's Ctrl-C reaches the child directly (same process group): just wait for it.
   const ignore = () => {};
   process.on('SIGINT', ignore);
@@ -127,6 +171,7 @@ async function matrix(args: string[]): Promise<number> {
       punches: { type: 'string', default: '3' },
       deadline: { type: 'string', default: '3s' },
       'retry-interval': { type: 'string', default: '0ms' },
+      only: { type: 'string' },
     },
     false,
   );
@@ -135,8 +180,11 @@ async function matrix(args: string[]): Promise<number> {
   if (deadlineMs < 500 || deadlineMs > 60_000) throw new UsageError('--deadline must be within 500ms..60s');
   const retryIntervalMs = parseDuration(values['retry-interval'], '--retry-interval');
   if (retryIntervalMs > 1000) throw new UsageError('--retry-interval must be within 0..1s');
+  const allRows = matrixRows();
+  const only = values.only?.split(',').map((text) => parseCount(text, '--only', 1, allRows.length));
+  const rows = only ? allRows.filter((row) => only.includes(row.number)) : allRows;
   requireLabFacilities();
-  const rows = matrixRows();
+  if (needsUserNamespace()) return reexecInLabUserNamespace();
   process.stderr.write(
     `matrix: ${rows.length} rows x ${punches} punches, deadline ${deadlineMs} ms per punch\n`,
   );
@@ -147,7 +195,7 @@ async function matrix(args: string[]): Promise<number> {
     retryIntervalMs,
     onRow: (summary, index) =>
       process.stderr.write(
-        `  row ${index + 1}/${rows.length}: ${summary.successes}/${summary.punches} direct${summary.matches ? '' : ' MISMATCH'}\n`,
+        `  row ${summary.row.number} (${index + 1}/${rows.length}): ${summary.successes}/${summary.punches} direct${summary.matches ? '' : ' MISMATCH'}\n`,
       ),
   });
   process.stdout.write(`${formatMatrix(summaries)}\n`);

@@ -3,14 +3,14 @@
  * peers as separate processes. Needs root with ip and nft; skips (saying why) only when those are
  * missing and CI is unset. After every test nothing of the lab may be left on the machine.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type LabProcess, spawnInNamespace } from '../lib/labProcess.ts';
 import { applyLab, listLabNamespaces, probeLab, teardownLab } from '../lib/labRunner.ts';
 import { namespaceName, parseTopology, planLab, routerRuleset, type Topology } from '../lib/labTopology.ts';
 import { matrixRows } from '../lib/natMatrix.ts';
 import { runNatMatrix } from '../lib/runNatMatrix.ts';
-import { runScript } from './helpers/runScript.ts';
+import { repoRoot, runScript } from './helpers/runScript.ts';
 
 const facility = probeLab();
 const skip = !facility.ok && !process.env.CI;
@@ -198,7 +198,7 @@ describe.skipIf(skip)('NAT lab', () => {
 
   it('Ctrl-C during the matrix leaves nothing behind', async () => {
     const run = runScript('lab', ['matrix', '--punches', '1']);
-    await run.waitFor(/row 1\/\d+/);
+    await run.waitFor(/row 1 \(1\/\d+\)/);
     run.child.kill('SIGINT');
     expect(await run.exited).toBe(130);
   });
@@ -223,5 +223,71 @@ describe('lab.ts and peer.ts usage errors', () => {
       expect(run.stderr().split('\n')[0]).toMatch(/^peer: .*(--rendezvous|--session|--secret)/);
     }
     expect(listLabNamespaces()).toEqual([]);
+  });
+});
+
+/** As root we can also check the unprivileged path for real: run lab.ts as user nobody. */
+const asNobody =
+  process.getuid?.() === 0 && spawnSync('runuser', ['-u', 'nobody', '--', 'true']).status === 0;
+if (!asNobody && process.getuid?.() === 0)
+  process.stderr.write('unprivileged lab test skipped: runuser cannot run commands as nobody\n');
+
+function labAsNobody(args: string[]): {
+  output: () => string;
+  exited: Promise<number>;
+  pid: number | undefined;
+} {
+  const child = spawn(
+    'runuser',
+    [
+      '-u',
+      'nobody',
+      '--',
+      'env',
+      'HOME=/tmp',
+      process.execPath,
+      '--import',
+      'tsx',
+      'scripts/lab.ts',
+      ...args,
+    ],
+    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let text = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    text += chunk;
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    text += chunk;
+  });
+  const exited = new Promise<number>((resolve) => child.once('close', (code) => resolve(code ?? 128)));
+  return { output: () => text, exited, pid: child.pid };
+}
+
+describe.skipIf(!asNobody)('NAT lab for an ordinary user (user+network+mount namespace)', () => {
+  afterEach(() => {
+    const processes = spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).stdout;
+    expect(processes).not.toMatch(/scripts\/lab\.ts (up|matrix|agent)/);
+  });
+
+  it('runs matrix rows as nobody', async () => {
+    const run = labAsNobody(['matrix', '--only', '1,38', '--punches', '1']);
+    expect(await run.exited).toBe(0);
+    expect(run.output()).toMatch(/\| 1 +\| eim:apdf:drop \| eim:apdf:drop \| sync +\| 1\/1 /);
+    expect(run.output()).toMatch(/\| 38 +\| eim:apdf:drop \| eim:apdf:rst +\| skew +\| 0\/1 /);
+  });
+
+  it('up holds the lab, exec reaches into it from another process, down ends it', async () => {
+    const up = labAsNobody(['up']);
+    await expect.poll(up.output, { timeout: 60_000 }).toMatch(/lives as long as this command/);
+    const exec = labAsNobody(['exec', 'bob', '--', 'ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0']);
+    expect(await exec.exited).toBe(0);
+    expect(exec.output()).toMatch(/inet 10\.0\.2\.2\/24/);
+    const down = labAsNobody(['down']);
+    expect(await down.exited).toBe(0);
+    expect(await up.exited).toBe(0);
+    expect(up.output()).toMatch(/lab \d+ removed \(SIGTERM\)/);
+    const status = labAsNobody(['status']);
+    expect(await status.exited).toBe(4);
   });
 });
