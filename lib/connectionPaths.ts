@@ -77,7 +77,8 @@ export function buildConnectionPaths(events: readonly TraceEvent[], originUs?: n
       continue;
     }
     const last = path?.states.at(-1);
-    if (!path || last === undefined || ENDED.has(last) || last !== event.from) {
+    // A path ends at CLOSED; after an inferred TIME_WAIT the next event (from CLOSED) starts a new one too.
+    if (!path || last === undefined || last === 'CLOSED' || last !== event.from) {
       path = {
         source: event.source,
         family: event.family,
@@ -175,8 +176,13 @@ export interface ConnectionSummary {
   closeKinds: Record<CloseKind, number>;
 }
 
+/** When a path stopped being live: a path that has not ended (at CLOSED or TIME_WAIT) is still live. */
+function liveUntil(path: ConnectionPath): number {
+  return ENDED.has(path.states.at(-1) ?? 'CLOSED') ? path.endUs : Number.POSITIVE_INFINITY;
+}
+
 function overlaps(a: ConnectionPath, b: ConnectionPath): boolean {
-  return a.startUs <= b.endUs && b.startUs <= a.endUs;
+  return a.startUs <= liveUntil(b) && b.startUs <= liveUntil(a);
 }
 
 /**

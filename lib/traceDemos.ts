@@ -49,7 +49,11 @@ export const EXPECTED_PATHS: Record<DemoKind, [ExpectedSide, ExpectedSide]> = {
   ],
 };
 
-const HOST = '127.0.0.1';
+/**
+ * The tracepoint is global: it also sees other namespaces' sockets, which may use the same ports.
+ * A loopback address of our own (all of 127/8 is local on lo) tells ours apart.
+ */
+const HOST = `127.31.${(process.pid >> 8) & 255}.${process.pid & 255}`;
 
 export interface DemoTry {
   try: number;
@@ -255,7 +259,7 @@ export async function runDemo(kind: DemoKind, options: DemoOptions = {}): Promis
   for (let attempt = 1; attempt <= maxTries; attempt++) {
     options.signal?.throwIfAborted();
     const ports: [number, number] = [basePort + 2 * (attempt - 1), basePort + 2 * (attempt - 1) + 1];
-    const trace = startKernelTrace({ portRange: { from: ports[0], to: ports[1] } });
+    const trace = startKernelTrace({ portRange: { from: ports[0], to: ports[1] }, hosts: [HOST] });
     instances.push(trace.instance);
     let miss: string | undefined;
     try {
