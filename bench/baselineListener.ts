@@ -6,6 +6,8 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
+import { buildPatterns, chunkMatches, patternOffset } from '../lib/payloadPattern.ts';
+import { workerExecArgv } from '../lib/workerExecArgv.ts';
 
 export type CloseKind = 'graceful' | 'reset' | 'simultaneous';
 
@@ -39,17 +41,6 @@ export interface BaselineShardResult {
 const FIRST_CLIENT_PORT = 10_000;
 const PAIRS_PER_SOURCE_ADDRESS = 50_000;
 
-/** Byte `offset` of what `side` (0 client, 1 server) sends on connection `key`. */
-function patternByte(key: number, side: number, offset: number): number {
-  return (key * 131 + side * 71 + offset * 7 + (offset >> 8)) & 0xff;
-}
-
-function patternBuffer(key: number, side: number, length: number): Buffer {
-  const buffer = Buffer.allocUnsafe(length);
-  for (let offset = 0; offset < length; offset++) buffer[offset] = patternByte(key, side, offset);
-  return buffer;
-}
-
 interface Connection {
   client?: net.Socket;
   server?: net.Socket;
@@ -77,6 +68,8 @@ export function runBaselineShard(options: BaselineShardOptions): Promise<Baselin
   const connections = new Map<string, Connection>();
   let started = 0;
   let finished = 0;
+  // stress.ts's streams: the client sends what side A sends, the server what side B sends.
+  const patterns = buildPatterns(payloadBytes);
 
   return new Promise((resolve, reject) => {
     const server = net.createServer({ noDelay: true });
@@ -143,21 +136,22 @@ export function runBaselineShard(options: BaselineShardOptions): Promise<Baselin
     };
 
     /** Payload out, peer's payload in and checked byte by byte; then the close. */
-    const attach = (socket: net.Socket, side: 0 | 1, key: string, portKey: number) => {
+    const attach = (socket: net.Socket, side: 0 | 1, key: string, clientPort: number) => {
       const connection = connectionFor(key);
       if (side === 0) connection.client = socket;
       else connection.server = socket;
       if (connection.client && connection.server) connections.delete(key);
       let received = 0;
+      const offset = patternOffset(clientPort);
+      const incoming = side === 0 ? patterns.bToA : patterns.aToB;
+      const outgoing = side === 0 ? patterns.aToB : patterns.bToA;
       socket.on('data', (chunk: Buffer) => {
         if (connection.failed) return;
-        for (let index = 0; index < chunk.length; index++) {
-          if (
-            received + index >= payloadBytes ||
-            chunk[index] !== patternByte(portKey, 1 - side, received + index)
-          )
-            return fail(connection, 'EPAYLOAD');
-        }
+        if (
+          received + chunk.length > payloadBytes ||
+          !chunkMatches(incoming, offset, received, chunk, chunk.length)
+        )
+          return fail(connection, 'EPAYLOAD');
         received += chunk.length;
         if (received === payloadBytes) verifiedOne();
       });
@@ -179,7 +173,7 @@ export function runBaselineShard(options: BaselineShardOptions): Promise<Baselin
         connection.closed++;
         if (connection.closed === 2) finish(connection, true);
       });
-      if (payloadBytes > 0) socket.write(patternBuffer(portKey, side, payloadBytes));
+      if (payloadBytes > 0) socket.write(outgoing.subarray(offset, offset + payloadBytes));
       else verifiedOne();
     };
 
@@ -267,8 +261,7 @@ export async function runBaseline(options: BaselineOptions): Promise<BaselineRes
     filename: new URL('./baselineWorker.ts', import.meta.url).href,
     minThreads: options.workers,
     maxThreads: options.workers,
-    // Workers load TypeScript through tsx, as the main thread does.
-    execArgv: ['--import', import.meta.resolve('tsx')],
+    execArgv: workerExecArgv(),
   });
   try {
     const shards = await Promise.all(
