@@ -24,11 +24,16 @@ import { formatMatrix, matrixRows } from '../lib/natMatrix.ts';
 import { runPunchAgent } from '../lib/punchAgent.ts';
 import { runNatMatrix } from '../lib/runNatMatrix.ts';
 
-const USAGE = [
-  'lab.ts up [TOPOLOGY] | down | status | exec HOST -- COMMAND [ARG...] | matrix [--punches N] [--deadline 3s] [--retry-interval 0ms] [--only ROW,...]',
-  '  TOPOLOGY: comma-separated routers, one per private host (alice, bob, ...), each MAPPING:FILTERING:INBOUND[:LOSS%]',
-  '  with MAPPING eim|edm, FILTERING apdf|eif, INBOUND drop|rst; default eim:apdf:drop,eim:apdf:drop',
-].join('\n');
+const USAGE =
+  'lab.ts up [TOPOLOGY] | down | status | exec HOST -- COMMAND [ARG...] | matrix [--punches N] [--deadline 3s] [--retry-interval 0ms] [--only ROW,...]';
+const HELP = `usage: ${USAGE}
+  TOPOLOGY: comma-separated routers, one per private host (alice, bob, carol, ...), each MAPPING:FILTERING:INBOUND[:LOSS%]
+    MAPPING   eim (endpoint-independent, port-preserving) | edm (endpoint-dependent, random ports: symmetric)
+    FILTERING apdf (address-and-port-dependent) | eif (endpoint-independent)
+    INBOUND   drop | rst (what the router does with an unsolicited SYN)
+    LOSS%     packets dropped at random by the router, e.g. 5%
+  default: eim:apdf:drop,eim:apdf:drop; hosts: rv (203.0.113.10), alice-nat, alice (10.0.1.2), bob-nat, bob (10.0.2.2), ...
+  exit codes: 0 ok, 1 failure, 2 usage, 3 matrix mismatch, 4 no lab (or one already up), 5 no lab possible here`;
 
 /** lab.ts exit codes beyond the shared ones. */
 const LAB_EXIT = {
@@ -226,7 +231,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
 runMain('lab', USAGE, async () => {
   const [command, ...rest] = process.argv.slice(2);
   if (command === '--help' || command === '-h') {
-    process.stdout.write(`usage: ${USAGE}\n`);
+    process.stdout.write(`${HELP}\n`);
     return EXIT.ok;
   }
   const run = command ? commands[command] : undefined;
