@@ -203,14 +203,17 @@ export function explainFailure(
   peer: PeerInfo,
   error: DialError,
 ): { code: PunchErrorCode; text: string } {
-  const symmetric = [self, peer].filter((side) => side.mapping === 'endpoint-dependent');
+  const symmetric = [
+    self.mapping === 'endpoint-dependent' ? 'our NAT' : '',
+    peer.mapping === 'endpoint-dependent' ? `the peer's${peer.name ? ` (${peer.name}'s)` : ''} NAT` : '',
+  ].filter(Boolean);
   if (symmetric.length)
     return {
       code: 'ESYMMETRIC',
       text:
-        `${symmetric.map((side) => side.name || 'a peer').join(' and ')} ${symmetric.length > 1 ? 'are' : 'is'} behind a symmetric NAT ` +
-        '(endpoint-dependent mapping: the public port seen by the server differed between its two ports), ' +
-        'so the port the other side dialed was not the port our SYN left from; the mapped port cannot be predicted',
+        `${symmetric.join(' and ')} ${symmetric.length > 1 ? 'are symmetric NATs' : 'is a symmetric NAT'} ` +
+        '(endpoint-dependent mapping: the server saw a different public port on each of its two ports), ' +
+        'so the port dialed was not the port the SYN left from; the mapped port cannot be predicted',
     };
   if (error.errors.ECONNREFUSED)
     return {
