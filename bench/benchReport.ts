@@ -39,6 +39,10 @@ function percent(fraction: number): string {
   return `${(fraction * 100).toFixed(1)}%`;
 }
 
+function signedPercent(fraction: number): string {
+  return `${fraction >= 0 ? '+' : ''}${percent(fraction)}`;
+}
+
 export function shareOfCVerdict(stressRate: number, cRate: number): Verdict {
   const share = stressRate / cRate;
   return {
@@ -70,8 +74,19 @@ export function flatRssVerdict(points: ScalePoint[]): Verdict {
   return {
     check: `peak RSS not growing with pair count (tolerance ${percent(RSS_GROWTH_TOLERANCE)})`,
     pass: sorted.length >= 2 && measured && growth <= RSS_GROWTH_TOLERANCE,
+    // Each step's change too: a plateau after warm-up reads differently from steady growth.
     detail: measured
-      ? `${sorted.map((point) => `${formatMb(point.peakRssBytes)}@${shortCount(point.pairs)}`).join(', ')}; ${growth >= 0 ? '+' : ''}${percent(growth)} from ${shortCount(smallest?.pairs ?? 0)} to ${shortCount(largest?.pairs ?? 0)}`
+      ? `${sorted
+          .map((point, index) => {
+            const previous = sorted[index - 1];
+            const step = previous
+              ? ` (${signedPercent(point.peakRssBytes / previous.peakRssBytes - 1)})`
+              : '';
+            return `${formatMb(point.peakRssBytes)}@${shortCount(point.pairs)}${step}`;
+          })
+          .join(
+            ', ',
+          )}; ${signedPercent(growth)} from ${shortCount(smallest?.pairs ?? 0)} to ${shortCount(largest?.pairs ?? 0)}`
       : 'peak RSS not measured',
   };
 }
