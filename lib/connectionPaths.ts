@@ -61,21 +61,25 @@ export const CLOSE_KINDS: readonly CloseKind[] = [
 const ENDED: ReadonlySet<TcpState> = new Set(['CLOSED', 'TIME_WAIT']);
 
 /**
- * Groups events into paths. Events need not be sorted (a stable sort by time is applied).
- * originUs is the zero of the offsets (default: the first event).
+ * Builds paths as events arrive (in time order, as trace_pipe delivers them): add() returns the
+ * path the event extended, or undefined for a reset note.
  */
-export function buildConnectionPaths(events: readonly TraceEvent[], originUs?: number): ConnectionPath[] {
-  const sorted = [...events].sort((a, b) => a.timestampUs - b.timestampUs);
-  const origin = originUs ?? sorted[0]?.timestampUs ?? 0;
-  const paths: ConnectionPath[] = [];
-  const current = new Map<string, ConnectionPath>();
-  for (const event of sorted) {
+export class PathBuilder {
+  readonly paths: ConnectionPath[] = [];
+  private readonly current = new Map<string, ConnectionPath>();
+
+  /** originUs is the zero of the offsets (default: the first event's time). */
+  constructor(private originUs?: number) {}
+
+  add(event: TraceEvent): ConnectionPath | undefined {
     const key = sideKey(event);
-    let path = current.get(key);
+    let path = this.current.get(key);
     if (event.type === 'reset') {
       if (path) path.resetReceived = true;
-      continue;
+      return undefined;
     }
+    this.originUs ??= event.timestampUs;
+    const origin = this.originUs;
     const last = path?.states.at(-1);
     // A path ends at CLOSED; after an inferred TIME_WAIT the next event (from CLOSED) starts a new one too.
     if (!path || last === undefined || last === 'CLOSED' || last !== event.from) {
@@ -90,8 +94,8 @@ export function buildConnectionPaths(events: readonly TraceEvent[], originUs?: n
         endUs: event.timestampUs,
         resetReceived: false,
       };
-      current.set(key, path);
-      paths.push(path);
+      this.current.set(key, path);
+      this.paths.push(path);
     }
     const handOff =
       event.source === 'kernel' &&
@@ -107,8 +111,19 @@ export function buildConnectionPaths(events: readonly TraceEvent[], originUs?: n
       ...(handOff ? { inferred: true as const } : {}),
     });
     path.endUs = event.timestampUs;
+    return path;
   }
-  return paths;
+}
+
+/**
+ * Groups events into paths. Events need not be sorted (a stable sort by time is applied).
+ * originUs is the zero of the offsets (default: the first event).
+ */
+export function buildConnectionPaths(events: readonly TraceEvent[], originUs?: number): ConnectionPath[] {
+  const sorted = [...events].sort((a, b) => a.timestampUs - b.timestampUs);
+  const builder = new PathBuilder(originUs);
+  for (const event of sorted) builder.add(event);
+  return builder.paths;
 }
 
 /** Does `states` contain `sequence` as consecutive elements? */

@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { buildConnectionPaths, type ConnectionPath } from './connectionPaths.ts';
+import { type ConnectionPath, PathBuilder } from './connectionPaths.ts';
 import { stateFromKernelName } from './tcpStates.ts';
 import type { ResetReceived, StateChange, TraceEvent } from './traceEvents.ts';
 
@@ -195,13 +195,17 @@ export interface KernelTraceOptions {
   bufferSizeKb?: number;
   /** How often trace_pipe is drained (default 20 ms). Timestamps come from the kernel, not from this. */
   pollIntervalMs?: number;
+  /** Keep the raw events in `events` (default true); paths are built as events arrive either way. */
+  retainEvents?: boolean;
 }
 
 export interface KernelTrace {
   /** The instance directory name under instances/. */
   readonly instance: string;
-  /** Events so far, in the order read. */
+  /** Events so far, in the order read (empty with retainEvents: false). */
   readonly events: TraceEvent[];
+  /** Paths so far, one per connection side, built as the events arrive. */
+  readonly paths: ConnectionPath[];
   /** Events the kernel dropped because the ring buffer overflowed (0 means the record is complete). */
   readonly lostEvents: number;
   /** Monotonic µs when tracing started: the origin for offsets. */
@@ -229,6 +233,7 @@ class KernelTraceHandle implements KernelTrace {
   private readonly buffer = Buffer.alloc(1 << 16);
   private readonly hosts: Set<string> | undefined;
   private removed = false;
+  private readonly builder: PathBuilder;
 
   constructor(
     readonly instance: string,
@@ -237,6 +242,11 @@ class KernelTraceHandle implements KernelTrace {
   ) {
     this.hosts = options.hosts?.length ? new Set(options.hosts) : undefined;
     this.startedUs = monotonicNowUs();
+    this.builder = new PathBuilder(this.startedUs);
+  }
+
+  get paths(): ConnectionPath[] {
+    return this.builder.paths;
   }
 
   open(): void {
@@ -266,7 +276,8 @@ class KernelTraceHandle implements KernelTrace {
           continue;
         }
         if (this.hosts && !this.hosts.has(parsed.local.host) && !this.hosts.has(parsed.remote.host)) continue;
-        this.events.push(parsed);
+        if (this.options.retainEvents !== false) this.events.push(parsed);
+        this.builder.add(parsed);
         fresh.push(parsed);
         this.options.onEvent?.(parsed);
       }
@@ -280,7 +291,7 @@ class KernelTraceHandle implements KernelTrace {
     } finally {
       this.removeSync();
     }
-    return buildConnectionPaths(this.events, this.startedUs);
+    return this.builder.paths;
   }
 
   /** Synchronous so that signal and exit handlers can run it. Safe to call twice. */

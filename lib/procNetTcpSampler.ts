@@ -5,7 +5,7 @@
  * appeared and disappeared (an absent socket is CLOSED), so reports must say so.
  */
 import fs from 'node:fs';
-import { buildConnectionPaths, type ConnectionPath } from './connectionPaths.ts';
+import { type ConnectionPath, PathBuilder } from './connectionPaths.ts';
 import type { Endpoint } from './dialSimultaneous.ts';
 import type { PortRange } from './kernelTrace.ts';
 import { monotonicNowUs } from './kernelTrace.ts';
@@ -136,12 +136,15 @@ export interface SamplerOptions {
   onEvent?: (event: TraceEvent) => void;
   /** Default 10 ms. */
   intervalMs?: number;
+  /** Keep the raw events (default true). */
+  retainEvents?: boolean;
   /** Where to read (default /proc/net/tcp and /proc/net/tcp6); tests point these at recorded text. */
   files?: { path: string; family: 4 | 6 }[];
 }
 
 export interface ProcNetTcpSampler {
   readonly events: TraceEvent[];
+  readonly paths: ConnectionPath[];
   readonly lostEvents: number;
   readonly startedUs: number;
   readonly intervalMs: number;
@@ -162,6 +165,7 @@ export function startProcNetTcpSampler(options: SamplerOptions = {}): ProcNetTcp
   const previous = new Map<string, SocketRow>();
   const events: TraceEvent[] = [];
   const startedUs = monotonicNowUs();
+  const builder = new PathBuilder(startedUs);
 
   const sample = (record = true): TraceEvent[] => {
     const rows: SocketRow[] = [];
@@ -181,7 +185,8 @@ export function startProcNetTcpSampler(options: SamplerOptions = {}): ProcNetTcp
     const changes = diffSamples(previous, rows, monotonicNowUs());
     if (!record) return [];
     for (const change of changes) {
-      events.push(change);
+      if (options.retainEvents !== false) events.push(change);
+      builder.add(change);
       options.onEvent?.(change);
     }
     return changes;
@@ -192,6 +197,7 @@ export function startProcNetTcpSampler(options: SamplerOptions = {}): ProcNetTcp
   const timer = setInterval(() => sample(), intervalMs);
   return {
     events,
+    paths: builder.paths,
     lostEvents: 0,
     startedUs,
     intervalMs,
@@ -199,7 +205,7 @@ export function startProcNetTcpSampler(options: SamplerOptions = {}): ProcNetTcp
     async stop() {
       clearInterval(timer);
       sample();
-      return buildConnectionPaths(events, startedUs);
+      return builder.paths;
     },
   };
 }

@@ -15,6 +15,7 @@ export interface StateTrace {
   /** The kernel trace instance's name, when the source is the kernel. */
   readonly instance?: string;
   readonly events: TraceEvent[];
+  readonly paths: ConnectionPath[];
   readonly lostEvents: number;
   readonly startedUs: number;
   drain(): TraceEvent[];

@@ -9,12 +9,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  buildConnectionPaths,
-  type ConnectionPath,
-  containsSequence,
-  summarizeConnections,
-} from './connectionPaths.ts';
+import { type ConnectionPath, containsSequence, summarizeConnections } from './connectionPaths.ts';
 import { type KernelTrace, startKernelTrace } from './kernelTrace.ts';
 import { parseProcNetTcp } from './procNetTcpSampler.ts';
 import { applyNft } from './sandbox.ts';
@@ -116,7 +111,7 @@ table inet ${HOLD_TABLE} {
 
 function pathsOf(trace: KernelTrace): ConnectionPath[] {
   trace.drain();
-  return buildConnectionPaths(trace.events, trace.startedUs);
+  return trace.paths;
 }
 
 function sideOn(paths: ConnectionPath[], local: number, remote: number): ConnectionPath | undefined {

@@ -16,6 +16,7 @@ import {
   startKernelTrace,
   TRACEFS,
 } from '../lib/kernelTrace.ts';
+import { createLivePrinter } from '../lib/liveTrace.ts';
 import {
   diffSamples,
   parseProcNetTcp,
@@ -23,7 +24,7 @@ import {
   startProcNetTcpSampler,
 } from '../lib/procNetTcpSampler.ts';
 import { probeSandbox } from '../lib/sandbox.ts';
-import { stateFromKernelName, stateFromKernelNumber, TCP_STATES } from '../lib/tcpStates.ts';
+import { stateFromKernelName, stateFromKernelNumber, TCP_STATES, type TcpState } from '../lib/tcpStates.ts';
 import type { TraceEvent } from '../lib/traceEvents.ts';
 
 // Host loopback ports for trace's tests: 31000-31999 (the demos run in private namespaces).
@@ -158,6 +159,44 @@ describe('parsing recorded trace text', () => {
     expect(kinds).toContainEqual([31013, 'not-simultaneous', 'reset', 'abort']);
     expect(kinds).toContainEqual([31015, 'not-simultaneous', 'active', 'passive']);
     expect(summary.openKinds['not-simultaneous']).toBe(summary.pairs.length);
+  });
+});
+
+describe('live printing (peer.ts --trace) of recorded events', () => {
+  it('prints our side as it goes, counts failed connect attempts instead of printing them', () => {
+    const lines: string[] = [];
+    const events = parseText(fixture('simultaneous-open-then-close.trace.txt'));
+    const refused: TraceEvent[] = [1, 2].flatMap((n) => [
+      {
+        ...(events[0] as TraceEvent),
+        timestampUs: 677_000_000 + n,
+        type: 'state',
+        from: 'CLOSED',
+        to: 'SYN_SENT',
+      },
+      {
+        ...(events[0] as TraceEvent),
+        timestampUs: 677_000_010 + n,
+        type: 'state',
+        from: 'SYN_SENT',
+        to: 'CLOSED',
+      },
+    ]) as TraceEvent[];
+    const print = createLivePrinter(
+      (line) => lines.push(line),
+      677_000_000,
+      (side) => side.local.port === 31000,
+    );
+    for (const event of [...refused, ...events.slice(0, 12)]) print(event);
+    expect(lines).toEqual([
+      'trace: (2 earlier connect attempts went CLOSED → SYN_SENT → CLOSED)',
+      'trace: +720167µs 127.0.0.1:31000 > 127.0.0.1:31001  CLOSED → SYN_SENT',
+      'trace: +1732086µs 127.0.0.1:31000 > 127.0.0.1:31001  SYN_SENT → SYN_RECEIVED',
+      'trace: +1732115µs 127.0.0.1:31000 > 127.0.0.1:31001  SYN_RECEIVED → ESTABLISHED',
+      'trace: +1733394µs 127.0.0.1:31000 > 127.0.0.1:31001  ESTABLISHED → FIN_WAIT_1',
+      'trace: +1734104µs 127.0.0.1:31000 > 127.0.0.1:31001  FIN_WAIT_1 → FIN_WAIT_2',
+      'trace: +1734111µs 127.0.0.1:31000 > 127.0.0.1:31001  FIN_WAIT_2 → TIME_WAIT* (inferred: handed to a TIME_WAIT mini-socket)',
+    ]);
   });
 });
 
@@ -377,6 +416,63 @@ describe.skipIf(skipKernel)('kernel trace on real sockets (host loopback)', () =
     expect(instanceExists(killed)).toBe(true);
     expect(removeStaleInstances()).toContain(killed);
     expect(instanceExists(killed)).toBe(false);
+  });
+});
+
+/** input undefined: keep stdin open, so this side ends only when the peer closes. */
+function runPeer(args: string[], input?: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/peer.ts', ...args], {
+      cwd: repoRoot,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    // Type the lines once connected; the last one is /quit (or end of input) from one side.
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      const connectedNow = !/connected/.test(stderr) && /connected/.test(stderr + chunk);
+      stderr += chunk;
+      if (connectedNow && input) child.stdin.end(input.map((line) => `${line}\n`).join(''));
+    });
+    child.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+describe.skipIf(skipKernel)('peer.ts --trace', () => {
+  it("prints the chat connection's state changes, from the kernel, for both peers", async () => {
+    // A quits after sending; B answers the FIN. Host loopback: the dial is a race of retries.
+    const [a, b] = await Promise.all([
+      runPeer(
+        ['127.0.0.1', '31201', '--local-port', '31200', '--trace', '--linger', '10s'],
+        ['hello', '/quit'],
+      ),
+      runPeer(['127.0.0.1', '31200', '--local-port', '31201', '--trace', '--linger', '10s']),
+    ]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stdout).toContain('peer> hello');
+    const statesOf = (run: Run, local: number, remote: number) => {
+      expect(run.stderr).toContain('trace: source: kernel tracepoint sock:inet_sock_set_state');
+      const changes = [...run.stderr.matchAll(/^trace: \+\d+µs (\S+) > (\S+) {2}(\w+) → (\w+)/gm)];
+      expect(changes.length).toBeGreaterThan(0);
+      for (const change of changes) {
+        expect(change[1]).toBe(`127.0.0.1:${local}`);
+        expect(change[2]).toBe(`127.0.0.1:${remote}`);
+      }
+      return [changes[0]?.[3], ...changes.map((change) => change[4])] as TcpState[];
+    };
+    const statesA = statesOf(a, 31200, 31201);
+    const statesB = statesOf(b, 31201, 31200);
+    for (const states of [statesA, statesB]) {
+      expect(states.slice(0, 2)).toEqual(['CLOSED', 'SYN_SENT']);
+      expect(states).toContain('ESTABLISHED');
+    }
+    // A quit first: the active close. B answered the FIN: the passive close.
+    expect(containsSequence(statesA, ['ESTABLISHED', 'FIN_WAIT_1', 'FIN_WAIT_2', 'TIME_WAIT'])).toBe(true);
+    expect(containsSequence(statesB, ['ESTABLISHED', 'CLOSE_WAIT', 'LAST_ACK', 'CLOSED'])).toBe(true);
   });
 });
 
