@@ -3,7 +3,7 @@ import { EXIT, parseDuration, parseFlags, parseHost, parseHostPort, parsePort, U
 import { isValidSession } from './rendezvousProtocol.ts';
 
 export const PEER_USAGE =
-  'peer.ts REMOTE_HOST REMOTE_PORT [--local-port 8000] [--local-host ADDR] [--timeout 30s] [--retry-interval 0ms] [--linger 5s] [--prefix "peer> "] | peer.ts --rendezvous HOST:PORT --session ID --secret S [--local-port 8000] ...';
+  'peer.ts REMOTE_HOST REMOTE_PORT [--local-port 8000] [--local-host ADDR] [--timeout 30s] [--retry-interval 0ms] [--linger 5s] [--prefix "peer> "] [--trace] | peer.ts --rendezvous HOST:PORT --session ID --secret S [--local-port 8000] ...';
 
 /** peer.ts exit codes (documented in the README). */
 export const PEER_EXIT = {
@@ -35,6 +35,8 @@ export interface PeerOptions {
   /** After our FIN, how long to wait for the peer's before closing anyway. */
   lingerMs: number;
   prefix: string;
+  /** Print the connection's TCP state changes as they happen (lib/liveTrace.ts). */
+  trace: boolean;
 }
 
 export function parsePeerArgs(argv: string[]): PeerOptions {
@@ -48,6 +50,7 @@ export function parsePeerArgs(argv: string[]): PeerOptions {
     rendezvous: { type: 'string' },
     session: { type: 'string' },
     secret: { type: 'string' },
+    trace: { type: 'boolean' },
   });
   const rendezvous = parseRendezvousChoice(values, positionals);
   if (!rendezvous && positionals.length < 2) throw new UsageError('missing REMOTE_HOST and REMOTE_PORT');
@@ -69,6 +72,7 @@ export function parsePeerArgs(argv: string[]): PeerOptions {
     retryIntervalMs: parseDuration(values['retry-interval'], '--retry-interval'),
     lingerMs: parseDuration(values.linger, '--linger'),
     prefix: values.prefix,
+    trace: values.trace ?? false,
   };
 }
 

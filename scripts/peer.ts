@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import { runChat } from '../lib/chatSession.ts';
 import { formatEndpoint, runMain, UsageError } from '../lib/cli.ts';
 import { DialError, dialSimultaneous, prepareDial } from '../lib/dialSimultaneous.ts';
+import { startLiveTrace } from '../lib/liveTrace.ts';
 import {
   PEER_EXIT,
   PEER_USAGE,
@@ -83,9 +84,34 @@ async function main(): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 
+  // --trace: the kernel's record of our connection (the rendezvous server's connection left out).
+  const trace =
+    options.trace &&
+    startLiveTrace({
+      local: options.local,
+      ignoreRemotes: options.rendezvous
+        ? [
+            options.rendezvous.server,
+            { ...options.rendezvous.server, port: options.rendezvous.server.port + 1 },
+          ]
+        : [],
+      write: status,
+    });
+  try {
+    return await chat(options, prepared, interrupt.signal);
+  } finally {
+    if (trace) await trace.stop();
+  }
+}
+
+async function chat(
+  options: PeerOptions,
+  prepared: Awaited<ReturnType<typeof prepareDial>> | undefined,
+  signal: AbortSignal,
+): Promise<number> {
   const connected = options.rendezvous
-    ? await punch(options, options.rendezvous, interrupt.signal)
-    : prepared && (await dial(prepared, options, interrupt.signal));
+    ? await punch(options, options.rendezvous, signal)
+    : prepared && (await dial(prepared, options, signal));
   if (connected === undefined) throw new UsageError('missing REMOTE_HOST and REMOTE_PORT');
   if (typeof connected === 'number') return connected;
   const socket = connected;
@@ -97,7 +123,7 @@ async function main(): Promise<number> {
     status,
     prefix: options.prefix,
     lingerMs: options.lingerMs,
-    signal: interrupt.signal,
+    signal,
   });
   // stdin may still hold the event loop open (a terminal); we are done with it.
   process.stdin.destroy();
