@@ -7,8 +7,9 @@
  * not be measured (no sandbox, stress.ts missing or failing, a run with no completed pair), 2 usage,
  * 130 interrupted.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { EXIT, ExitError, parseCount, parseFlags, runMain, UsageError } from '../lib/cli.ts';
 import { insideSandbox, probeSandbox, reexecInSandbox, setupSandboxNetwork } from '../lib/sandbox.ts';
 import { type BaselineResult, type CloseKind, runBaseline } from './baselineListener.ts';
@@ -30,13 +31,13 @@ import { runStress, type StressRun, stressAvailable } from './stressRunner.ts';
 
 const USAGE =
   'npm run bench -- [--quick] [--skip-1m] [--pairs N] [--workers N] [--payload BYTES] ' +
-  '[--close graceful|reset|simultaneous] [--inflight K] [--only c,baseline,stress] [--json FILE]';
+  '[--close graceful|reset|simultaneous] [--inflight K] [--repeat N] [--only c,baseline,stress] [--json FILE]';
 
 const CLOSE_KINDS: readonly CloseKind[] = ['graceful', 'reset', 'simultaneous'];
 const PARTS = ['c', 'baseline', 'stress'] as const;
-type Part = (typeof PARTS)[number];
+type PartName = (typeof PARTS)[number];
 const DEFAULT_SCALE = [10_000, 100_000, 1_000_000];
-const QUICK_SCALE = [2_000, 10_000, 50_000];
+const QUICK_SCALE = [5_000, 20_000, 50_000];
 
 interface BenchOptions {
   /** Pairs of the comparison runs (C, baseline, stress). */
@@ -48,7 +49,9 @@ interface BenchOptions {
   /** Pairs in flight per worker/thread. */
   inflight: number;
   /** Which figures to measure (all by default). */
-  only: ReadonlySet<Part>;
+  only: ReadonlySet<PartName>;
+  /** Runs of the comparison; the median is reported. */
+  repeat: number;
   jsonFile?: string;
 }
 
@@ -63,6 +66,7 @@ function parseOptions(args: string[]): BenchOptions {
     inflight: { type: 'string' },
     json: { type: 'string' },
     only: { type: 'string' },
+    repeat: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) throw new ExitError(`usage: ${USAGE}`, EXIT.ok);
@@ -72,7 +76,11 @@ function parseOptions(args: string[]): BenchOptions {
   const close = values.close ?? 'graceful';
   if (!CLOSE_KINDS.includes(close as CloseKind))
     throw new UsageError(`--close: '${close}' is not one of ${CLOSE_KINDS.join(', ')}`);
-  if (values.json === '') throw new UsageError('--json: needs a file name');
+  if (values.json !== undefined) {
+    const directory = dirname(resolve(values.json));
+    if (values.json === '' || !existsSync(directory))
+      throw new UsageError(`--json: cannot write '${values.json}' (directory ${directory} does not exist)`);
+  }
   const only = new Set((values.only ?? PARTS.join(',')).split(',').map((part) => part.trim()));
   for (const part of only)
     if (!(PARTS as readonly string[]).includes(part))
@@ -81,42 +89,94 @@ function parseOptions(args: string[]): BenchOptions {
     pairs: values.pairs
       ? parseCount(values.pairs, '--pairs', 100, 10_000_000)
       : values.quick
-        ? 10_000
+        ? 20_000
         : 100_000,
     scale,
     workers: values.workers ? parseCount(values.workers, '--workers', 1, 256) : os.availableParallelism(),
     payloadBytes: values.payload ? parseCount(values.payload, '--payload', 0, 1_000_000) : 64,
     close: close as CloseKind,
     inflight: values.inflight ? parseCount(values.inflight, '--inflight', 1, 10_000) : 64,
-    only: only as Set<Part>,
+    only: only as Set<PartName>,
+    repeat: values.repeat ? parseCount(values.repeat, '--repeat', 1, 20) : 1,
     jsonFile: values.json,
   };
 }
 
 /** Second octets of 127.0.0.0/8 for the runs in the bench's own namespace, so none shares a 4-tuple. */
-const NET_C = 1;
-const NET_BASELINE = 2;
+const netForC = (repeat: number) => 1 + 2 * repeat;
+const netForBaseline = (repeat: number) => 2 + 2 * repeat;
 
-interface Measured<T> {
-  result?: T;
-  error?: string;
-  skipped?: string;
+/** What every part reports, whatever its own output looks like. */
+interface Figure {
+  pairs: number;
+  completed: number;
+  /** Failed or cancelled. */
+  failed: number;
+  pairsPerSec: number;
 }
 
-async function measure<T>(label: string, run: () => Promise<T>): Promise<Measured<T>> {
+interface Sample<T> {
+  figure?: Figure;
+  raw?: T;
+  error?: string;
+}
+
+async function measure<T>(
+  label: string,
+  run: () => Promise<T>,
+  toFigure: (raw: T) => Figure,
+): Promise<Sample<T>> {
   process.stderr.write(`bench: ${label}...\n`);
   try {
-    return { result: await run() };
+    const raw = await run();
+    const figure = toFigure(raw);
+    // A run in which nothing completed measured nothing.
+    if (figure.completed === 0) return { raw, error: `no pair completed (${figure.failed} failed)` };
+    return { raw, figure };
   } catch (error) {
     return { error: error instanceof Error ? error.message : String(error) };
   }
 }
+
+/** The median sample by pairs/s (the lower middle one for an even count), or undefined if none worked. */
+function median<T>(samples: Sample<T>[]): Sample<T> | undefined {
+  const good = samples
+    .filter((sample) => sample.figure)
+    .sort((a, b) => (a.figure?.pairsPerSec ?? 0) - (b.figure?.pairsPerSec ?? 0));
+  return good[Math.floor((good.length - 1) / 2)];
+}
+
+const cFigure = (raw: CReferenceResult): Figure => ({
+  pairs: raw.pairs,
+  completed: raw.completed,
+  failed: raw.failed,
+  pairsPerSec: raw.pairsPerSec,
+});
+const baselineFigure = (raw: BaselineResult): Figure => ({
+  pairs: raw.pairs,
+  completed: raw.completed,
+  failed: raw.failed,
+  pairsPerSec: raw.pairsPerSec,
+});
+const stressFigure = (raw: StressRun): Figure => ({
+  pairs: raw.summary.pairs.planned,
+  completed: raw.summary.pairs.established,
+  failed: raw.summary.pairs.failed + raw.summary.pairs.cancelled,
+  pairsPerSec: raw.summary.pairsPerSec,
+});
 
 let interrupted = false;
 const abortBaseline = new AbortController();
 
 function checkInterrupted(): void {
   if (interrupted) throw new ExitError('interrupted', EXIT.interrupted);
+}
+
+interface Part<T> {
+  name: string;
+  /** Why it was not run, if it was not. */
+  skipped?: string;
+  samples: Sample<T>[];
 }
 
 async function benchInSandbox(options: BenchOptions): Promise<number> {
@@ -129,65 +189,91 @@ async function benchInSandbox(options: BenchOptions): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  const { workers, payloadBytes, close, inflight } = options;
+  const { workers, payloadBytes, close, inflight, pairs } = options;
   process.stdout.write(
     `simopen bench: ${workers} workers/threads on ${os.availableParallelism()} cores, payload ${payloadBytes} B each way, ` +
-      `close ${close}, ${inflight} pairs in flight per worker; ${new Date().toISOString()}\n`,
+      `close ${close}, ${inflight} pairs in flight per worker, ${options.repeat > 1 ? `median of ${options.repeat} runs; ` : ''}` +
+      `${new Date().toISOString()}\n`,
   );
 
-  // 1. The C reference.
-  let c: Measured<CReferenceResult>;
   const build = options.only.has('c')
     ? buildCReference()
     : { ok: false as const, reason: 'not selected (--only)' };
-  if (!build.ok) c = { skipped: build.reason };
-  else
-    c = await measure(`C reference, ${formatCount(options.pairs)} pairs`, () =>
-      runCReference(build.binary, {
-        pairs: options.pairs,
-        threads: workers,
-        inflightPerThread: inflight,
-        payloadBytes,
-        close,
-        net: NET_C,
-      }),
+  const c: Part<CReferenceResult> = {
+    name: `C reference (${workers} threads, epoll)`,
+    skipped: build.ok ? undefined : build.reason,
+    samples: [],
+  };
+  const baseline: Part<BaselineResult> = {
+    name: `Node baseline (connect+accept, ${workers} workers)`,
+    skipped: options.only.has('baseline') ? undefined : 'not selected (--only)',
+    samples: [],
+  };
+  const stress: Part<StressRun> = {
+    name: `stress.ts (sandbox, ${workers} workers)`,
+    skipped: options.only.has('stress') ? undefined : 'not selected (--only)',
+    samples: [],
+  };
+  const runStressAt = (count: number) =>
+    measure(
+      `stress.ts, ${formatCount(count)} pairs`,
+      () => {
+        if (!stressAvailable()) throw new Error('scripts/stress.ts does not exist');
+        return runStress({ pairs: count, workers, payloadBytes, close, concurrency: inflight * workers });
+      },
+      stressFigure,
     );
-  checkInterrupted();
 
-  // 2. The plain-Node baseline.
-  const baseline: Measured<BaselineResult> = !options.only.has('baseline')
-    ? { skipped: 'not selected (--only)' }
-    : await measure(`Node baseline, ${formatCount(options.pairs)} pairs`, () =>
-        runBaseline({
-          workers,
-          pairs: options.pairs,
-          concurrencyPerWorker: inflight,
-          payloadBytes,
-          close,
-          net: NET_BASELINE,
-          signal: abortBaseline.signal,
-        }),
+  // The comparison: C, baseline and stress.ts at the same pair count, one after the other, --repeat times.
+  for (let repeat = 0; repeat < options.repeat; repeat++) {
+    const round = options.repeat > 1 ? ` (run ${repeat + 1}/${options.repeat})` : '';
+    if (build.ok && !c.skipped)
+      c.samples.push(
+        await measure(
+          `C reference, ${formatCount(pairs)} pairs${round}`,
+          () =>
+            runCReference(build.binary, {
+              pairs,
+              threads: workers,
+              inflightPerThread: inflight,
+              payloadBytes,
+              close,
+              net: netForC(repeat),
+            }),
+          cFigure,
+        ),
       );
-  checkInterrupted();
-
-  // 3. stress.ts at each pair count (and at the comparison count, if that is not one of them).
-  const stressRuns = new Map<number, Measured<StressRun>>();
-  const counts = options.only.has('stress')
-    ? [...new Set([...options.scale, options.pairs])].sort((a, b) => a - b)
-    : [];
-  for (const pairs of counts) {
-    if (!stressAvailable()) {
-      stressRuns.set(pairs, { error: 'scripts/stress.ts does not exist yet' });
-      continue;
-    }
-    stressRuns.set(
-      pairs,
-      await measure(`stress.ts, ${formatCount(pairs)} pairs`, () =>
-        runStress({ pairs, workers, payloadBytes, close, concurrency: inflight * workers }),
-      ),
-    );
+    checkInterrupted();
+    if (!baseline.skipped)
+      baseline.samples.push(
+        await measure(
+          `Node baseline, ${formatCount(pairs)} pairs${round}`,
+          () =>
+            runBaseline({
+              workers,
+              pairs,
+              concurrencyPerWorker: inflight,
+              payloadBytes,
+              close,
+              net: netForBaseline(repeat),
+              signal: abortBaseline.signal,
+            }),
+          baselineFigure,
+        ),
+      );
+    checkInterrupted();
+    if (!stress.skipped) stress.samples.push(await runStressAt(pairs));
     checkInterrupted();
   }
+
+  // The scaling runs of stress.ts; the comparison's median run stands for its own pair count.
+  const scaleRuns = new Map<number, Sample<StressRun>>();
+  if (!stress.skipped)
+    for (const count of options.scale) {
+      const reused = count === pairs ? median(stress.samples) : undefined;
+      scaleRuns.set(count, reused ?? (await runStressAt(count)));
+      checkInterrupted();
+    }
 
   // Report.
   const notMeasured: string[] = [];
@@ -195,90 +281,68 @@ async function benchInSandbox(options: BenchOptions): Promise<number> {
     '',
     'pairs/s (each pair: simultaneous open or connect+accept, payload both ways checked, close):',
   ];
-  const figureLine = <T>(name: string, measured: Measured<T>, line: (result: T) => string) => {
-    if (measured.result !== undefined) lines.push(line(measured.result));
-    else if (measured.skipped) lines.push(`  ${name.padEnd(44)} skipped: ${measured.skipped}`);
-    else {
-      lines.push(`  ${name.padEnd(44)} NOT MEASURED: ${measured.error}`);
-      notMeasured.push(name);
+  const rates = new Map<string, number>();
+  for (const part of [c, baseline, stress] as Part<unknown>[]) {
+    if (part.skipped) {
+      lines.push(`  ${part.name.padEnd(44)} skipped: ${part.skipped}`);
+      continue;
     }
-  };
-  const failedNote = (failed: number) => (failed > 0 ? `(${formatCount(failed)} FAILED pairs)` : '');
-  figureLine(`C reference (${workers} threads, epoll)`, c, (result) =>
-    formatFigure(
-      `C reference (${workers} threads, epoll)`,
-      result.pairs,
-      result.pairsPerSec,
-      failedNote(result.failed),
-    ),
-  );
-  figureLine(`Node baseline (connect+accept, ${workers} workers)`, baseline, (result) =>
-    formatFigure(
-      `Node baseline (connect+accept, ${workers} workers)`,
-      result.pairs,
-      result.pairsPerSec,
-      failedNote(result.failed),
-    ),
-  );
-  const stressMain = stressRuns.get(options.pairs) ?? { skipped: 'not selected (--only)' };
-  const stressName = `stress.ts (sandbox, ${workers} workers)`;
-  figureLine(stressName, stressMain, (run) =>
-    formatFigure(
-      stressName,
-      run.summary.pairs.planned,
-      run.summary.pairsPerSec,
-      failedNote(run.summary.pairs.failed + run.summary.pairs.cancelled),
-    ),
-  );
+    const chosen = median(part.samples);
+    const errors = part.samples.filter((sample) => !sample.figure);
+    if (!chosen?.figure) {
+      lines.push(`  ${part.name.padEnd(44)} NOT MEASURED: ${errors[0]?.error ?? 'not run'}`);
+      notMeasured.push(part.name);
+      continue;
+    }
+    rates.set(part.name, chosen.figure.pairsPerSec);
+    const spread = part.samples.flatMap((sample) => (sample.figure ? [sample.figure.pairsPerSec] : []));
+    const notes = [
+      chosen.figure.failed > 0 ? `${formatCount(chosen.figure.failed)} FAILED pairs` : '',
+      spread.length > 1
+        ? `median of ${spread.length}: ${formatCount(Math.min(...spread))}..${formatCount(Math.max(...spread))}`
+        : '',
+      errors.length > 0 ? `${errors.length} run(s) failed: ${errors[0]?.error}` : '',
+    ].filter(Boolean);
+    lines.push(
+      formatFigure(
+        part.name,
+        chosen.figure.pairs,
+        chosen.figure.pairsPerSec,
+        notes.length ? `(${notes.join('; ')})` : '',
+      ),
+    );
+  }
 
-  // A run in which nothing completed measured nothing.
-  const cRate = c.result && c.result.completed > 0 ? c.result.pairsPerSec : undefined;
-  const baselineRate =
-    baseline.result && baseline.result.completed > 0 ? baseline.result.pairsPerSec : undefined;
-  const stressRate =
-    stressMain.result && stressMain.result.summary.pairs.established > 0
-      ? stressMain.result.summary.pairsPerSec
-      : undefined;
-  for (const [name, measured, rate] of [
-    ['C reference', c, cRate],
-    ['Node baseline', baseline, baselineRate],
-    ['stress.ts', stressMain, stressRate],
-  ] as const)
-    if (measured.result !== undefined && rate === undefined) notMeasured.push(`${name} (no pair completed)`);
-
+  const cRate = rates.get(c.name);
+  const baselineRate = rates.get(baseline.name);
+  const stressRate = rates.get(stress.name);
   const verdicts: Verdict[] = [];
   lines.push('', 'ratios:');
-  if (stressRate !== undefined && cRate !== undefined) {
-    const verdict = shareOfCVerdict(stressRate, cRate);
-    verdicts.push(verdict);
-    lines.push(`  stress/C         ${(stressRate / cRate).toFixed(2)}`);
-  } else lines.push('  stress/C         n/a (a figure is missing)');
-  if (stressRate !== undefined && baselineRate !== undefined)
-    lines.push(`  stress/baseline  ${(stressRate / baselineRate).toFixed(2)}`);
-  else lines.push('  stress/baseline  n/a (a figure is missing)');
-  if (cRate !== undefined && baselineRate !== undefined)
-    lines.push(`  baseline/C       ${(baselineRate / cRate).toFixed(2)}`);
+  const ratioLine = (label: string, numerator: number | undefined, denominator: number | undefined) =>
+    lines.push(
+      `  ${label.padEnd(16)} ${numerator !== undefined && denominator !== undefined ? (numerator / denominator).toFixed(2) : 'n/a (a figure is missing)'}`,
+    );
+  ratioLine('stress/C', stressRate, cRate);
+  ratioLine('stress/baseline', stressRate, baselineRate);
+  ratioLine('baseline/C', baselineRate, cRate);
+  if (stressRate !== undefined && cRate !== undefined) verdicts.push(shareOfCVerdict(stressRate, cRate));
 
   const points: ScalePoint[] = [];
-  if (counts.length > 0) lines.push('', 'stress.ts by pair count:');
-  for (const pairs of counts.length > 0 ? options.scale : []) {
-    const run = stressRuns.get(pairs);
-    if (run?.result && run.result.summary.pairs.established > 0) {
-      const { summary, peakRssBytes } = run.result;
-      points.push({ pairs, pairsPerSec: summary.pairsPerSec, peakRssBytes });
-      const lost = summary.pairs.failed + summary.pairs.cancelled;
+  if (scaleRuns.size > 0) lines.push('', 'stress.ts by pair count:');
+  for (const [count, sample] of scaleRuns) {
+    if (sample.figure && sample.raw) {
+      const { peakRssBytes, wallMs } = sample.raw;
+      points.push({ pairs: count, pairsPerSec: sample.figure.pairsPerSec, peakRssBytes });
       lines.push(
-        `  ${shortCount(pairs).padStart(5)} pairs  ${formatCount(summary.pairsPerSec).padStart(7)} pairs/s  peak RSS ${formatMb(peakRssBytes).padStart(7)}` +
-          `  (${(run.result.wallMs / 1000).toFixed(1)} s wall${lost > 0 ? `, ${formatCount(lost)} FAILED/cancelled` : ''})`,
+        `  ${shortCount(count).padStart(5)} pairs  ${formatCount(sample.figure.pairsPerSec).padStart(7)} pairs/s  peak RSS ${formatMb(peakRssBytes).padStart(7)}` +
+          `  (${(wallMs / 1000).toFixed(1)} s wall${sample.figure.failed > 0 ? `, ${formatCount(sample.figure.failed)} FAILED/cancelled` : ''})`,
       );
     } else {
-      lines.push(
-        `  ${shortCount(pairs).padStart(5)} pairs  NOT MEASURED: ${run?.error ?? 'no pair established'}`,
-      );
-      if (!notMeasured.includes(`stress.ts ${pairs}`)) notMeasured.push(`stress.ts ${pairs}`);
+      lines.push(`  ${shortCount(count).padStart(5)} pairs  NOT MEASURED: ${sample.error}`);
+      notMeasured.push(`stress.ts at ${shortCount(count)} pairs`);
     }
   }
-  const rssSource = [...stressRuns.values()].find((run) => run.result)?.result?.peakRssSource;
+  const rssSource = [...scaleRuns.values()].find((sample) => sample.raw)?.raw?.peakRssSource;
   if (rssSource) lines.push(`  (peak RSS: ${rssSource})`);
   if (points.length >= 2) verdicts.push(flatRateVerdict(points), flatRssVerdict(points));
 
@@ -289,31 +353,45 @@ async function benchInSandbox(options: BenchOptions): Promise<number> {
   process.stdout.write(`${lines.join('\n')}\n`);
 
   if (options.jsonFile) {
+    const samplesJson = <T>(part: Part<T>, pick: (raw: T) => unknown) =>
+      part.skipped
+        ? { skipped: part.skipped }
+        : {
+            median: (() => {
+              const chosen = median(part.samples);
+              return chosen?.raw === undefined ? null : pick(chosen.raw);
+            })(),
+            runs: part.samples.map((sample) => sample.figure ?? { error: sample.error }),
+          };
+    const stressJson = (run: StressRun) => ({
+      pairsPerSec: run.summary.pairsPerSec,
+      pairs: run.summary.pairs,
+      establishMs: run.summary.establishMs,
+      peakRssBytes: run.peakRssBytes,
+      wallMs: Math.round(run.wallMs),
+    });
     const summary = {
       workers,
       cores: os.availableParallelism(),
       payloadBytes,
       close,
       inflightPerWorker: inflight,
-      pairs: options.pairs,
-      c: c.result ?? { skipped: c.skipped, error: c.error },
-      baseline: baseline.result ?? { error: baseline.error },
-      stress: Object.fromEntries(
-        [...stressRuns].map(([pairs, run]) => [
-          pairs,
-          run.result
-            ? {
-                pairsPerSec: run.result.summary.pairsPerSec,
-                pairs: run.result.summary.pairs,
-                peakRssBytes: run.result.peakRssBytes,
-                wallMs: run.result.wallMs,
-              }
-            : { error: run.error },
+      pairs,
+      repeat: options.repeat,
+      c: samplesJson(c, (raw) => raw),
+      baseline: samplesJson(baseline, (raw) => raw),
+      stress: samplesJson(stress, stressJson),
+      scale: Object.fromEntries(
+        [...scaleRuns].map(([count, sample]) => [
+          count,
+          sample.raw ? stressJson(sample.raw) : { error: sample.error },
         ]),
       ),
       ratios: {
-        stressToC: stressRate && cRate ? stressRate / cRate : null,
-        stressToBaseline: stressRate && baselineRate ? stressRate / baselineRate : null,
+        stressToC: stressRate !== undefined && cRate !== undefined ? stressRate / cRate : null,
+        stressToBaseline:
+          stressRate !== undefined && baselineRate !== undefined ? stressRate / baselineRate : null,
+        baselineToC: baselineRate !== undefined && cRate !== undefined ? baselineRate / cRate : null,
       },
       verdicts,
       notMeasured,

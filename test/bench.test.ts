@@ -70,6 +70,8 @@ describe('npm run bench', () => {
     [['--close', 'sometimes'], /--close: 'sometimes' is not one of graceful, reset, simultaneous/],
     [['--only', 'rust'], /--only: 'rust' is not one of c, baseline, stress/],
     [['--pairs', 'many'], /--pairs: 'many' is not a whole number/],
+    [['--repeat', '0'], /--repeat: 0 is out of range 1..20/],
+    [['--json', '/nonexistent-dir/bench.json'], /--json: cannot write/],
     [['--frobnicate'], /Unknown option '--frobnicate'/],
   ])('refuses %j with one line naming the problem and exit 2', (args, message) => {
     const run = runBench(args);
