@@ -48,19 +48,20 @@ describe('npm run bench', () => {
       expect(run.stdout).not.toMatch(/NOT MEASURED|could not measure/);
       expect(run.status).toBe(0);
       const summary = JSON.parse(readFileSync(jsonFile, 'utf8'));
-      expect(summary.c).toMatchObject({
+      expect(summary.c.median).toMatchObject({
         pairs: 200,
         completed: 200,
         failed: 0,
         bytesVerified: 200 * 2 * 100,
       });
-      expect(summary.c.pairsPerSec).toBeGreaterThan(0);
-      expect(summary.baseline).toMatchObject({
+      expect(summary.c.median.pairsPerSec).toBeGreaterThan(0);
+      expect(summary.baseline.median).toMatchObject({
         pairs: 200,
         completed: 200,
         failed: 0,
         bytesVerified: 200 * 2 * 100,
       });
+      expect(summary.stress).toEqual({ skipped: 'not selected (--only)' });
       expect(run.stdout).toMatch(/C reference \(\d+ threads, epoll\)\s+200 pairs\s+[\d,]+ pairs\/s/);
       expect(run.stdout).toMatch(/baseline\/C\s+\d+\.\d\d/);
     },
