@@ -17,6 +17,7 @@ import {
   TRACEFS,
 } from '../lib/kernelTrace.ts';
 import { createLivePrinter } from '../lib/liveTrace.ts';
+import { annotatePairLog, classifyPlannedPairs, formatPairKinds, startPairTrace } from '../lib/pairTrace.ts';
 import {
   diffSamples,
   parseProcNetTcp,
@@ -197,6 +198,85 @@ describe('live printing (peer.ts --trace) of recorded events', () => {
       'trace: +1734104µs 127.0.0.1:31000 > 127.0.0.1:31001  FIN_WAIT_1 → FIN_WAIT_2',
       'trace: +1734111µs 127.0.0.1:31000 > 127.0.0.1:31001  FIN_WAIT_2 → TIME_WAIT* (inferred: handed to a TIME_WAIT mini-socket)',
     ]);
+  });
+});
+
+describe('pair classification for stress --trace', () => {
+  const v4 = (port: number) => ({ host: '127.0.0.1', port });
+  const v6 = (port: number) => ({ host: '::1', port });
+
+  it('classifies planned pairs from recorded paths, counts kinds, annotates the NDJSON log', async () => {
+    const paths = [
+      ...buildConnectionPaths(parseText(fixture('simultaneous-open-then-close.trace.txt'))),
+      ...buildConnectionPaths(parseText(fixture('ipv6-refused-and-reset.trace.txt'))),
+    ];
+    const result = classifyPlannedPairs(paths, [
+      // The 4-tuple was used twice in the recording: the later connection (one-sided open, crossing FINs) counts.
+      { id: 0, a: v4(31000), b: v4(31001) },
+      { id: 1, a: v6(31013), b: v6(31012) },
+      { id: 2, a: v6(31010), b: v6(31011) },
+    ]);
+    expect(result.kinds.get(0)).toEqual({ open: 'one-sided', close: ['simultaneous', 'simultaneous'] });
+    expect(result.kinds.get(1)).toEqual({ open: 'not-simultaneous', close: ['reset', 'abort'] });
+    expect(result.kinds.get(2)).toEqual({
+      open: 'not-established',
+      close: ['not-established', 'not-established'],
+    });
+    expect(result.openKinds).toMatchObject({ 'one-sided': 1, 'not-simultaneous': 1, 'not-established': 1 });
+    expect(result.closeKinds).toMatchObject({ simultaneous: 2, reset: 1, abort: 1, 'not-established': 2 });
+    const lines = formatPairKinds({ ...result, label: { source: 'kernel' }, lostEvents: 0 });
+    expect(lines[0]).toBe('  open kinds     one-sided 1, not-simultaneous 1, not-established 1');
+
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'simopen-trace-'));
+    try {
+      const log = path.join(dir, 'pairs.ndjson');
+      fs.writeFileSync(
+        log,
+        '{"id":0,"outcome":"established"}\n{"id":2,"outcome":"failed"}\n{"id":7,"outcome":"cancelled"}\n',
+      );
+      await annotatePairLog(log, result.kinds);
+      const records = fs
+        .readFileSync(log, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
+      expect(records).toEqual([
+        {
+          id: 0,
+          outcome: 'established',
+          openKind: 'one-sided',
+          closeKinds: ['simultaneous', 'simultaneous'],
+        },
+        {
+          id: 2,
+          outcome: 'failed',
+          openKind: 'not-established',
+          closeKinds: ['not-established', 'not-established'],
+        },
+        { id: 7, outcome: 'cancelled', openKind: null, closeKinds: null },
+      ]);
+      expect(fs.readdirSync(dir)).toEqual(['pairs.ndjson']);
+    } finally {
+      fs.rmSync(dir, { recursive: true });
+    }
+  });
+
+  it.skipIf(skipKernel)('a listener shows up as not-simultaneous (real sockets, kernel trace)', async () => {
+    const trace = startPairTrace({ portRange: { from: 31130, to: 31131 }, hosts: ['127.0.0.1'] });
+    expect(trace.label.source).toBe('kernel');
+    const server = net.createServer((socket) => {
+      socket.resume();
+      socket.on('end', () => socket.end());
+    });
+    await new Promise<void>((resolve) => server.listen(31130, '127.0.0.1', resolve));
+    const client = net.connect({ host: '127.0.0.1', port: 31130, localPort: 31131 }, () => client.end());
+    client.resume();
+    await new Promise((resolve) => client.once('close', resolve));
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const result = await trace.stop([{ id: 5, a: v4(31131), b: v4(31130) }]);
+    expect(result.kinds.get(5)?.open).toBe('not-simultaneous');
+    expect(result.kinds.get(5)?.close[0]).toBe('active');
+    expect(result.lostEvents).toBe(0);
   });
 });
 
