@@ -22,6 +22,8 @@ export interface StressResult {
   modeReason: string;
   workers: number;
   concurrency: number;
+  /** handle: bare libuv TCP handles; net: net.Socket (always in race mode). */
+  sockets: 'handle' | 'net';
   payloadBytes: number;
   close: CloseKind;
   /** Open-loop rate (pairs/s) or null for a closed loop. */
@@ -58,6 +60,7 @@ export interface RunFacts {
   modeReason: string;
   workers: number;
   concurrency: number;
+  sockets: 'handle' | 'net';
   payloadBytes: number;
   close: CloseKind;
   rate: number | undefined;
@@ -101,6 +104,7 @@ export function aggregateResult(stats: PairStats, facts: RunFacts): StressResult
     modeReason: facts.modeReason,
     workers: facts.workers,
     concurrency: facts.concurrency,
+    sockets: facts.sockets,
     payloadBytes: facts.payloadBytes,
     close: facts.close,
     rate: facts.rate ?? null,

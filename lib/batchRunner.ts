@@ -12,7 +12,7 @@ import { formatPairRecord, PairLogFile } from './pairLog.ts';
 import { buildPatterns, type Patterns } from './payloadPattern.ts';
 import { type AddressPlan, type PairEndpoints, pairEndpoints } from './planPairs.ts';
 import { type JoinedPair, RaceJoin } from './raceJoin.ts';
-import { PAIR_ERRORS, SandboxPair } from './runPair.ts';
+import { PAIR_ERRORS, SandboxPair, type SocketKind } from './runPair.ts';
 import { RaceSide } from './runPairSide.ts';
 import { type EncodedStats, PairStats } from './stats.ts';
 import type { CloseKind, Mode } from './stressOptions.ts';
@@ -37,6 +37,8 @@ export interface RunConfig {
   side: 0 | 1;
   payload: number;
   close: CloseKind;
+  /** Sandbox mode: bare TCP handles or net.Socket. */
+  sockets: SocketKind;
   timeoutMs: number;
   /** Pairs in flight per thread. */
   slots: number;
@@ -172,7 +174,12 @@ function start(batch: Batch, id: number, dueAt: number): void {
       ? new SandboxPair(
           id,
           endpoints,
-          { payload: config.payload, close: config.close, patterns: patternsFor(config.payload) },
+          {
+            payload: config.payload,
+            close: config.close,
+            patterns: patternsFor(config.payload),
+            sockets: config.sockets,
+          },
           finished,
         )
       : new RaceSide(

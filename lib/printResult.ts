@@ -24,9 +24,9 @@ export function printResult(result: StressResult): string {
   const lines = [
     `simopen stress: ${result.interrupted ? 'INTERRUPTED, partial report' : 'done'}`,
     `  mode           ${result.mode} (${result.modeReason})`,
-    `  workers        ${result.workers}, ${n(result.concurrency)} pairs in flight max${
-      result.rate !== null ? `, open loop at ${n(result.rate)} pairs/s` : ''
-    }`,
+    `  workers        ${result.workers}, ${n(result.concurrency)} pairs in flight max, ${
+      result.sockets === 'handle' ? 'bare TCP handles' : 'net.Socket'
+    }${result.rate !== null ? `, open loop at ${n(result.rate)} pairs/s` : ''}`,
     `  per pair       ${n(result.payloadBytes)} bytes each way, close ${result.close}, timeout ${result.timeoutMs} ms`,
     `  pairs          planned ${n(pairs.planned)}  established ${n(pairs.established)} (${pct(
       pairs.established,

@@ -11,13 +11,26 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { chunkMatches, type Patterns, patternOffset } from './payloadPattern.ts';
 import type { PairEndpoints } from './planPairs.ts';
+import { RawSocket, type RawSocketEvents } from './rawTcp.ts';
 import type { Outcome } from './stats.ts';
 import type { CloseKind } from './stressOptions.ts';
+
+/** handle: bare libuv TCP handles (lib/rawTcp.ts, fast); net: net.Socket. */
+export type SocketKind = 'handle' | 'net';
 
 export interface PairConfig {
   payload: number;
   close: CloseKind;
   patterns: Patterns;
+  sockets: SocketKind;
+}
+
+/** What the pair needs from a socket; net.Socket and RawSocket both have it. */
+interface PairSide {
+  write(data: Uint8Array): unknown;
+  end(): unknown;
+  resetAndDestroy(): unknown;
+  destroy(): unknown;
 }
 
 /** What a finished pair reports: the log record and the statistics are built from this. */
@@ -64,7 +77,7 @@ export class SandboxPair implements PairReport {
   startedAt = 0;
   finishedAt = 0;
 
-  private readonly sockets: [PairSocket | undefined, PairSocket | undefined] = [undefined, undefined];
+  private readonly sockets: [PairSide | undefined, PairSide | undefined] = [undefined, undefined];
   private readonly received: [number, number] = [0, 0];
   private readonly sawEof: [boolean, boolean] = [false, false];
   private connected = 0;
@@ -110,7 +123,13 @@ export class SandboxPair implements PairReport {
     side: 0 | 1,
     local: { host: string; port: number },
     remote: { host: string; port: number },
-  ): PairSocket {
+  ): PairSide {
+    this.attempts[side] = 1;
+    if (this.config.sockets === 'handle') {
+      const raw = new RawSocket(rawEvents, this);
+      raw.connect(local, remote);
+      return raw;
+    }
     // onread (one shared buffer, no 'data' events) is honoured by the constructor only; @types/node omits it there.
     const socket = new net.Socket({ onread: socketOnRead } as net.SocketConstructorOpts) as PairSocket;
     socket[kPair] = this;
@@ -119,7 +138,6 @@ export class SandboxPair implements PairReport {
     socket.on('end', onEnd);
     socket.on('error', onError);
     socket.on('close', onClose);
-    this.attempts[side] = 1;
     socket.connect({
       host: remote.host,
       port: remote.port,
@@ -145,14 +163,19 @@ export class SandboxPair implements PairReport {
     this.maybeClose();
   }
 
-  handleData(side: 0 | 1, length: number): void {
+  /** Which side a socket is (for the raw sockets, which carry only their pair). */
+  sideOf(socket: unknown): 0 | 1 {
+    return socket === this.sockets[0] ? 0 : 1;
+  }
+
+  handleData(side: 0 | 1, buffer: Buffer, length: number): void {
     if (this.outcome !== 'established') return;
     const received = this.received[side];
     // Side A receives what B sends, and the other way round.
     const pattern = side === 0 ? this.config.patterns.bToA : this.config.patterns.aToB;
     if (
       received + length > this.config.payload ||
-      !chunkMatches(pattern, this.offset, received, readBuffer, length)
+      !chunkMatches(pattern, this.offset, received, buffer, length)
     ) {
       this.fail(PAIR_ERRORS.payload);
       return;
@@ -234,7 +257,7 @@ function onConnect(this: PairSocket): void {
 }
 
 function onRead(this: PairSocket, length: number): boolean {
-  this[kPair].handleData(this[kSide], length);
+  this[kPair].handleData(this[kSide], readBuffer, length);
   return true;
 }
 
@@ -249,3 +272,26 @@ function onError(this: PairSocket, error: NodeJS.ErrnoException): void {
 function onClose(this: PairSocket): void {
   this[kPair].handleClose();
 }
+
+/** Raw sockets know their pair (owner); the pair knows which side they are. */
+const rawEvents: RawSocketEvents = {
+  onConnect(socket) {
+    const pair = socket.owner as SandboxPair;
+    pair.handleConnect(pair.sideOf(socket));
+  },
+  onData(socket, buffer, length) {
+    const pair = socket.owner as SandboxPair;
+    pair.handleData(pair.sideOf(socket), buffer, length);
+  },
+  onEnd(socket) {
+    const pair = socket.owner as SandboxPair;
+    pair.handleEnd(pair.sideOf(socket));
+  },
+  onError(socket, code) {
+    const pair = socket.owner as SandboxPair;
+    pair.handleError(pair.sideOf(socket), code);
+  },
+  onClose(socket) {
+    (socket.owner as SandboxPair).handleClose();
+  },
+};

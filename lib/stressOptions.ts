@@ -10,12 +10,14 @@ import { type AddressPlan, LOOPBACK_ADDRESS_COUNT, type PortRange, planPairs } f
 export const CLOSE_KINDS = ['graceful', 'reset', 'simultaneous'] as const;
 export type CloseKind = (typeof CLOSE_KINDS)[number];
 export const MODES = ['sandbox', 'race'] as const;
+export type { SocketKind } from './runPair.ts';
+export const SOCKET_KINDS = ['handle', 'net'] as const;
 export type Mode = (typeof MODES)[number];
 
 export const STRESS_USAGE =
   'stress.ts [--pairs N] [--duration D] [--concurrency N] [--rate N] [--workers N] [--payload BYTES] ' +
   '[--close graceful|reset|simultaneous] [--timeout D] [--mode sandbox|race] [--json FILE] [--log FILE] ' +
-  '[--min-success PCT] [--ports LO-HI] [--addresses N] [--quiet]';
+  '[--min-success PCT] [--ports LO-HI] [--addresses N] [--sockets handle|net] [--quiet]';
 
 export const DEFAULT_PAIRS = 10_000;
 /** Pairs in flight per worker by default: enough to hide one pair's round trips, few enough to stay cache-warm. */
@@ -38,6 +40,8 @@ export interface StressOptions {
   workers: number;
   payload: number;
   close: CloseKind;
+  /** Sandbox mode: bare libuv TCP handles (fast) or net.Socket. Race mode always uses net.Socket. */
+  sockets: (typeof SOCKET_KINDS)[number];
   timeoutMs: number;
   mode: Mode;
   /** False when the mode is the default (sandbox, falling back to race). */
@@ -65,6 +69,7 @@ const flagSpec = {
   'min-success': { type: 'string' },
   ports: { type: 'string' },
   addresses: { type: 'string' },
+  sockets: { type: 'string' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -175,6 +180,8 @@ export function parseStressOptions(args: string[], context: ParseContext): Parse
   const rate = values.rate === undefined ? undefined : parseCount(values.rate, '--rate', 1, 10_000_000);
   const payload = values.payload === undefined ? 64 : parseBytes(values.payload, '--payload', MAX_PAYLOAD);
   const close = values.close === undefined ? 'graceful' : parseChoice(values.close, '--close', CLOSE_KINDS);
+  const sockets =
+    values.sockets === undefined ? 'handle' : parseChoice(values.sockets, '--sockets', SOCKET_KINDS);
   const timeoutMs = values.timeout === undefined ? 10_000 : parseDuration(values.timeout, '--timeout');
   if (timeoutMs < 1) throw new UsageError('--timeout: must be 1ms at least');
   const minSuccess =
@@ -199,6 +206,7 @@ export function parseStressOptions(args: string[], context: ParseContext): Parse
       workers,
       payload,
       close,
+      sockets,
       timeoutMs,
       mode,
       modeExplicit: values.mode !== undefined,

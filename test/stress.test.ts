@@ -333,14 +333,21 @@ describe('stress.ts', () => {
     expect(new Set(records.map((record) => `${record.a}-${record.b}`)).size).toBe(2000);
   });
 
-  needsSandbox('closes by reset and by simultaneous FINs', async () => {
-    for (const close of ['reset', 'simultaneous'] as const) {
-      const json = join(dir, `close-${close}.json`);
-      const result = await run(['--pairs', '300', '--close', close, '--json', json, '--quiet']);
-      expect(result.code).toBe(0);
-      const summary = JSON.parse(readFileSync(json, 'utf8')) as StressResult;
-      expect(summary.pairs.established).toBe(300);
-      expect(summary.closeOutcomes).toEqual(close === 'reset' ? { rst: 300 } : { fin: 300 });
+  needsSandbox('closes each way, on bare TCP handles and on net.Socket', async () => {
+    for (const sockets of ['handle', 'net'] as const) {
+      for (const close of ['graceful', 'reset', 'simultaneous'] as const) {
+        const json = join(dir, `close-${sockets}-${close}.json`);
+        const result = await run([
+          ...['--pairs', '300', '--payload', '100KiB', '--close', close, '--sockets', sockets],
+          ...['--json', json, '--quiet'],
+        ]);
+        expect(result.code).toBe(0);
+        const summary = JSON.parse(readFileSync(json, 'utf8')) as StressResult;
+        expect(summary.sockets).toBe(sockets);
+        expect(summary.pairs.established).toBe(300);
+        expect(summary.bytesVerified).toBe(300 * 2 * 100 * 1024);
+        expect(summary.closeOutcomes).toEqual(close === 'reset' ? { rst: 300 } : { fin: 300 });
+      }
     }
   });
 
