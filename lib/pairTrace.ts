@@ -18,6 +18,7 @@ import {
 import type { Endpoint } from './dialSimultaneous.ts';
 import { formatSourceLabel, type SourceLabel } from './formatPaths.ts';
 import type { PortRange } from './kernelTrace.ts';
+import { type AddressPlan, loopbackAddress, pairEndpoints } from './planPairs.ts';
 import { type SourceChoice, startStateTrace } from './stateTrace.ts';
 import { sideKey } from './traceEvents.ts';
 
@@ -197,4 +198,25 @@ export async function annotatePairLog(file: string, kinds: ReadonlyMap<number, P
     fs.rmSync(temporary, { force: true });
     throw error;
   }
+}
+
+/** The planned pairs 0..count-1 of a stress address plan. */
+export function* pairsOfPlan(plan: AddressPlan, count: number): Generator<PlannedPair> {
+  for (let id = 0; id < Math.min(count, plan.capacity); id += 1) yield { id, ...pairEndpoints(plan, id) };
+}
+
+/**
+ * What to trace for a stress plan: its ports in the kernel filter and, when the run uses few address
+ * pairs (pairs known up front), those addresses in the user-side filter.
+ */
+export function traceOptionsForPlan(plan: AddressPlan, pairs: number | undefined): PairTraceOptions {
+  const portRange = { from: plan.ports.first, to: plan.ports.last };
+  const rounds = pairs === undefined ? Number.POSITIVE_INFINITY : Math.ceil(pairs / plan.portCount);
+  if (rounds > 64) return { portRange };
+  const hosts: string[] = [];
+  for (let round = 0; round < rounds; round += 1) {
+    const index = (plan.roundOffset + round) % plan.rounds;
+    hosts.push(loopbackAddress(2 * index), loopbackAddress(2 * index + 1));
+  }
+  return { portRange, hosts };
 }

@@ -17,7 +17,15 @@ import {
   TRACEFS,
 } from '../lib/kernelTrace.ts';
 import { createLivePrinter } from '../lib/liveTrace.ts';
-import { annotatePairLog, classifyPlannedPairs, formatPairKinds, startPairTrace } from '../lib/pairTrace.ts';
+import {
+  annotatePairLog,
+  classifyPlannedPairs,
+  formatPairKinds,
+  pairsOfPlan,
+  startPairTrace,
+  traceOptionsForPlan,
+} from '../lib/pairTrace.ts';
+import { planPairs } from '../lib/planPairs.ts';
 import {
   diffSamples,
   parseProcNetTcp,
@@ -259,6 +267,22 @@ describe('pair classification for stress --trace', () => {
     } finally {
       fs.rmSync(dir, { recursive: true });
     }
+  });
+
+  it('derives the filter and the pairs from a stress address plan', () => {
+    const plan = planPairs(5, { ports: { first: 40000, last: 40002 }, roundOffset: 1 });
+    expect(traceOptionsForPlan(plan, 5)).toEqual({
+      portRange: { from: 40000, to: 40002 },
+      hosts: ['127.0.1.3', '127.0.1.4', '127.0.1.5', '127.0.1.6'],
+    });
+    expect(traceOptionsForPlan(plan, undefined)).toEqual({ portRange: { from: 40000, to: 40002 } });
+    const pairs = [...pairsOfPlan(plan, 5)];
+    expect(pairs).toHaveLength(5);
+    expect(pairs[3]).toEqual({
+      id: 3,
+      a: { host: '127.0.1.5', port: 40000 },
+      b: { host: '127.0.1.6', port: 40000 },
+    });
   });
 
   it.skipIf(skipKernel)('a listener shows up as not-simultaneous (real sockets, kernel trace)', async () => {
