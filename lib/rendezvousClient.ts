@@ -157,7 +157,15 @@ function connectFrom(
     signal.addEventListener('abort', onAbort, { once: true });
     socket.once('connect', () => {
       signal.removeEventListener('abort', onAbort);
-      resolve(socket);
+      if (socket.localPort === socket.remotePort && socket.localAddress === socket.remoteAddress) {
+        socket.destroy();
+        reject(
+          new PunchError(
+            `local port ${local.port} is the server's own port ${formatEndpoint(remote)}: a self-connect`,
+            'ERENDEZVOUS',
+          ),
+        );
+      } else resolve(socket);
     });
     socket.once('error', (error) => {
       signal.removeEventListener('abort', onAbort);
@@ -188,11 +196,14 @@ async function probe(
 ): Promise<WireEndpoint> {
   const socket = await connectFrom(local, server, signal);
   const connection = new ServerConnection(socket, 'probe');
+  const abort = () => socket.destroy();
+  signal.addEventListener('abort', abort, { once: true });
   try {
     const message = await connection.next();
     if (message.type !== 'observed') throw rendezvousError(message);
     return message.endpoint;
   } finally {
+    signal.removeEventListener('abort', abort);
     socket.destroy();
   }
 }
@@ -234,20 +245,38 @@ export function explainFailure(
  */
 export async function punchThroughRendezvous(options: PunchOptions): Promise<PunchResult> {
   const progress = options.onProgress ?? (() => {});
-  const serverTimeout = AbortSignal.timeout(options.serverTimeoutMs ?? 60_000);
+  const serverTimeoutMs = options.serverTimeoutMs ?? 60_000;
+  const serverTimeout = AbortSignal.timeout(serverTimeoutMs);
   const signal = options.signal ? AbortSignal.any([options.signal, serverTimeout]) : serverTimeout;
   const local = {
     host: options.local.host ?? (net.isIPv6(options.server.host) ? '::' : '0.0.0.0'),
     port: options.local.port,
   };
 
+  // Once the signal fires, what failed is the wait, not the server: say which wait.
+  const explainAbort = (error: unknown) => {
+    if (options.signal?.aborted) return new PunchError('aborted', 'ABORT_ERR');
+    if (serverTimeout.aborted)
+      return new PunchError(
+        `no pairing from the rendezvous server ${formatEndpoint(options.server)} within ${serverTimeoutMs} ms`,
+        'ERENDEZVOUS',
+      );
+    return error;
+  };
+
   let probed: WireEndpoint | null = null;
   if (options.probePort) {
-    probed = await probe(local, { host: options.server.host, port: options.probePort }, signal);
+    probed = await probe(local, { host: options.server.host, port: options.probePort }, signal).catch(
+      (error) => {
+        throw explainAbort(error);
+      },
+    );
     progress(`probe: port ${local.port} maps to ${formatEndpoint(probed)} towards port ${options.probePort}`);
   }
 
-  const socket = await connectFrom(local, options.server, signal);
+  const socket = await connectFrom(local, options.server, signal).catch((error) => {
+    throw explainAbort(error);
+  });
   socket.setNoDelay(true);
   const connection = new ServerConnection(socket, 'rendezvous');
   const abortConnection = () => socket.destroy();
@@ -263,7 +292,9 @@ export async function punchThroughRendezvous(options: PunchOptions): Promise<Pun
     });
     let pairing: Extract<ServerMessage, { type: 'peer' }> | undefined;
     while (!pairing) {
-      const message = await connection.next();
+      const message = await connection.next().catch((error) => {
+        throw explainAbort(error);
+      });
       if (message.type === 'ping') connection.send({ v: 1, type: 'pong', id: message.id });
       else if (message.type === 'registered')
         progress(

@@ -198,11 +198,13 @@ export async function startRendezvousServer(options: RendezvousServerOptions): P
         });
         send(client, { v: 1, type: 'registered', observed: client.observed });
         setTimer(client, pairTimeoutMs, () =>
-          drop(
-            client,
-            'unpaired',
-            `no second peer joined session '${session.id}' within ${pairTimeoutMs} ms`,
-          ),
+          client.state === 'measuring'
+            ? drop(client, 'idle', `no answer to ping within ${pairTimeoutMs} ms`)
+            : drop(
+                client,
+                'unpaired',
+                `no second peer joined session '${session.id}' within ${pairTimeoutMs} ms`,
+              ),
         );
         ping(client);
         return;

@@ -263,6 +263,51 @@ describe('rendezvous server', () => {
   });
 });
 
+describe('peer.ts --rendezvous against a real server', () => {
+  it('a peer with the wrong secret exits 6 with the reason; the rightful peer keeps waiting', async () => {
+    const server = runScript('rendezvous', ['--listen', '127.0.0.1:33450']);
+    const common = ['--rendezvous', '127.0.0.1:33450', '--session', 'locked', '--timeout', '20s'];
+    const started = [server];
+    try {
+      await server.waitFor(/ listening /);
+      const rightful = runScript('peer', [...common, '--secret', 'right', '--local-port', '33452']);
+      started.push(rightful);
+      await server.waitFor(/ register client=\d+ session=locked /);
+      const intruder = runScript('peer', [...common, '--secret', 'wrong', '--local-port', '33453']);
+      started.push(intruder);
+      expect(await intruder.exited).toBe(6);
+      expect(intruder.stderr()).toMatch(
+        /rendezvous server refused: wrong secret for session 'locked' \(unauthorized\)/,
+      );
+      // The first peer is still registered and waiting, unaffected.
+      expect(rightful.child.exitCode).toBe(null);
+      expect(server.stdout()).not.toMatch(/ disconnect client=1 /);
+      rightful.child.kill('SIGTERM');
+      expect(await rightful.exited).toBe(130);
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+    } finally {
+      for (const run of started) run.child.kill('SIGKILL');
+    }
+  });
+
+  it('exits 6 when no rendezvous server answers', async () => {
+    const run = runScript('peer', [
+      '--rendezvous',
+      '127.0.0.1:33460',
+      '--session',
+      's',
+      '--secret',
+      'x',
+      '--local-port',
+      '33465',
+    ]);
+    expect(await run.exited).toBe(6);
+    // The probe port (server port + 1) is tried first.
+    expect(run.stderr()).toMatch(/cannot reach the rendezvous server 127\.0\.0\.1:3346[01] from port 33465/);
+  });
+});
+
 describe('rendezvous.ts', () => {
   it('refuses bad flags with exit 2 and a one-line reason', async () => {
     const run = runScript('rendezvous', ['--listen', 'nowhere']);
