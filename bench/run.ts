@@ -97,7 +97,8 @@ function parseOptions(args: string[]): BenchOptions {
     close: close as CloseKind,
     inflight: values.inflight ? parseCount(values.inflight, '--inflight', 1, 10_000) : 64,
     only: only as Set<PartName>,
-    repeat: values.repeat ? parseCount(values.repeat, '--repeat', 1, 20) : 1,
+    // The machine may be shared: a median of three damps a burst of someone else's load.
+    repeat: values.repeat ? parseCount(values.repeat, '--repeat', 1, 20) : values.quick ? 1 : 3,
     jsonFile: values.json,
   };
 }
@@ -190,10 +191,12 @@ async function benchInSandbox(options: BenchOptions): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   const { workers, payloadBytes, close, inflight, pairs } = options;
+  const cores = os.availableParallelism();
+  const loadBefore = os.loadavg()[0] ?? 0;
   process.stdout.write(
-    `simopen bench: ${workers} workers/threads on ${os.availableParallelism()} cores, payload ${payloadBytes} B each way, ` +
-      `close ${close}, ${inflight} pairs in flight per worker, ${options.repeat > 1 ? `median of ${options.repeat} runs; ` : ''}` +
-      `${new Date().toISOString()}\n`,
+    `simopen bench: ${workers} workers/threads on ${cores} cores, payload ${payloadBytes} B each way, ` +
+      `close ${close}, ${inflight} pairs in flight per worker${options.repeat > 1 ? `, comparison: median of ${options.repeat} runs` : ''}\n` +
+      `  ${new Date().toISOString()}, load average ${loadBefore.toFixed(2)}${loadBefore > cores * 0.5 ? ' (others are using this machine: figures will be noisy)' : ''}\n`,
   );
 
   const build = options.only.has('c')
@@ -346,6 +349,8 @@ async function benchInSandbox(options: BenchOptions): Promise<number> {
   if (rssSource) lines.push(`  (peak RSS: ${rssSource})`);
   if (points.length >= 2) verdicts.push(flatRateVerdict(points), flatRssVerdict(points));
 
+  const loadAfter = os.loadavg()[0] ?? 0;
+  lines.push('', `load average at the end: ${loadAfter.toFixed(2)} on ${cores} cores`);
   lines.push('', 'verdicts:');
   for (const verdict of verdicts) lines.push(`  ${formatVerdict(verdict)}`);
   if (verdicts.length === 0) lines.push('  none (figures missing)');
@@ -372,7 +377,8 @@ async function benchInSandbox(options: BenchOptions): Promise<number> {
     });
     const summary = {
       workers,
-      cores: os.availableParallelism(),
+      cores,
+      loadAverage: { before: loadBefore, after: loadAfter },
       payloadBytes,
       close,
       inflightPerWorker: inflight,
