@@ -38,6 +38,8 @@ describe('npm run bench', () => {
       const run = runBench([
         '--only',
         'c,baseline',
+        '--repeat',
+        '1',
         '--pairs',
         '200',
         '--payload',
