@@ -13,8 +13,10 @@ import { runNatMatrix } from '../lib/runNatMatrix.ts';
 import { repoRoot, runScript } from './helpers/runScript.ts';
 
 const facility = probeLab();
-const skip = !facility.ok && !process.env.CI;
-if (skip) process.stderr.write(`lab tests skipped: ${facility.reason}\n`);
+// These tests drive `ip netns` from this process, which needs root; an ordinary user's path is tested below.
+const isRoot = process.getuid?.() === 0;
+const skip = !(facility.ok && isRoot) && !process.env.CI;
+if (skip) process.stderr.write(`root lab tests skipped: ${isRoot ? facility.reason : 'not root'}\n`);
 
 /** Nothing of any lab remains: namespaces, host-side links, nft tables, processes. */
 function expectNothingLeft() {
@@ -226,33 +228,35 @@ describe('lab.ts and peer.ts usage errors', () => {
   });
 });
 
-/** As root we can also check the unprivileged path for real: run lab.ts as user nobody. */
-const asNobody =
-  process.getuid?.() === 0 && spawnSync('runuser', ['-u', 'nobody', '--', 'true']).status === 0;
-if (!asNobody && process.getuid?.() === 0)
-  process.stderr.write('unprivileged lab test skipped: runuser cannot run commands as nobody\n');
+/**
+ * The unprivileged path (user+network+mount namespace), for real: as an ordinary user we run lab.ts
+ * directly; as root we run it as user nobody.
+ */
+const unprivilegedPrefix: string[] | undefined = !isRoot
+  ? []
+  : spawnSync('runuser', ['-u', 'nobody', '--', 'true']).status === 0
+    ? ['runuser', '-u', 'nobody', '--', 'env', 'HOME=/tmp']
+    : undefined;
+const unprivilegedProbe = isRoot
+  ? { ok: unprivilegedPrefix !== undefined, reason: 'runuser cannot run commands as nobody' }
+  : facility;
+const skipUnprivileged = !unprivilegedProbe.ok && !process.env.CI;
+if (skipUnprivileged) process.stderr.write(`unprivileged lab tests skipped: ${unprivilegedProbe.reason}\n`);
 
-function labAsNobody(args: string[]): {
+function labUnprivileged(args: string[]): {
   output: () => string;
   exited: Promise<number>;
   pid: number | undefined;
 } {
-  const child = spawn(
-    'runuser',
-    [
-      '-u',
-      'nobody',
-      '--',
-      'env',
-      'HOME=/tmp',
-      process.execPath,
-      '--import',
-      'tsx',
-      'scripts/lab.ts',
-      ...args,
-    ],
-    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const argv = [
+    ...(unprivilegedPrefix ?? []),
+    process.execPath,
+    '--import',
+    'tsx',
+    'scripts/lab.ts',
+    ...args,
+  ];
+  const child = spawn(argv[0] as string, argv.slice(1), { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     text += chunk;
@@ -264,30 +268,30 @@ function labAsNobody(args: string[]): {
   return { output: () => text, exited, pid: child.pid };
 }
 
-describe.skipIf(!asNobody)('NAT lab for an ordinary user (user+network+mount namespace)', () => {
+describe.skipIf(skipUnprivileged)('NAT lab for an ordinary user (user+network+mount namespace)', () => {
   afterEach(() => {
     const processes = spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).stdout;
     expect(processes).not.toMatch(/scripts\/lab\.ts (up|matrix|agent)/);
   });
 
   it('runs matrix rows as nobody', async () => {
-    const run = labAsNobody(['matrix', '--only', '1,38', '--punches', '1']);
+    const run = labUnprivileged(['matrix', '--only', '1,38', '--punches', '1']);
     expect(await run.exited).toBe(0);
     expect(run.output()).toMatch(/\| 1 +\| eim:apdf:drop \| eim:apdf:drop \| sync +\| 1\/1 /);
     expect(run.output()).toMatch(/\| 38 +\| eim:apdf:drop \| eim:apdf:rst +\| skew +\| 0\/1 /);
   });
 
   it('up holds the lab, exec reaches into it from another process, down ends it', async () => {
-    const up = labAsNobody(['up']);
+    const up = labUnprivileged(['up']);
     await expect.poll(up.output, { timeout: 60_000 }).toMatch(/lives as long as this command/);
-    const exec = labAsNobody(['exec', 'bob', '--', 'ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0']);
+    const exec = labUnprivileged(['exec', 'bob', '--', 'ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0']);
     expect(await exec.exited).toBe(0);
     expect(exec.output()).toMatch(/inet 10\.0\.2\.2\/24/);
-    const down = labAsNobody(['down']);
+    const down = labUnprivileged(['down']);
     expect(await down.exited).toBe(0);
     expect(await up.exited).toBe(0);
     expect(up.output()).toMatch(/lab \d+ removed \(SIGTERM\)/);
-    const status = labAsNobody(['status']);
+    const status = labUnprivileged(['status']);
     expect(await status.exited).toBe(4);
   });
 });
