@@ -32,6 +32,14 @@ function statePath(id: string): string {
   return path.join(stateDirectory(), `${id}.json`);
 }
 
+function removeState(id: string): void {
+  fs.rmSync(statePath(id), { force: true });
+  try {
+    // The directory goes with its last lab (rmdir refuses while other labs' files are there).
+    fs.rmdirSync(stateDirectory());
+  } catch {}
+}
+
 export function writeState(state: LabState): void {
   fs.mkdirSync(stateDirectory(), { recursive: true, mode: 0o700 });
   fs.writeFileSync(statePath(state.plan.id), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
@@ -41,7 +49,7 @@ export function writeState(state: LabState): void {
 export function liveStates(): LabState[] {
   return readStates().filter((state) => {
     if (!state.userNamespace || isAlive(state.ownerPid)) return true;
-    fs.rmSync(statePath(state.plan.id), { force: true });
+    removeState(state.plan.id);
     return false;
   });
 }
@@ -161,7 +169,7 @@ export function teardownLab(plan: LabPlan): string[] {
     const result = spawnSync('ip', ['netns', 'delete', name], { encoding: 'utf8' });
     if (result.status !== 0) problems.push(`ip netns delete ${name}: ${result.stderr.trim()}`);
   }
-  fs.rmSync(statePath(plan.id), { force: true });
+  removeState(plan.id);
   return problems;
 }
 

@@ -4,9 +4,10 @@
  * missing and CI is unset. After every test nothing of the lab may be left on the machine.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type LabProcess, spawnInNamespace } from '../lib/labProcess.ts';
-import { applyLab, listLabNamespaces, probeLab, teardownLab } from '../lib/labRunner.ts';
+import { applyLab, listLabNamespaces, probeLab, stateDirectory, teardownLab } from '../lib/labRunner.ts';
 import { namespaceName, parseTopology, planLab, routerRuleset, type Topology } from '../lib/labTopology.ts';
 import { matrixRows } from '../lib/natMatrix.ts';
 import { runNatMatrix } from '../lib/runNatMatrix.ts';
@@ -21,6 +22,7 @@ if (skip) process.stderr.write(`root lab tests skipped: ${isRoot ? facility.reas
 /** Nothing of any lab remains: namespaces, host-side links, nft tables, processes. */
 function expectNothingLeft() {
   expect(listLabNamespaces()).toEqual([]);
+  expect(existsSync(stateDirectory())).toBe(false);
   const links = spawnSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).stdout;
   const names = links.split('\n').map((line) => line.split(':')[1]?.trim().split('@')[0]);
   for (const name of ['wan', 'lan', 'rv', 'r0', 'r1']) expect(names).not.toContain(name);
