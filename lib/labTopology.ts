@@ -243,8 +243,3 @@ export function planLab(labId: string, topology: Topology): LabPlan {
   });
   return { id: labId, hosts, commands, rulesets };
 }
-
-/** Public (WAN) address of the router in front of a private host. */
-export function publicAddressOf(plan: LabPlan, host: string): string | undefined {
-  return plan.hosts.find((entry) => entry.name === routerName(host))?.addresses[0];
-}
