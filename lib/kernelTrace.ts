@@ -6,6 +6,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import { isIP } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { type ConnectionPath, PathBuilder } from './connectionPaths.ts';
 import { stateFromKernelName } from './tcpStates.ts';
@@ -105,12 +107,40 @@ export function parseTraceLine(line: string): TraceLine {
   return null;
 }
 
-/** The kernel-side filter: TCP, with either port in the range. */
-export function portFilter(ports?: PortRange, withProtocol = true): string | undefined {
-  const protocol = withProtocol ? 'protocol == 6' : '';
-  if (!ports) return protocol || undefined;
-  const range = `(sport >= ${ports.from} && sport <= ${ports.to} || dport >= ${ports.from} && dport <= ${ports.to})`;
-  return protocol ? `${protocol} && ${range}` : range;
+/**
+ * An IPv4 address as the filter compares a __u8[4] field: one 32-bit number in host byte order
+ * (127.0.0.1 is 0x0100007f on a little-endian machine).
+ */
+export function ipv4FilterValue(address: string): string {
+  const bytes = Buffer.from(address.split('.').map(Number));
+  const value = os.endianness() === 'LE' ? bytes.readUInt32LE(0) : bytes.readUInt32BE(0);
+  return `0x${value.toString(16).padStart(8, '0')}`;
+}
+
+/** More addresses than this are filtered in user space only (keeps the kernel filter short). */
+const MAX_KERNEL_ADDRESSES = 32;
+
+/**
+ * The kernel-side filter: TCP (for the state event), either port in the range, and, when `hosts`
+ * are a few IPv4 addresses, either address among them. undefined: no filter at all.
+ */
+export function eventFilter(
+  options: { portRange?: PortRange; hosts?: string[] },
+  withProtocol = true,
+): string | undefined {
+  const terms: string[] = [];
+  if (withProtocol) terms.push('protocol == 6');
+  const ports = options.portRange;
+  if (ports)
+    terms.push(
+      `(sport >= ${ports.from} && sport <= ${ports.to} || dport >= ${ports.from} && dport <= ${ports.to})`,
+    );
+  const hosts = options.hosts ?? [];
+  if (hosts.length > 0 && hosts.length <= MAX_KERNEL_ADDRESSES && hosts.every((host) => isIP(host) === 4)) {
+    const values = hosts.map(ipv4FilterValue);
+    terms.push(`(${values.map((value) => `saddr == ${value} || daddr == ${value}`).join(' || ')})`);
+  }
+  return terms.length ? terms.join(' && ') : undefined;
 }
 
 /** Microseconds on CLOCK_MONOTONIC, the clock the instance is set to ('mono'). */
@@ -369,11 +399,11 @@ export function startKernelTrace(options: KernelTraceOptions = {}): KernelTrace 
     // The monotonic clock lets callers relate kernel timestamps to process.hrtime().
     writeControl(dir, 'trace_clock', 'mono');
     writeControl(dir, 'buffer_size_kb', String(options.bufferSizeKb ?? 4096));
-    writeControl(dir, `events/${STATE_EVENT}/filter`, portFilter(options.portRange) ?? '0');
+    writeControl(dir, `events/${STATE_EVENT}/filter`, eventFilter(options) ?? '0');
     writeControl(dir, `events/${STATE_EVENT}/enable`, '1');
     if (fs.existsSync(path.join(dir, 'events', RESET_EVENT))) {
       // Writing '0' clears a filter.
-      writeControl(dir, `events/${RESET_EVENT}/filter`, portFilter(options.portRange, false) ?? '0');
+      writeControl(dir, `events/${RESET_EVENT}/filter`, eventFilter(options, false) ?? '0');
       writeControl(dir, `events/${RESET_EVENT}/enable`, '1');
     }
     trace.open();

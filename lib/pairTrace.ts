@@ -210,7 +210,9 @@ export function* pairsOfPlan(plan: AddressPlan, count: number): Generator<Planne
  * pairs (pairs known up front), those addresses in the user-side filter.
  */
 export function traceOptionsForPlan(plan: AddressPlan, pairs: number | undefined): PairTraceOptions {
-  const portRange = { from: plan.ports.first, to: plan.ports.last };
+  // Pair n uses port first + n % portCount: a run of fewer pairs than ports uses the low ports only.
+  const portsUsed = pairs === undefined ? plan.portCount : Math.min(pairs, plan.portCount);
+  const portRange = { from: plan.ports.first, to: plan.ports.first + portsUsed - 1 };
   const rounds = pairs === undefined ? Number.POSITIVE_INFINITY : Math.ceil(pairs / plan.portCount);
   if (rounds > 64) return { portRange };
   const hosts: string[] = [];

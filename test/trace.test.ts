@@ -8,9 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { buildConnectionPaths, containsSequence, summarizeConnections } from '../lib/connectionPaths.ts';
 import { formatTraceReport } from '../lib/formatPaths.ts';
 import {
+  eventFilter,
   instanceExists,
   parseTraceLine,
-  portFilter,
   probeTracefs,
   removeStaleInstances,
   startKernelTrace,
@@ -126,9 +126,15 @@ describe('parsing recorded trace text', () => {
     expect(v6[1]).toMatchObject({ type: 'reset', family: 6, local: { port: 31010 } });
     expect(parseTraceLine('CPU:1 [LOST 42 EVENTS]')).toEqual({ type: 'lost', count: 42 });
     expect(parseTraceLine('# tracer: nop')).toBeNull();
-    expect(portFilter({ from: 31000, to: 31009 })).toBe(
+    expect(eventFilter({ portRange: { from: 31000, to: 31009 } })).toBe(
       'protocol == 6 && (sport >= 31000 && sport <= 31009 || dport >= 31000 && dport <= 31009)',
     );
+    if (os.endianness() === 'LE')
+      expect(eventFilter({ hosts: ['127.0.0.1', '10.0.1.2'] }, false)).toBe(
+        '(saddr == 0x0100007f || daddr == 0x0100007f || saddr == 0x0201000a || daddr == 0x0201000a)',
+      );
+    // IPv6 addresses are filtered in user space only.
+    expect(eventFilter({ hosts: ['::1'] }, false)).toBeUndefined();
   });
 
   it('builds both sides of a crossing-SYN open and a simultaneous close, TIME_WAIT inferred', () => {
