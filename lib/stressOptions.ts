@@ -17,7 +17,7 @@ export type Mode = (typeof MODES)[number];
 export const STRESS_USAGE =
   'stress.ts [--pairs N] [--duration D] [--concurrency N] [--rate N] [--workers N] [--payload BYTES] ' +
   '[--close graceful|reset|simultaneous] [--timeout D] [--mode sandbox|race] [--json FILE] [--log FILE] ' +
-  '[--min-success PCT] [--ports LO-HI] [--addresses N] [--sockets handle|net] [--quiet]';
+  '[--min-success PCT] [--ports LO-HI] [--addresses N] [--sockets handle|net] [--trace] [--quiet]';
 
 export const DEFAULT_PAIRS = 10_000;
 /** Pairs in flight per worker by default: enough to hide one pair's round trips, few enough to stay cache-warm. */
@@ -52,6 +52,8 @@ export interface StressOptions {
   ports: PortRange;
   addresses: number;
   quiet: boolean;
+  /** Record every pair's TCP states (kernel tracepoint) and classify its open and close (lib/pairTrace.ts). */
+  trace: boolean;
 }
 
 const flagSpec = {
@@ -71,6 +73,7 @@ const flagSpec = {
   addresses: { type: 'string' },
   sockets: { type: 'string' },
   quiet: { type: 'boolean' },
+  trace: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -216,6 +219,7 @@ export function parseStressOptions(args: string[], context: ParseContext): Parse
       ports,
       addresses,
       quiet: values.quiet ?? false,
+      trace: values.trace ?? false,
     },
     plan,
   };

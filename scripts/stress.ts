@@ -7,6 +7,13 @@ import { randomInt } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { EXIT, ExitError, runMain } from '../lib/cli.ts';
+import {
+  annotatePairLog,
+  formatPairKinds,
+  pairsOfPlan,
+  startPairTrace,
+  traceOptionsForPlan,
+} from '../lib/pairTrace.ts';
 import { printResult } from '../lib/printResult.ts';
 import { rawTcpUnavailable } from '../lib/rawTcp.ts';
 import {
@@ -43,6 +50,8 @@ const HELP = `usage: ${STRESS_USAGE}
   --addresses N        loopback addresses to spread pairs over (default all of 127.0.1.1 and up)
   --sockets KIND       sandbox mode: handle (default; Node's libuv TCP handles directly, about twice
                        as fast) or net (net.Socket); race mode always uses net.Socket
+  --trace              record every pair's TCP states with the kernel tracepoint (root; else sampled
+                       from /proc/net/tcp, labelled) and count how pairs opened and closed
   --quiet              no progress output
 
 exit codes: 0 ok, 1 success below --min-success (or a run error), 2 bad usage,
@@ -62,6 +71,8 @@ runMain('stress', STRESS_USAGE, async () => {
   if (first.options.mode === 'sandbox' && insideSandbox()) {
     setupSandboxNetwork(DROP_EARLY_RST_RULESET);
     modeReason = process.env[WHY_ENV] ?? 'private network namespace, early RSTs dropped';
+    // The tracepoint sees other namespaces' sockets too: a random address block keeps our 4-tuples apart.
+    if (first.options.trace) parsed = parseStressOptions(args, { cores, roundOffset: randomInt(1 << 30) });
   } else if (first.options.mode === 'sandbox') {
     const probe = probeSandbox();
     if (probe.ok) {
@@ -87,6 +98,7 @@ runMain('stress', STRESS_USAGE, async () => {
     process.stderr.write(`stress: ${rawWhy}; using net.Socket\n`);
     options.sockets = 'net';
   }
+  const trace = options.trace ? startPairTrace(traceOptionsForPlan(plan, options.pairs)) : undefined;
 
   const stop = new AbortController();
   let signals = 0;
@@ -108,9 +120,16 @@ runMain('stress', STRESS_USAGE, async () => {
   const result = await runStress({ options, plan, mode: options.mode, modeReason, stop: stop.signal });
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
+  const traced = trace && (await trace.stop(pairsOfPlan(plan, result.pairs.planned)));
+  if (traced) {
+    const { openKinds, closeKinds, label, lostEvents } = traced;
+    Object.assign(result, { openKinds, closeKinds, trace: { ...label, lostEvents } });
+    if (options.log) await annotatePairLog(options.log, traced.kinds);
+  }
 
   if (options.json) writeFileSync(options.json, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(printResult(result));
+  if (traced) process.stdout.write(`${formatPairKinds(traced).join('\n')}\n`);
   if (result.interrupted) return EXIT.interrupted;
   if (result.successPct < options.minSuccess) {
     process.stderr.write(
