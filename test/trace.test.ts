@@ -586,6 +586,68 @@ describe.skipIf(skipKernel)('peer.ts --trace', () => {
   });
 });
 
+describe.skipIf(skipDemos)('stress.ts --trace', () => {
+  it('classifies every pair from the kernel trace: counts in report and JSON, kinds in each log record', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'simopen-trace-'));
+    try {
+      const json = path.join(dir, 'result.json');
+      const log = path.join(dir, 'pairs.ndjson');
+      const run = await new Promise<Run>((resolve) => {
+        const child = spawn(
+          process.execPath,
+          [
+            '--import',
+            'tsx',
+            'scripts/stress.ts',
+            '--pairs',
+            '50',
+            '--trace',
+            '--quiet',
+            '--json',
+            json,
+            '--log',
+            log,
+          ],
+          { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        let stdout = '';
+        let stderr = '';
+        child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+          stdout += chunk;
+        });
+        child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+          stderr += chunk;
+        });
+        child.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+      });
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout).toMatch(/^ {2}open kinds {5}/m);
+      expect(run.stdout).toMatch(/^ {2}trace {10}kernel tracepoint sock:inet_sock_set_state/m);
+      const result = JSON.parse(fs.readFileSync(json, 'utf8'));
+      expect(result.trace).toMatchObject({ source: 'kernel', lostEvents: 0 });
+      const opened = result.openKinds['both-syn-received'] + result.openKinds['one-sided'];
+      // Every pair is a simultaneous open: a listener anywhere would show as not-simultaneous.
+      expect(opened).toBe(50);
+      expect(result.openKinds['not-simultaneous']).toBe(0);
+      expect(Object.values(result.closeKinds as Record<string, number>).reduce((a, b) => a + b, 0)).toBe(100);
+      const records = fs
+        .readFileSync(log, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
+      expect(records).toHaveLength(50);
+      for (const record of records) {
+        expect(['both-syn-received', 'one-sided']).toContain(record.openKind);
+        // graceful close: A sends the first FIN.
+        expect(record.closeKinds).toEqual(['active', 'passive']);
+      }
+      expect(fs.readdirSync(dir).sort()).toEqual(['pairs.ndjson', 'result.json']);
+    } finally {
+      fs.rmSync(dir, { recursive: true });
+    }
+  });
+});
+
 const DEMOS = {
   'simultaneous-open': [
     ['CLOSED', 'SYN_SENT', 'SYN_RECEIVED', 'ESTABLISHED'],
