@@ -128,8 +128,8 @@ export async function runPunchAgent(name: string): Promise<void> {
 export class PunchAgentHandle {
   private readonly waiting = new Map<number, (outcome: PunchOutcome) => void>();
 
-  constructor(readonly process: LabProcess) {
-    process.onLine((line) => {
+  constructor(readonly agent: LabProcess) {
+    agent.onLine((line) => {
       if (!line.startsWith('{"id"')) return;
       const outcome = JSON.parse(line) as PunchOutcome;
       this.waiting.get(outcome.id)?.(outcome);
@@ -138,16 +138,16 @@ export class PunchAgentHandle {
   }
 
   ready(): Promise<string> {
-    return this.process.waitForLine(/^\{"ready"/, 60_000);
+    return this.agent.waitForLine(/^\{"ready"/, 60_000);
   }
 
   punch(request: PunchRequest): Promise<PunchOutcome> {
     return new Promise((resolve, reject) => {
       this.waiting.set(request.id, resolve);
-      this.process.exited.then((code) => {
+      this.agent.exited.then((code) => {
         if (this.waiting.delete(request.id)) reject(new Error(`punch agent exited ${code}`));
       });
-      this.process.child.stdin?.write(`${JSON.stringify(request)}\n`);
+      this.agent.child.stdin?.write(`${JSON.stringify(request)}\n`);
     });
   }
 }

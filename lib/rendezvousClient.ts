@@ -214,6 +214,8 @@ export function explainFailure(
   peer: PeerInfo,
   error: DialError,
 ): { code: PunchErrorCode; text: string } {
+  // Not a timeout: something local (a listener on our port, say); retrying or NATs are not the story.
+  if (error.code !== 'EDEADLINE') return { code: 'ENOPATH', text: `the dial itself failed (${error.code})` };
   const symmetric = [
     self.mapping === 'endpoint-dependent' ? 'our NAT' : '',
     peer.mapping === 'endpoint-dependent' ? `the peer's${peer.name ? ` (${peer.name}'s)` : ''} NAT` : '',
@@ -309,7 +311,9 @@ export async function punchThroughRendezvous(options: PunchOptions): Promise<Pun
     progress(
       `peer ${peer.name ? `${peer.name} ` : ''}at ${formatEndpoint(peer.endpoint)} (${peer.mapping} mapping, rtt ${peer.rttMs} ms); dialing in ${startInMs} ms`,
     );
-    await sleep(startInMs, undefined, options.signal ? { signal: options.signal } : {});
+    await sleep(startInMs, undefined, options.signal ? { signal: options.signal } : {}).catch(() => {
+      throw new PunchError('aborted', 'ABORT_ERR');
+    });
 
     const deadlineMs = options.deadlineMs ?? 10_000;
     // Behind a symmetric NAT every retry leaves from a new random public port: retrying would only
