@@ -217,9 +217,9 @@ async function benchInSandbox(options: BenchOptions): Promise<number> {
     skipped: options.only.has('stress') ? undefined : 'not selected (--only)',
     samples: [],
   };
-  const runStressAt = (count: number) =>
+  const runStressAt = (count: number, round = '') =>
     measure(
-      `stress.ts, ${formatCount(count)} pairs`,
+      `stress.ts, ${formatCount(count)} pairs${round}`,
       () => {
         if (!stressAvailable()) throw new Error('scripts/stress.ts does not exist');
         return runStress({ pairs: count, workers, payloadBytes, close, concurrency: inflight * workers });
@@ -265,7 +265,7 @@ async function benchInSandbox(options: BenchOptions): Promise<number> {
         ),
       );
     checkInterrupted();
-    if (!stress.skipped) stress.samples.push(await runStressAt(pairs));
+    if (!stress.skipped) stress.samples.push(await runStressAt(pairs, round));
     checkInterrupted();
   }
 
@@ -334,11 +334,14 @@ async function benchInSandbox(options: BenchOptions): Promise<number> {
   if (scaleRuns.size > 0) lines.push('', 'stress.ts by pair count:');
   for (const [count, sample] of scaleRuns) {
     if (sample.figure && sample.raw) {
-      const { peakRssBytes, wallMs } = sample.raw;
+      const { peakRssBytes, wallMs, summary } = sample.raw;
       points.push({ pairs: count, pairsPerSec: sample.figure.pairsPerSec, peakRssBytes });
+      const establish = summary.establishMs
+        ? `  establish p50 ${summary.establishMs.p50?.toFixed(2)} ms p99 ${summary.establishMs.p99?.toFixed(2)} ms`
+        : '';
       lines.push(
         `  ${shortCount(count).padStart(5)} pairs  ${formatCount(sample.figure.pairsPerSec).padStart(7)} pairs/s  peak RSS ${formatMb(peakRssBytes).padStart(7)}` +
-          `  (${(wallMs / 1000).toFixed(1)} s wall${sample.figure.failed > 0 ? `, ${formatCount(sample.figure.failed)} FAILED/cancelled` : ''})`,
+          `${establish}  (${(wallMs / 1000).toFixed(1)} s wall${sample.figure.failed > 0 ? `, ${formatCount(sample.figure.failed)} FAILED/cancelled` : ''})`,
       );
     } else {
       lines.push(`  ${shortCount(count).padStart(5)} pairs  NOT MEASURED: ${sample.error}`);
