@@ -37,8 +37,8 @@ enum close_kind { CLOSE_GRACEFUL, CLOSE_RESET, CLOSE_SIMULTANEOUS };
 static long opt_pairs = 10000;
 static int opt_threads = 1;
 static int opt_inflight = 64; /* per thread, as stress.ts per worker */
-static long opt_payload = 64;
-static enum close_kind opt_close = CLOSE_RESET;
+static long opt_payload = 64; /* as stress.ts */
+static enum close_kind opt_close = CLOSE_GRACEFUL; /* as stress.ts */
 static int opt_net = 1; /* second octet: 127.<net>.x.y, so separate runs never share a 4-tuple */
 static int opt_port_base = 10000;
 static long opt_timeout_ms = 10000;
@@ -81,10 +81,24 @@ struct thread_arg {
   struct thread_result result;
 };
 
-/* The pattern of lib/payloadPattern.ts: A sends (id + k) mod 251, B sends 250 - that. */
-static uint8_t pattern_byte(long pair_id, int side, long offset) {
-  uint8_t value = (uint8_t)((pair_id + offset) % 251);
-  return side == 0 ? value : (uint8_t)(250 - value);
+/* The streams of lib/payloadPattern.ts: A sends (id + k) mod 251, B sends 250 - that. Built once,
+ * payload + 251 bytes long; pair id reads them from offset id mod 251, so sending is one send() from the
+ * buffer and checking is one memcmp, as in the Node code. */
+#define PATTERN_PERIOD 251
+static uint8_t *pattern[2];
+
+static void build_patterns(void) {
+  for (int side = 0; side < 2; side++) {
+    pattern[side] = malloc((size_t)opt_payload + PATTERN_PERIOD);
+    if (!pattern[side]) {
+      perror("simopen_ref: malloc");
+      exit(1);
+    }
+    for (long k = 0; k < opt_payload + PATTERN_PERIOD; k++) {
+      uint8_t value = (uint8_t)(k % PATTERN_PERIOD);
+      pattern[side][k] = side == 0 ? value : (uint8_t)(PATTERN_PERIOD - 1 - value);
+    }
+  }
 }
 
 static void pair_address(long pair_id, int side, struct sockaddr_in *out) {
@@ -206,12 +220,9 @@ static int progress_side(struct pair *p, int i, uint32_t events, uint8_t *buf, s
     }
     s->state = S_OPEN;
   }
+  long offset = p->id % PATTERN_PERIOD;
   while (!p->closing && s->sent < opt_payload) {
-    uint8_t out[16384];
-    long n = opt_payload - s->sent;
-    if (n > (long)sizeof(out)) n = sizeof(out);
-    for (long k = 0; k < n; k++) out[k] = pattern_byte(p->id, i, s->sent + k);
-    ssize_t w = send(s->fd, out, (size_t)n, MSG_NOSIGNAL);
+    ssize_t w = send(s->fd, pattern[i] + offset + s->sent, (size_t)(opt_payload - s->sent), MSG_NOSIGNAL);
     if (w < 0) {
       if (errno == EAGAIN) break;
       r->err_other++;
@@ -241,11 +252,9 @@ static int progress_side(struct pair *p, int i, uint32_t events, uint8_t *buf, s
       r->err_payload++;
       return -1;
     }
-    for (ssize_t k = 0; k < got; k++) {
-      if (buf[k] != pattern_byte(p->id, 1 - i, s->received + k)) {
-        r->err_payload++;
-        return -1;
-      }
+    if (memcmp(buf, pattern[1 - i] + offset + s->received, (size_t)got) != 0) {
+      r->err_payload++;
+      return -1;
     }
     s->received += got;
     if (side_verified(p, i)) r->bytes_verified += opt_payload;
@@ -397,6 +406,7 @@ int main(int argc, char **argv) {
     }
   }
 
+  build_patterns();
   pthread_barrier_t barrier;
   pthread_barrier_init(&barrier, NULL, (unsigned)opt_threads + 1);
   pthread_t *tids = calloc((size_t)opt_threads, sizeof(pthread_t));
