@@ -26,7 +26,7 @@ import {
   type Verdict,
 } from './benchReport.ts';
 import { signalChildren } from './childProcess.ts';
-import { buildCReference, type CReferenceResult, runCReference } from './cReference.ts';
+import { type BuildOutcome, buildCReference, type CReferenceResult, runCReference } from './cReference.ts';
 import { runStress, type StressRun, stressAvailable } from './stressRunner.ts';
 
 const USAGE =
@@ -199,13 +199,18 @@ async function benchInSandbox(options: BenchOptions): Promise<number> {
       `  ${new Date().toISOString()}, load average ${loadBefore.toFixed(2)}${loadBefore > cores * 0.5 ? ' (others are using this machine: figures will be noisy)' : ''}\n`,
   );
 
-  const build = options.only.has('c')
-    ? buildCReference()
-    : { ok: false as const, reason: 'not selected (--only)' };
+  let build: BuildOutcome = { ok: false, reason: 'not selected (--only)' };
+  let buildError: string | undefined;
+  try {
+    if (options.only.has('c')) build = buildCReference();
+  } catch (error) {
+    // A compile error is a figure we could not measure (not a missing compiler): the rest still runs.
+    buildError = error instanceof Error ? error.message : String(error);
+  }
   const c: Part<CReferenceResult> = {
     name: `C reference (${workers} threads, epoll)`,
-    skipped: build.ok ? undefined : build.reason,
-    samples: [],
+    skipped: build.ok || buildError ? undefined : build.reason,
+    samples: buildError ? [{ error: buildError }] : [],
   };
   const baseline: Part<BaselineResult> = {
     name: `Node baseline (connect+accept, ${workers} workers)`,
