@@ -34,10 +34,12 @@ export function buildCReference(): BuildOutcome {
   const compile = spawnSync('cc', ['-O2', '-Wall', '-pthread', '-o', C_REFERENCE_BINARY, SOURCE], {
     encoding: 'utf8',
   });
-  if (compile.status !== 0)
+  if (compile.status !== 0) {
+    const lines = (compile.stderr || compile.error?.message || '').trim().split('\n');
     throw new Error(
-      `cc failed to build simopen_ref.c: ${(compile.stderr || compile.error?.message || '').trim()}`,
+      `cc failed to build simopen_ref.c: ${lines.find((line) => /error/.test(line)) ?? lines[0]}`,
     );
+  }
   return { ok: true, binary: C_REFERENCE_BINARY, built: true };
 }
 
