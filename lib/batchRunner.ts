@@ -82,7 +82,7 @@ interface Batch {
 const batches: Batch[] = [];
 const inFlight = new Map<Runner, { batch: Batch; dueAt: number }>();
 let sweepTimer: NodeJS.Timeout | undefined;
-let wakeTimer: NodeJS.Timeout | undefined;
+let wakeTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
 let patterns: { payload: number; patterns: Patterns } | undefined;
 let logFile: PairLogFile | undefined;
 const crashAfter = Number(process.env[CRASH_AFTER_ENV] ?? 0);
@@ -148,15 +148,7 @@ function pump(): void {
     if (config.rate !== undefined) {
       const due = config.t0 + (id * 1000) / config.rate;
       if (due > dueAt) {
-        if (!wakeTimer) {
-          wakeTimer = setTimeout(
-            () => {
-              wakeTimer = undefined;
-              pump();
-            },
-            Math.max(1, due - dueAt),
-          );
-        }
+        wakeAt(due - dueAt);
         return;
       }
       dueAt = due;
@@ -164,6 +156,19 @@ function pump(): void {
     batch.next += 1;
     start(batch, id, dueAt);
   }
+}
+
+/**
+ * Pumps again in `delayMs`. Timers fire a millisecond late or more, which would show as latency of
+ * every open-loop pair: sleep until about a millisecond before, then poll with setImmediate.
+ */
+function wakeAt(delayMs: number): void {
+  if (wakeTimer) return;
+  const wake = () => {
+    wakeTimer = undefined;
+    pump();
+  };
+  wakeTimer = delayMs > 2 ? setTimeout(wake, delayMs - 1.5) : setImmediate(wake);
 }
 
 function start(batch: Batch, id: number, dueAt: number): void {

@@ -24,7 +24,7 @@ export function printResult(result: StressResult): string {
   const lines = [
     `simopen stress: ${result.interrupted ? 'INTERRUPTED, partial report' : 'done'}`,
     `  mode           ${result.mode} (${result.modeReason})`,
-    `  workers        ${result.workers}, ${n(result.concurrency)} pairs in flight max, ${
+    `  workers        ${result.workers}, ${n(result.concurrency)} pair${result.concurrency === 1 ? '' : 's'} in flight at most, ${
       result.sockets === 'handle' ? 'bare TCP handles' : 'net.Socket'
     }${result.rate !== null ? `, open loop at ${n(result.rate)} pairs/s` : ''}`,
     `  per pair       ${n(result.payloadBytes)} bytes each way, close ${result.close}, timeout ${result.timeoutMs} ms`,
