@@ -37,8 +37,9 @@ export function probeUserNamespace(): { ok: boolean; reason: string } {
 }
 
 /**
- * Re-runs this script inside the namespaces and resolves with its exit code. The terminal's Ctrl-C
- * reaches the child directly (same process group); SIGTERM/SIGHUP sent to us are forwarded.
+ * Re-runs this script inside the namespaces and resolves with its exit code. The child gets its own
+ * process group, so a terminal's Ctrl-C reaches only us and is forwarded exactly once (a second
+ * SIGINT would interrupt the child's cleanup).
  */
 export function reexecInLabUserNamespace(): Promise<number> {
   const child = spawn(
@@ -55,19 +56,23 @@ export function reexecInLabUserNamespace(): Promise<number> {
     ],
     {
       stdio: 'inherit',
+      detached: true,
       env: { ...process.env, [USERNS_ENV]: '1', [`${USERNS_ENV}_OUTER_UID`]: String(process.getuid?.()) },
     },
   );
-  const forward = (signal: NodeJS.Signals) => child.kill(signal);
-  const ignoreInterrupt = () => {};
-  process.on('SIGINT', ignoreInterrupt);
-  process.on('SIGTERM', forward);
-  process.on('SIGHUP', forward);
+  let last = { signal: '', at: 0 };
+  const forward = (signal: NodeJS.Signals) => {
+    // npx/tsx wrappers relay the terminal's signal to us as well: the same one twice within 500 ms is one.
+    const now = Date.now();
+    if (last.signal === signal && now - last.at < 500) return;
+    last = { signal, at: now };
+    child.kill(signal);
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const signal of signals) process.on(signal, forward);
   return new Promise((resolve, reject) => {
     const done = () => {
-      process.off('SIGINT', ignoreInterrupt);
-      process.off('SIGTERM', forward);
-      process.off('SIGHUP', forward);
+      for (const signal of signals) process.off(signal, forward);
     };
     child.once('error', (error) => {
       done();
