@@ -104,6 +104,11 @@ runMain('stress', STRESS_USAGE, async () => {
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals += 1;
+    if (signal === 'SIGHUP') {
+      // No terminal any more: writes to it fail (EIO); the files are what counts now.
+      process.stdout.on('error', () => {});
+      process.stderr.on('error', () => {});
+    }
     if (signals === 1) {
       process.stderr.write(
         `\nstress: ${signal}: stopping, cancelling pairs in flight (again to quit at once)\n`,
@@ -114,12 +119,12 @@ runMain('stress', STRESS_USAGE, async () => {
       process.exit(EXIT.interrupted);
     }
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // SIGHUP too (the terminal went away): the JSON and the log still get finished.
+  const stopSignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const signal of stopSignals) process.on(signal, onSignal);
 
   const result = await runStress({ options, plan, mode: options.mode, modeReason, stop: stop.signal });
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
+  for (const signal of stopSignals) process.off(signal, onSignal);
   const traced = trace && (await trace.stop(pairsOfPlan(plan, result.pairs.planned)));
   if (traced) {
     const { openKinds, closeKinds, label, lostEvents } = traced;
