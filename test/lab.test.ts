@@ -153,28 +153,36 @@ describe.skipIf(skip)('NAT lab', () => {
     }
   });
 
-  it('matrix rows: plain NATs succeed, a RST-answering router succeeds only when the SYNs cross in time', async () => {
+  it('matrix rows: a RST-answering router succeeds only when the SYNs cross in time', async () => {
+    // The deterministic rows: bob's router answers RST while both retry (the retry crosses), and the
+    // skewed rows (one connect each, bob 500 ms late). Rows where both sides refuse succeed by chance
+    // only ("some"): they are left to `lab.ts matrix`, not asserted here.
     const rows = matrixRows().filter(
       (row) =>
+        row.expect !== 'some' &&
         row.alice.mapping === 'eim' &&
         row.bob.mapping === 'eim' &&
         row.alice.filtering === 'apdf' &&
         row.bob.filtering === 'apdf' &&
+        row.alice.lossPercent === 0 &&
         (row.timing === 'skew' || row.bob.inbound === 'rst'),
     );
-    // sync with bob answering RST (retries cross), and the four skewed rows (one connect each).
     expect(rows.map((row) => `${row.alice.inbound}/${row.bob.inbound}/${row.timing}`)).toEqual([
       'drop/rst/sync',
-      'rst/rst/sync',
       'drop/drop/skew',
       'drop/rst/skew',
       'rst/drop/skew',
       'rst/rst/skew',
     ]);
     const summaries = await runNatMatrix({ rows, punches: 2, deadlineMs: 3000, retryIntervalMs: 0 });
-    for (const summary of summaries)
-      expect({ row: summary.row, matches: summary.matches }).toEqual({ row: summary.row, matches: true });
-    expect(summaries.map((summary) => summary.successes)).toEqual([2, summaries[1]?.successes, 2, 0, 2, 0]);
+    expect(summaries.map((summary) => `${summary.successes}/${summary.punches}`)).toEqual([
+      '2/2',
+      '2/2',
+      '0/2',
+      '2/2',
+      '0/2',
+    ]);
+    expect(summaries.every((summary) => summary.matches)).toBe(true);
   });
 
   it('lab.ts up, status, exec and down; down leaves nothing', async () => {
