@@ -24,6 +24,8 @@ export interface StressResult {
   concurrency: number;
   /** handle: bare libuv TCP handles; net: net.Socket (always in race mode). */
   sockets: 'handle' | 'net';
+  /** Throwaway pairs each worker ran before the clock started (not counted anywhere else). */
+  warmupPairsPerWorker: number;
   payloadBytes: number;
   close: CloseKind;
   /** Open-loop rate (pairs/s) or null for a closed loop. */
@@ -61,6 +63,7 @@ export interface RunFacts {
   workers: number;
   concurrency: number;
   sockets: 'handle' | 'net';
+  warmupPairsPerWorker: number;
   payloadBytes: number;
   close: CloseKind;
   rate: number | undefined;
@@ -105,6 +108,7 @@ export function aggregateResult(stats: PairStats, facts: RunFacts): StressResult
     workers: facts.workers,
     concurrency: facts.concurrency,
     sockets: facts.sockets,
+    warmupPairsPerWorker: facts.warmupPairsPerWorker,
     payloadBytes: facts.payloadBytes,
     close: facts.close,
     rate: facts.rate ?? null,

@@ -48,6 +48,8 @@ export interface RunConfig {
   t0: number;
   plan: AddressPlan;
   logPath: string | undefined;
+  /** Throwaway warm-up pairs: no test crash hook. */
+  warmup?: boolean;
 }
 
 export interface BatchTask {
@@ -325,7 +327,7 @@ function report(
     }),
   );
   const reported = Atomics.add(control, CONTROL.reported, 1) + 1;
-  if (crashAfter > 0 && reported === crashAfter) {
+  if (crashAfter > 0 && reported === crashAfter && !batch.task.config.warmup) {
     setImmediate(() => {
       throw new Error(`${CRASH_AFTER_ENV}=${crashAfter}: simulated worker crash`);
     });

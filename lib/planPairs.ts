@@ -43,6 +43,9 @@ export interface PairEndpoints {
  */
 export const LOOPBACK_ADDRESS_COUNT = 65_535 * 254;
 
+/** Runs use the pool but its last address pair, which is kept for warm-up pairs (warmupPlan). */
+export const PLAN_ADDRESS_COUNT = LOOPBACK_ADDRESS_COUNT - 2;
+
 /** The index-th address of the loopback pool. */
 export function loopbackAddress(index: number): string {
   if (!Number.isInteger(index) || index < 0 || index >= LOOPBACK_ADDRESS_COUNT)
@@ -56,9 +59,9 @@ export function planPairs(pairs: number | undefined, options: PlanOptions): Addr
   const { first, last } = options.ports;
   if (!Number.isInteger(first) || !Number.isInteger(last) || first < 1 || last > 65_535 || first > last)
     throw new UsageError(`--ports: ${first}-${last} is not a port range within 1..65535`);
-  const addresses = options.addresses ?? LOOPBACK_ADDRESS_COUNT;
-  if (!Number.isInteger(addresses) || addresses < 2 || addresses > LOOPBACK_ADDRESS_COUNT)
-    throw new UsageError(`--addresses: ${addresses} is out of range 2..${LOOPBACK_ADDRESS_COUNT}`);
+  const addresses = options.addresses ?? PLAN_ADDRESS_COUNT;
+  if (!Number.isInteger(addresses) || addresses < 2 || addresses > PLAN_ADDRESS_COUNT)
+    throw new UsageError(`--addresses: ${addresses} is out of range 2..${PLAN_ADDRESS_COUNT}`);
   const portCount = last - first + 1;
   const rounds = Math.floor(addresses / 2);
   const capacity = portCount * rounds;
@@ -68,6 +71,16 @@ export function planPairs(pairs: number | undefined, options: PlanOptions): Addr
     );
   const roundOffset = (options.roundOffset ?? 0) % rounds;
   return { ports: { first, last }, portCount, rounds, roundOffset, capacity };
+}
+
+/**
+ * Throwaway pairs that warm a worker up before the clock starts (JIT, allocator, kernel caches) use the
+ * pool's last address pair, which no run plan uses; ids 0..portCount-1 stay on it.
+ */
+export function warmupPlan(ports: PortRange): AddressPlan {
+  const rounds = LOOPBACK_ADDRESS_COUNT / 2;
+  const portCount = ports.last - ports.first + 1;
+  return { ports, portCount, rounds, roundOffset: rounds - 1, capacity: portCount };
 }
 
 /** The endpoints of pair `id` (0-based). Side A and side B use the same port on two addresses. */

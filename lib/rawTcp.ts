@@ -100,6 +100,8 @@ export interface RawSocketEvents {
   /** `length` bytes arrived at the start of the shared read buffer. */
   onData(socket: RawSocket, buffer: Buffer, length: number): void;
   onEnd(socket: RawSocket): void;
+  /** Writes that did not complete at once are now all in the kernel. */
+  onWritten(socket: RawSocket): void;
   onError(socket: RawSocket, code: string): void;
   onClose(socket: RawSocket): void;
 }
@@ -117,6 +119,7 @@ export class RawSocket {
   private readonly handle: TcpHandle;
   private closing = false;
   private shutDown = false;
+  private pendingWrites = 0;
   /** Caller's tag: which pair and side this socket belongs to. */
   owner: unknown;
 
@@ -144,15 +147,25 @@ export class RawSocket {
     if (err !== 0) queueMicrotask(() => this.fail(err));
   }
 
-  write(data: Uint8Array): void {
-    if (this.closing) return;
+  /**
+   * Queues `data`; true when the kernel took all of it at once. Otherwise onWritten follows once it
+   * has (the buffer must stay untouched until then).
+   */
+  write(data: Uint8Array): boolean {
+    if (this.closing) return false;
     const b = bindings as Bindings;
     const req = new b.WriteWrap();
     req.handle = this.handle;
     req.oncomplete = afterWrite as ReqWrap['oncomplete'];
     req.async = false;
     const err = this.handle.writeBuffer(req, data);
-    if (err !== 0) this.fail(err);
+    if (err !== 0) {
+      this.fail(err);
+      return false;
+    }
+    if (b.streamBaseState[b.kLastWriteWasAsync] === 0) return true;
+    this.pendingWrites += 1;
+    return false;
   }
 
   /** Half-close: FIN after the data written so far; reading goes on until the peer's EOF. */
@@ -210,7 +223,9 @@ export class RawSocket {
   }
 
   handleWriteDone(status: number): void {
+    this.pendingWrites -= 1;
     if (status < 0) this.fail(status);
+    else if (this.pendingWrites === 0 && !this.closing) this.events.onWritten(this);
   }
 
   private fail(errno: number): void {
@@ -233,7 +248,7 @@ function afterConnect(status: number, handle: TcpHandle): void {
 }
 
 function afterWrite(this: ReqWrap, status: number): void {
-  if (status < 0) this.handle?.owner.handleWriteDone(status);
+  this.handle?.owner.handleWriteDone(status);
 }
 
 function onRead(this: TcpHandle): void {

@@ -27,7 +27,6 @@ export interface PairConfig {
 
 /** What the pair needs from a socket; net.Socket and RawSocket both have it. */
 interface PairSide {
-  write(data: Uint8Array): unknown;
   end(): unknown;
   resetAndDestroy(): unknown;
   destroy(): unknown;
@@ -80,6 +79,8 @@ export class SandboxPair implements PairReport {
   private readonly sockets: [PairSide | undefined, PairSide | undefined] = [undefined, undefined];
   private readonly received: [number, number] = [0, 0];
   private readonly sawEof: [boolean, boolean] = [false, false];
+  /** Each side's payload is in its kernel's send buffer. */
+  private readonly written: [boolean, boolean];
   private connected = 0;
   private closed = 0;
   private closing = false;
@@ -94,6 +95,7 @@ export class SandboxPair implements PairReport {
     private readonly onDone: (pair: SandboxPair) => void,
   ) {
     this.offset = patternOffset(id);
+    this.written = config.payload === 0 ? [true, true] : [false, false];
   }
 
   /** Starts both connects: A first, so its SYN is the early one that goes unanswered. */
@@ -158,8 +160,15 @@ export class SandboxPair implements PairReport {
     const socket = this.sockets[side];
     if (this.config.payload > 0 && socket) {
       const pattern = side === 0 ? this.config.patterns.aToB : this.config.patterns.bToA;
-      socket.write(pattern.subarray(this.offset, this.offset + this.config.payload));
+      const data = pattern.subarray(this.offset, this.offset + this.config.payload);
+      if (socket instanceof RawSocket) this.written[side] = socket.write(data);
+      else (socket as net.Socket).write(data, () => this.handleWritten(side));
     }
+    this.maybeClose();
+  }
+
+  handleWritten(side: 0 | 1): void {
+    this.written[side] = true;
     this.maybeClose();
   }
 
@@ -203,7 +212,12 @@ export class SandboxPair implements PairReport {
     this.closed += 1;
     if (this.closed < 2) return;
     if (this.outcome === 'established') {
-      const closedAsAsked = this.config.close === 'reset' ? this.sawReset : this.sawEof[0] && this.sawEof[1];
+      const closedAsAsked =
+        this.config.close === 'reset'
+          ? this.sawReset
+          : this.config.close === 'graceful'
+            ? this.sawEof[1]
+            : this.sawEof[0] && this.sawEof[1];
       if (this.connected === 2 && closedAsAsked) {
         this.closeOutcome = this.config.close === 'reset' ? 'rst' : 'fin';
       } else {
@@ -226,10 +240,11 @@ export class SandboxPair implements PairReport {
     const payload = this.config.payload;
     switch (this.config.close) {
       case 'graceful':
-        // A closes first once it has B's payload; B answers A's FIN with its own (allowHalfOpen off).
-        if (this.received[0] < payload) return;
+        // A closes (close(2): FIN, nothing is unread) once its payload is out and B's is in; B reads
+        // A's payload and the EOF, then closes too. A's kernel socket takes B's FIN into TIME_WAIT.
+        if (this.received[0] < payload || !this.written[0]) return;
         this.closing = true;
-        a.end();
+        a.destroy();
         break;
       case 'simultaneous':
         // Both FINs leave in the same tick and cross.
@@ -286,6 +301,10 @@ const rawEvents: RawSocketEvents = {
   onEnd(socket) {
     const pair = socket.owner as SandboxPair;
     pair.handleEnd(pair.sideOf(socket));
+  },
+  onWritten(socket) {
+    const pair = socket.owner as SandboxPair;
+    pair.handleWritten(pair.sideOf(socket));
   },
   onError(socket, code) {
     const pair = socket.owner as SandboxPair;

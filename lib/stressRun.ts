@@ -13,7 +13,7 @@ import { Piscina } from 'piscina';
 import { aggregateResult, type StressResult } from './aggregateResult.ts';
 import { type BatchResult, type BatchTask, CONTROL, type RunConfig } from './batchRunner.ts';
 import { formatPairRecord, PairLogFile } from './pairLog.ts';
-import { type AddressPlan, pairEndpoints } from './planPairs.ts';
+import { type AddressPlan, pairEndpoints, warmupPlan } from './planPairs.ts';
 import { ProgressTracker } from './progressTracker.ts';
 import { joinBufferSize, RaceJoin } from './raceJoin.ts';
 import { PAIR_ERRORS } from './runPair.ts';
@@ -118,14 +118,7 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
 
   let progress: ProgressTracker | undefined;
   try {
-    await Promise.all(
-      pools.flatMap((pool, index) =>
-        Array.from({ length: sides[index] ?? 1 }, () => pool.run({ warmup: true })),
-      ),
-    );
-
-    const t0 = epochNow();
-    const configs: RunConfig[] = sides.map((threads, side) => ({
+    const configFor = (threads: number, side: number, t0: number): RunConfig => ({
       mode,
       side: side === 0 ? 0 : 1,
       payload: options.payload,
@@ -137,12 +130,53 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
       t0,
       plan,
       logPath: options.log,
-    }));
+      // Same shape as the warm-up's config: a new hidden class here would deoptimize the warmed code.
+      warmup: false,
+    });
+
+    // Workers load (tsx compiles the modules) and, in sandbox mode, run throwaway pairs on an address
+    // pair no run uses, so the clock starts with optimized code.
+    const warmThreads = sides[0] ?? 1;
+    const warmupPerWorker = Math.min(
+      options.warmup,
+      Math.floor(warmupPlan(options.ports).capacity / warmThreads),
+    );
+    if (mode === 'sandbox' && warmupPerWorker > 0) {
+      const config: RunConfig = {
+        ...configFor(warmThreads, 0, epochNow()),
+        plan: warmupPlan(options.ports),
+        logPath: undefined,
+        rate: undefined,
+        warmup: true,
+      };
+      const control = new SharedArrayBuffer(CONTROL.length * 4);
+      // One batch per worker (the pool gives each idle worker one); failures here are not the run's.
+      await Promise.allSettled(
+        Array.from({ length: warmThreads }, (_, k) =>
+          (pools[0] as Piscina).run({
+            firstId: k * warmupPerWorker,
+            count: warmupPerWorker,
+            config,
+            control,
+          }),
+        ),
+      );
+    } else {
+      await Promise.all(
+        pools.flatMap((pool, index) =>
+          Array.from({ length: sides[index] ?? 1 }, () => pool.run({ warmup: true })),
+        ),
+      );
+    }
+
+    const t0 = epochNow();
+    const configs = sides.map((threads, side) => configFor(threads, side, t0));
     const threadsMax = Math.max(...sides);
     const size = batchSize(options, threadsMax, configs[0]?.slots ?? 1);
     const limit = Math.min(options.pairs ?? plan.capacity, plan.capacity);
     const endAt = options.durationMs === undefined ? Number.POSITIVE_INFINITY : t0 + options.durationMs;
     const maxOutstanding = 2 * threadsMax;
+    const tailBatch = Math.min(size, configs[0]?.slots ?? 1);
 
     if (!options.quiet) {
       progress = new ProgressTracker({
@@ -214,7 +248,13 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
       const dispatch = () => {
         while (!stopped && outstanding < maxOutstanding && nextId < limit && epochNow() < endAt) {
           const firstId = nextId;
-          const count = Math.min(size, limit - nextId);
+          // Guided: batches shrink towards the end, so no worker idles while another finishes a big one.
+          const remaining = limit - nextId;
+          const count = Math.min(
+            remaining,
+            size,
+            Math.max(tailBatch, Math.ceil(remaining / (threadsMax * 4))),
+          );
           nextId += count;
           outstanding += 1;
           const run = mode === 'race' ? runRaceBatch : runSandboxBatch;
@@ -253,6 +293,7 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
       workers: options.workers,
       concurrency: options.concurrency,
       sockets: mode === 'race' ? 'net' : options.sockets,
+      warmupPairsPerWorker: mode === 'sandbox' ? warmupPerWorker : 0,
       payloadBytes: options.payload,
       close: options.close,
       rate: options.rate,

@@ -48,6 +48,7 @@ const HELP = `usage: ${STRESS_USAGE}
   --min-success PCT    exit 1 if fewer pairs were established (default 100)
   --ports LO-HI        local ports to spread pairs over (sandbox 1024-65535, race 21000-29999)
   --addresses N        loopback addresses to spread pairs over (default all of 127.0.1.1 and up)
+  --warmup N           sandbox mode: throwaway pairs per worker before the clock starts (default 2000)
   --sockets KIND       sandbox mode: handle (default; Node's libuv TCP handles directly, about twice
                        as fast) or net (net.Socket); race mode always uses net.Socket
   --trace              record every pair's TCP states with the kernel tracepoint (root; else sampled

@@ -11,7 +11,14 @@ import type { StressResult } from '../lib/aggregateResult.ts';
 import { UsageError } from '../lib/cli.ts';
 import type { PairLogRecord } from '../lib/pairLog.ts';
 import { buildPatterns, chunkMatches, PATTERN_PERIOD, patternOffset } from '../lib/payloadPattern.ts';
-import { LOOPBACK_ADDRESS_COUNT, loopbackAddress, pairEndpoints, planPairs } from '../lib/planPairs.ts';
+import {
+  LOOPBACK_ADDRESS_COUNT,
+  loopbackAddress,
+  PLAN_ADDRESS_COUNT,
+  pairEndpoints,
+  planPairs,
+  warmupPlan,
+} from '../lib/planPairs.ts';
 import { combineHalves, joinBufferSize, RaceJoin, type SideHalf } from '../lib/raceJoin.ts';
 import { probeSandbox } from '../lib/sandbox.ts';
 import { mergeStats, PairStats } from '../lib/stats.ts';
@@ -125,6 +132,23 @@ describe('planPairs', () => {
     );
   });
 
+  it('keeps the warm-up pairs on an address pair no run plan uses', () => {
+    const ports = { first: 1024, last: 65_535 };
+    const warm = warmupPlan(ports);
+    const widest = planPairs(undefined, { ports, addresses: PLAN_ADDRESS_COUNT });
+    const lastRun = pairEndpoints(widest, widest.capacity - 1);
+    for (const id of [0, 1, warm.capacity - 1]) {
+      const { a, b } = pairEndpoints(warm, id);
+      expect([a.host, b.host]).toEqual([
+        loopbackAddress(LOOPBACK_ADDRESS_COUNT - 2),
+        loopbackAddress(LOOPBACK_ADDRESS_COUNT - 1),
+      ]);
+      expect([lastRun.a.host, lastRun.b.host]).not.toContain(a.host);
+      expect([lastRun.a.host, lastRun.b.host]).not.toContain(b.host);
+    }
+    expect(() => planPairs(undefined, { ports, addresses: LOOPBACK_ADDRESS_COUNT })).toThrow(/--addresses/);
+  });
+
   it('starts at the round offset and wraps', () => {
     const plan = planPairs(undefined, { ports: { first: 100, last: 101 }, addresses: 6, roundOffset: 2 });
     expect(pairEndpoints(plan, 0).a.host).toBe(loopbackAddress(4));
@@ -149,6 +173,8 @@ describe('parseStressOptions', () => {
       modeExplicit: false,
       minSuccess: 100,
       ports: { first: 1024, last: 65_535 },
+      warmup: 2000,
+      sockets: 'handle',
     });
     const race = parse(['--mode', 'race']);
     if (race.help) throw new Error('help');
@@ -156,6 +182,7 @@ describe('parseStressOptions', () => {
       mode: 'race',
       workers: 2,
       concurrency: 1,
+      warmup: 0,
       ports: { first: 21_000 },
     });
   });
@@ -173,6 +200,7 @@ describe('parseStressOptions', () => {
       '--min-success=99.5',
       '--ports=2000-2999',
       '--addresses=4000',
+      '--warmup=0',
       '--quiet',
     ]);
     if (parsed.help) throw new Error('help');
@@ -188,6 +216,7 @@ describe('parseStressOptions', () => {
       minSuccess: 99.5,
       ports: { first: 2000, last: 2999 },
       addresses: 4000,
+      warmup: 0,
       quiet: true,
     });
     expect(parsed.plan.capacity).toBe(1000 * 2000);
@@ -203,6 +232,8 @@ describe('parseStressOptions', () => {
     [['--timeout', 'soon'], /--timeout/],
     [['--min-success', '101'], /--min-success/],
     [['--ports', '3000-2000'], /--ports/],
+    [['--warmup', 'lots'], /--warmup/],
+    [['--sockets', 'pipes'], /--sockets/],
     [['--mode', 'race', '--workers', '1'], /--workers 1: --mode race needs 2/],
     [['--workers', '4', '--concurrency', '2'], /--concurrency 2 is less than --workers 4/],
     [['--pairs', '101', '--ports', '21000-21009', '--addresses', '20'], /--pairs 101 exceeds/],
