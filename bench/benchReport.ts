@@ -32,7 +32,7 @@ export function formatCount(value: number): string {
 }
 
 export function formatMb(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+  return `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 }
 
 function percent(fraction: number): string {
