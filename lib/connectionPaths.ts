@@ -41,7 +41,7 @@ export type SideOpen = 'syn-received' | 'direct' | 'passive' | 'listener' | 'fai
 export type OpenKind = 'both-syn-received' | 'one-sided' | 'not-simultaneous' | 'unknown';
 
 /** How a side closed: FIN first, FIN second, both FINs crossing, a RST received, a RST sent (abort), or not (yet). */
-export type CloseKind = 'active' | 'passive' | 'simultaneous' | 'reset' | 'abort' | 'open';
+export type CloseKind = 'active' | 'passive' | 'simultaneous' | 'reset' | 'abort' | 'open' | 'unknown';
 
 export const OPEN_KINDS: readonly OpenKind[] = [
   'both-syn-received',
@@ -56,6 +56,7 @@ export const CLOSE_KINDS: readonly CloseKind[] = [
   'reset',
   'abort',
   'open',
+  'unknown',
 ];
 
 const ENDED: ReadonlySet<TcpState> = new Set(['CLOSED', 'TIME_WAIT']);
@@ -167,9 +168,12 @@ export function classifyClose(path: ConnectionPath): CloseKind {
   const established = path.states.indexOf('ESTABLISHED');
   const after = established < 0 ? path.states : path.states.slice(established);
   if (after.includes('CLOSING')) return 'simultaneous';
-  if (after.includes('FIN_WAIT_1')) return 'active';
-  if (after.includes('CLOSE_WAIT')) return 'passive';
-  if (ENDED.has(after.at(-1) ?? 'CLOSED') && after.length > 1) return path.resetReceived ? 'reset' : 'abort';
+  if (after.includes('FIN_WAIT_1') || after.includes('FIN_WAIT_2')) return 'active';
+  if (after.includes('CLOSE_WAIT') || after.includes('LAST_ACK')) return 'passive';
+  const closed = ENDED.has(after.at(-1) ?? 'CLOSED') && after.length > 1;
+  // Sampling misses the short states: a socket that went from ESTABLISHED to gone (or to TIME_WAIT) says nothing.
+  if (path.source === 'sampled') return closed ? 'unknown' : 'open';
+  if (closed) return path.resetReceived ? 'reset' : 'abort';
   return 'open';
 }
 

@@ -164,7 +164,9 @@ export function probeTracefs(): TracefsProbe {
     try {
       execFileSync('mount', ['-t', 'tracefs', 'nodev', TRACEFS], { stdio: ['ignore', 'ignore', 'pipe'] });
     } catch (error) {
-      const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim() ?? String(error);
+      const stderr = ((error as { stderr?: Buffer }).stderr?.toString() ?? String(error))
+        .trim()
+        .split('\n')[0];
       return { ok: false, reason: `tracefs is not mounted at ${TRACEFS} and mounting it failed: ${stderr}` };
     }
   }

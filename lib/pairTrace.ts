@@ -20,7 +20,7 @@ import { formatSourceLabel, type SourceLabel } from './formatPaths.ts';
 import type { PortRange } from './kernelTrace.ts';
 import { type AddressPlan, loopbackAddress, pairEndpoints } from './planPairs.ts';
 import { type SourceChoice, startStateTrace } from './stateTrace.ts';
-import { sideKey } from './traceEvents.ts';
+import { sideKey, type TraceSource } from './traceEvents.ts';
 
 export interface PlannedPair {
   id: number;
@@ -51,6 +51,7 @@ export const SIDE_CLOSE_KINDS: readonly SideCloseKind[] = [
   'reset',
   'abort',
   'open',
+  'unknown',
   'not-established',
 ];
 
@@ -74,7 +75,10 @@ function keyOf(local: Endpoint, remote: Endpoint): string {
 export function classifyPlannedPairs(
   paths: readonly ConnectionPath[],
   pairs: Iterable<PlannedPair>,
+  source: TraceSource = 'kernel',
 ): PairClassification {
+  // A side the sampler did not see may still have opened and closed between two samples.
+  const unseen = source === 'sampled' ? 'unknown' : 'not-established';
   const established = new Map<string, ConnectionPath>();
   for (const path of paths) {
     const open = sideOpen(path);
@@ -94,10 +98,10 @@ export function classifyPlannedPairs(
     const sideA = established.get(keyOf(pair.a, pair.b));
     const sideB = established.get(keyOf(pair.b, pair.a));
     const first = sideA ?? sideB;
-    const open: PairOpenKind = first ? classifyOpen(first, sideA ? sideB : undefined) : 'not-established';
+    const open: PairOpenKind = first ? classifyOpen(first, sideA ? sideB : undefined) : unseen;
     const close: [SideCloseKind, SideCloseKind] = [
-      sideA ? classifyClose(sideA) : 'not-established',
-      sideB ? classifyClose(sideB) : 'not-established',
+      sideA ? classifyClose(sideA) : unseen,
+      sideB ? classifyClose(sideB) : unseen,
     ];
     kinds.set(pair.id, { open, close });
     openKinds[open] += 1;
@@ -144,7 +148,11 @@ export function startPairTrace(options: PairTraceOptions): PairTrace {
       while (Date.now() < until && trace.drain().length > 0)
         await new Promise((resolve) => setTimeout(resolve, 50));
       const paths = await trace.stop();
-      return { label: trace.label, lostEvents: trace.lostEvents, ...classifyPlannedPairs(paths, pairs) };
+      return {
+        label: trace.label,
+        lostEvents: trace.lostEvents,
+        ...classifyPlannedPairs(paths, pairs, trace.label.source),
+      };
     },
     async abort() {
       await trace.stop();

@@ -37,11 +37,17 @@ export function startStateTrace(options: StateTraceOptions = {}): StateTrace {
   let reason = 'sampling was asked for (--source sampled)';
   if (source !== 'sampled') {
     const probe = probeTracefs();
-    if (probe.ok || source === 'kernel') {
-      const trace = startKernelTrace(options);
-      return Object.assign(trace, { label: { source: 'kernel' } as SourceLabel });
-    }
+    if (source === 'kernel')
+      return Object.assign(startKernelTrace(options), { label: { source: 'kernel' } as SourceLabel });
     reason = probe.reason;
+    if (probe.ok) {
+      try {
+        return Object.assign(startKernelTrace(options), { label: { source: 'kernel' } as SourceLabel });
+      } catch (error) {
+        // Root in a user namespace passes the probe but may not create instances: sample instead.
+        reason = (error as Error).message;
+      }
+    }
   }
   const intervalMs = options.sampleIntervalMs ?? 10;
   const sampler = startProcNetTcpSampler({ ...options, intervalMs });

@@ -347,6 +347,17 @@ describe('sampling fallback on recorded /proc/net/tcp text', () => {
     expect(path31015?.states).toEqual(['CLOSED', 'TIME_WAIT', 'CLOSED']);
     expect(path31015?.source).toBe('sampled');
     expect(path31015?.steps.some((step) => step.inferred)).toBe(false);
+    // Sampled paths never claim what sampling cannot see: how a pair opened, aborts, missing pairs.
+    const sampledKinds = classifyPlannedPairs(
+      paths,
+      [
+        { id: 1, a: { host: '127.0.0.1', port: 31016 }, b: { host: '127.0.0.1', port: 31014 } },
+        { id: 2, a: { host: '127.0.0.1', port: 31020 }, b: { host: '127.0.0.1', port: 31021 } },
+      ],
+      'sampled',
+    );
+    expect(sampledKinds.kinds.get(1)).toEqual({ open: 'unknown', close: ['unknown', 'unknown'] });
+    expect(sampledKinds.kinds.get(2)).toEqual({ open: 'unknown', close: ['unknown', 'unknown'] });
 
     // The sampler itself, reading recorded files instead of /proc.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'simopen-trace-'));
