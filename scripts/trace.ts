@@ -268,4 +268,9 @@ async function main(): Promise<number> {
   return exitCode;
 }
 
+// `trace.ts ... | head`: a closed stdout ends the run quietly (the exit hook still removes the instance).
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(EXIT.ok);
+  throw error;
+});
 runMain('trace.ts', USAGE, main);
