@@ -86,12 +86,12 @@ describe('npm run bench', () => {
 
 describe('peak RSS sampling', () => {
   it('finds the high-water mark of a grandchild (as stress.ts runs under unshare)', async () => {
-    // sh -> node: the process that holds the memory is a descendant, not the one spawned.
+    // sh -> node (the '; true' keeps sh from exec'ing node): the memory is in a descendant.
     const child = spawn(
       'sh',
       [
         '-c',
-        `"${process.execPath}" -e "const b = Buffer.alloc(200 * 1024 * 1024, 1); setTimeout(() => b, 1500)"`,
+        `"${process.execPath}" -e "const b = Buffer.alloc(200 * 1024 * 1024, 1); setTimeout(() => b, 1500)"; true`,
       ],
       { stdio: 'ignore' },
     );
