@@ -371,7 +371,8 @@ let handlersInstalled = false;
 function installHandlers(): void {
   if (handlersInstalled) return;
   handlersInstalled = true;
-  for (const signal of SIGNALS) process.on(signal, onSignal);
+  // First in line: a script's own `once` handler still counts in listenerCount while ours runs.
+  for (const signal of SIGNALS) process.prependListener(signal, onSignal);
   process.on('exit', removeAllSync);
 }
 

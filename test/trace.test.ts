@@ -511,6 +511,28 @@ describe.skipIf(skipKernel)('kernel trace on real sockets (host loopback)', () =
     expect(text.stdout).toContain('socket table: 127.0.0.1:31113 > 127.0.0.1:31112 in TIME_WAIT (confirmed)');
   });
 
+  it("leaves SIGTERM to a script's own once-handler, which stops the trace", async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/traceWithOwnSignalHandler.ts'], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let stdout = '';
+    let instance = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+      const match = /tracing (simopen-\d+-\d+)/.exec(stdout);
+      if (match?.[1] && !instance) {
+        instance = match[1];
+        expect(instanceExists(instance)).toBe(true);
+        child.kill('SIGTERM');
+      }
+    });
+    const code = await new Promise((resolve) => child.once('close', (exitCode) => resolve(exitCode)));
+    expect(code).toBe(0);
+    expect(stdout).toContain('stopped by its own handler');
+    expect(instanceExists(instance)).toBe(false);
+  });
+
   it('removes the instance on Ctrl-C, and sweeps the instance of a killed tracer', async () => {
     let instance = '';
     const interrupted = await runTrace(['--ports', '31120-31121'], (stderr, child) => {
