@@ -482,6 +482,35 @@ describe('stress.ts', () => {
     expectLogMatchesSummary(readLog(log), summary);
   });
 
+  it('accounts for the pairs of a crashed worker in race mode too', async () => {
+    const json = join(dir, 'race-crash.json');
+    const log = join(dir, 'race-crash.ndjson');
+    // Pairs whose other side died wait out --timeout; outcomes depend on scheduling, the accounting may not.
+    const result = await run(
+      [
+        '--mode',
+        'race',
+        '--pairs',
+        '24',
+        '--timeout',
+        '2s',
+        '--min-success',
+        '0',
+        '--json',
+        json,
+        '--log',
+        log,
+      ],
+      { SIMOPEN_TEST_CRASH_AFTER: '3' },
+    );
+    expect(result.code).toBe(0);
+    const summary = JSON.parse(readFileSync(json, 'utf8')) as StressResult;
+    expect(summary.workerCrashes).toBeGreaterThanOrEqual(1);
+    expect(summary.errors.EWORKERCRASH).toBeGreaterThan(0);
+    expect(summary.pairs.planned).toBe(24);
+    expectLogMatchesSummary(readLog(log), summary);
+  });
+
   it('rejects bad flags with one line and exit 2, before writing anything', async () => {
     const log = join(dir, 'never.ndjson');
     for (const args of [
