@@ -4,7 +4,7 @@
  * labels that say where the record came from.
  */
 import { formatEndpoint } from './cli.ts';
-import { type ConnectionPath, sideOpen } from './connectionPaths.ts';
+import { type ConnectionPath, sideOpen, summarizeConnections } from './connectionPaths.ts';
 import type { TraceSource } from './traceEvents.ts';
 
 export const TIME_WAIT_NOTE =
@@ -74,11 +74,35 @@ export function formatSourceLabel(label: SourceLabel): string {
   return `source: SAMPLED /proc/net/tcp and /proc/net/tcp6 every ${label.sampleIntervalMs ?? '?'} ms (short-lived states are missed; first and last states are when a socket appeared and disappeared)${label.reason ? `; exact source unavailable: ${label.reason}` : ''}`;
 }
 
-/** The whole text report: source label, one line per connection, and the TIME_WAIT note if needed. */
+/** Paths in order of their start, each connection's second side right after its first. */
+export function pairedOrder(paths: readonly ConnectionPath[]): ConnectionPath[] {
+  const peerOf = new Map<ConnectionPath, ConnectionPath>();
+  for (const { sides } of summarizeConnections(paths).pairs) {
+    const [a, b] = sides;
+    if (!b) continue;
+    peerOf.set(a, b);
+    peerOf.set(b, a);
+  }
+  const ordered: ConnectionPath[] = [];
+  const placed = new Set<ConnectionPath>();
+  for (const path of paths) {
+    if (placed.has(path)) continue;
+    ordered.push(path);
+    placed.add(path);
+    const peer = peerOf.get(path);
+    if (peer && !placed.has(peer)) {
+      ordered.push(peer);
+      placed.add(peer);
+    }
+  }
+  return ordered;
+}
+
+/** The whole text report: source label, one line per connection side, and the TIME_WAIT note if needed. */
 export function formatTraceReport(paths: readonly ConnectionPath[], label: SourceLabel): string[] {
   const lines = [formatSourceLabel(label)];
   if (paths.length === 0) lines.push('no TCP state changes seen');
-  lines.push(...formatPaths(paths));
+  lines.push(...formatPaths(pairedOrder(paths)));
   if (paths.some((path) => path.steps.some((step) => step.inferred))) lines.push(TIME_WAIT_NOTE);
   return lines;
 }

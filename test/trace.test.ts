@@ -159,6 +159,12 @@ describe('parsing recorded trace text', () => {
       'not-simultaneous': 0,
     });
     expect(summary.closeKinds).toMatchObject({ active: 1, passive: 1, simultaneous: 2 });
+    const report = formatTraceReport(paths, { source: 'kernel' });
+    expect(report[1]).toMatch(
+      /^127\.0\.0\.1:31000 > 127\.0\.0\.1:31001 {2}CLOSED → SYN_SENT \+0µs → SYN_RECEIVED \+1011919µs → ESTABLISHED \+1011948µs/,
+    );
+    expect(report[2]).toMatch(/^127\.0\.0\.1:31001 > 127\.0\.0\.1:31000 {2}CLOSED → SYN_SENT \+184µs/);
+    expect(report.at(-1)).toMatch(/^TIME_WAIT\* = inferred/);
   });
 
   it('tells refused attempts, listeners, passive opens and resets apart', () => {
