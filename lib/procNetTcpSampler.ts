@@ -130,6 +130,41 @@ export function diffSamples(
   return changes;
 }
 
+const DEFAULT_FILES: { path: string; family: 4 | 6 }[] = [
+  { path: '/proc/net/tcp', family: 4 },
+  { path: '/proc/net/tcp6', family: 6 },
+];
+
+/** This network namespace's TCP sockets now (files that cannot be read, like tcp6 without IPv6, are skipped). */
+export function readSocketTable(files: { path: string; family: 4 | 6 }[] = DEFAULT_FILES): SocketRow[] {
+  const rows: SocketRow[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = fs.readFileSync(file.path, 'utf8');
+    } catch {
+      continue;
+    }
+    rows.push(...parseProcNetTcp(text, file.family));
+  }
+  return rows;
+}
+
+/** Is this connection side in TIME_WAIT in the socket table (what `ss -tan state time-wait` lists)? */
+export function isInTimeWait(
+  side: { local: Endpoint; remote: Endpoint },
+  rows: readonly SocketRow[],
+): boolean {
+  return rows.some(
+    (row) =>
+      row.state === 'TIME_WAIT' &&
+      row.local.host === side.local.host &&
+      row.local.port === side.local.port &&
+      row.remote.host === side.remote.host &&
+      row.remote.port === side.remote.port,
+  );
+}
+
 export interface SamplerOptions {
   portRange?: PortRange;
   hosts?: string[];
@@ -153,11 +188,6 @@ export interface ProcNetTcpSampler {
   stop(): Promise<ConnectionPath[]>;
 }
 
-const DEFAULT_FILES: { path: string; family: 4 | 6 }[] = [
-  { path: '/proc/net/tcp', family: 4 },
-  { path: '/proc/net/tcp6', family: 6 },
-];
-
 export function startProcNetTcpSampler(options: SamplerOptions = {}): ProcNetTcpSampler {
   const files = options.files ?? DEFAULT_FILES;
   const intervalMs = options.intervalMs ?? 10;
@@ -168,20 +198,11 @@ export function startProcNetTcpSampler(options: SamplerOptions = {}): ProcNetTcp
   const builder = new PathBuilder(startedUs);
 
   const sample = (record = true): TraceEvent[] => {
-    const rows: SocketRow[] = [];
-    for (const file of files) {
-      let text: string;
-      try {
-        text = fs.readFileSync(file.path, 'utf8');
-      } catch {
-        continue; // no tcp6 without IPv6
-      }
-      for (const row of parseProcNetTcp(text, file.family)) {
-        if (!rowInPortRange(row, options.portRange)) continue;
-        if (hosts && !hosts.has(row.local.host) && !hosts.has(row.remote.host)) continue;
-        rows.push(row);
-      }
-    }
+    const rows = readSocketTable(files).filter(
+      (row) =>
+        rowInPortRange(row, options.portRange) &&
+        (!hosts || hosts.has(row.local.host) || hosts.has(row.remote.host)),
+    );
     const changes = diffSamples(previous, rows, monotonicNowUs());
     if (!record) return [];
     for (const change of changes) {

@@ -6,12 +6,11 @@
  * path, and says how many tries that took.
  */
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ConnectionPath, containsSequence, summarizeConnections } from './connectionPaths.ts';
 import { type KernelTrace, startKernelTrace } from './kernelTrace.ts';
-import { parseProcNetTcp } from './procNetTcpSampler.ts';
+import { isInTimeWait, readSocketTable } from './procNetTcpSampler.ts';
 import { applyNft } from './sandbox.ts';
 import type { TcpState } from './tcpStates.ts';
 import type { TraceEvent } from './traceEvents.ts';
@@ -226,24 +225,6 @@ async function runTry(kind: DemoKind, ports: [number, number], trace: KernelTrac
   }
 }
 
-function socketTableTimeWait(): Set<string> {
-  const found = new Set<string>();
-  for (const [file, family] of [
-    ['/proc/net/tcp', 4],
-    ['/proc/net/tcp6', 6],
-  ] as const) {
-    let text = '';
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const row of parseProcNetTcp(text, family))
-      if (row.state === 'TIME_WAIT') found.add(`${row.local.port}>${row.remote.port}`);
-  }
-  return found;
-}
-
 export async function runDemo(kind: DemoKind, options: DemoOptions = {}): Promise<DemoResult> {
   const maxTries = options.maxTries ?? 20;
   const basePort = options.basePort ?? 31000;
@@ -284,7 +265,7 @@ export async function runDemo(kind: DemoKind, options: DemoOptions = {}): Promis
   const final = tries.at(-1);
   const summary = summarizeConnections(last.paths);
   const pair = summary.pairs.find((candidate) => candidate.sides.includes(final?.sides[0]));
-  const timeWait = socketTableTimeWait();
+  const table = readSocketTable();
   return {
     demo: kind,
     expected,
@@ -298,7 +279,7 @@ export async function runDemo(kind: DemoKind, options: DemoOptions = {}): Promis
     nftAfter: execFileSync('nft', ['list', 'ruleset'], { encoding: 'utf8' }),
     timeWaitConfirmed: (final?.sides ?? []).flatMap((side, index) =>
       side?.steps.some((step) => step.inferred)
-        ? [{ side: index, confirmed: timeWait.has(`${side.local.port}>${side.remote.port}`) }]
+        ? [{ side: index, confirmed: isInTimeWait(side, table) }]
         : [],
     ),
   };

@@ -4,7 +4,6 @@
  *   trace.ts --demo simultaneous-open|simultaneous-close|normal-open|normal-close [--json] [--max-tries N]
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import {
   EXIT,
   ExitError,
@@ -16,9 +15,15 @@ import {
   UsageError,
 } from '../lib/cli.ts';
 import { type ConnectionPath, summarizeConnections } from '../lib/connectionPaths.ts';
-import { formatPath, formatSourceLabel, formatTraceReport, TIME_WAIT_NOTE } from '../lib/formatPaths.ts';
+import {
+  formatEndpoints,
+  formatPath,
+  formatSourceLabel,
+  formatTraceReport,
+  TIME_WAIT_NOTE,
+} from '../lib/formatPaths.ts';
 import { type PortRange, probeTracefs } from '../lib/kernelTrace.ts';
-import { parseProcNetTcp } from '../lib/procNetTcpSampler.ts';
+import { isInTimeWait, readSocketTable } from '../lib/procNetTcpSampler.ts';
 import { insideSandbox, probeSandbox, reexecInSandbox, setupSandboxNetwork } from '../lib/sandbox.ts';
 import { type SourceChoice, startStateTrace } from '../lib/stateTrace.ts';
 import { DEMO_KINDS, type DemoKind, type DemoResult, runDemo } from '../lib/traceDemos.ts';
@@ -55,32 +60,12 @@ function parseSource(text: string | undefined): SourceChoice {
   throw new UsageError(`--source: '${text}' is not one of auto, kernel, sampled`);
 }
 
-/** Inferred TIME_WAITs found in this network namespace's socket table (state 06 in /proc/net/tcp*). */
+/** Inferred TIME_WAITs checked in this network namespace's socket table. */
 function confirmTimeWait(paths: readonly ConnectionPath[]): { endpoints: string; confirmed: boolean }[] {
-  const rows = [
-    ...parseProcNetTcp(readSafe('/proc/net/tcp'), 4),
-    ...parseProcNetTcp(readSafe('/proc/net/tcp6'), 6),
-  ].filter((row) => row.state === 'TIME_WAIT');
+  const rows = readSocketTable();
   return paths
     .filter((path) => path.steps.some((step) => step.inferred))
-    .map((path) => ({
-      endpoints: formatPath(path).split('  ')[0] ?? '',
-      confirmed: rows.some(
-        (row) =>
-          row.local.host === path.local.host &&
-          row.local.port === path.local.port &&
-          row.remote.host === path.remote.host &&
-          row.remote.port === path.remote.port,
-      ),
-    }));
-}
-
-function readSafe(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
+    .map((path) => ({ endpoints: formatEndpoints(path), confirmed: isInTimeWait(path, rows) }));
 }
 
 function printDemo(result: DemoResult): void {
