@@ -1,8 +1,9 @@
 /**
  * The exact source of TCP state transitions: the kernel tracepoint sock:inet_sock_set_state, read
  * through tracefs from a private trace instance (instances/simopen-<pid>-<n>) so nothing else on the
- * machine is disturbed. The instance is filtered on ports in the kernel and removed on stop, on
- * SIGINT/SIGTERM/SIGHUP, and at exit; instances left by a killed process are swept on the next start.
+ * machine is disturbed. The instance is filtered in the kernel on ports (and a few IPv4 addresses) and
+ * removed on stop, on SIGINT/SIGTERM/SIGHUP, and at exit; instances left by a killed process are swept
+ * on the next start.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -219,7 +220,7 @@ export function instanceExists(name: string): boolean {
 export interface KernelTraceOptions {
   /** Kernel-side filter: either port in this range. Without it every TCP socket is traced. */
   portRange?: PortRange;
-  /** User-side filter: keep events whose local or remote address is one of these. */
+  /** Keep events whose local or remote address is one of these (up to 32 IPv4 ones also in the kernel). */
   hosts?: string[];
   /** Called for each event as it is read (within a poll interval of the transition). */
   onEvent?: (event: TraceEvent) => void;
