@@ -60,12 +60,14 @@ export class ProgressTracker {
   /** One line describing the state now (also used for the status line). */
   describe(now = performance.now()): { line: string; fraction: number | undefined } {
     const counts = this.options.read();
-    const done = counts.established + counts.failed + counts.cancelled;
+    const { total, durationMs } = this.options;
+    // A crashed worker's batch is counted again as failed: never show more than planned.
+    const counted = counts.established + counts.failed + counts.cancelled;
+    const done = total === undefined ? counted : Math.min(total, counted);
     const elapsedS = (now - this.startedAt) / 1000;
     const windowS = (now - this.last.at) / 1000;
     const rate = windowS > 0 ? (done - this.last.done) / windowS : 0;
     const average = elapsedS > 0 ? done / elapsedS : 0;
-    const { total, durationMs } = this.options;
     let fraction: number | undefined;
     let eta = '?';
     if (total !== undefined && total > 0) {
