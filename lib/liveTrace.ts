@@ -3,6 +3,7 @@
  * connect() retries of a simultaneous-open dial (CLOSED → SYN_SENT → CLOSED, many per second) are
  * counted, not printed: they are not the connection that opened.
  */
+import { isIP } from 'node:net';
 import { type ConnectionPath, PathBuilder } from './connectionPaths.ts';
 import type { Endpoint } from './dialSimultaneous.ts';
 import { formatEndpoints, formatSourceLabel } from './formatPaths.ts';
@@ -71,11 +72,15 @@ const ended = (path: ConnectionPath) => ['CLOSED', 'TIME_WAIT'].includes(path.st
 
 export function startLiveTrace(options: LiveTraceOptions): LiveTrace {
   const { local, write } = options;
-  const ignored = new Set((options.ignoreRemotes ?? []).map((remote) => `${remote.host}|${remote.port}`));
+  // The kernel reports addresses: a remote given by name is matched on its port alone.
+  const ignored = new Set(
+    (options.ignoreRemotes ?? []).map((remote) => `${isIP(remote.host) ? remote.host : '*'}|${remote.port}`),
+  );
   const isOurs = (side: Pick<TraceEvent, 'local' | 'remote'>) =>
     side.local.port === local.port &&
     (WILDCARDS.has(local.host) || side.local.host === local.host) &&
-    !ignored.has(`${side.remote.host}|${side.remote.port}`);
+    !ignored.has(`${side.remote.host}|${side.remote.port}`) &&
+    !ignored.has(`*|${side.remote.port}`);
   let print: ((event: TraceEvent) => void) | undefined;
   const trace = startStateTrace({
     portRange: { from: local.port, to: local.port },
