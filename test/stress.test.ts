@@ -432,6 +432,21 @@ describe('stress.ts', () => {
     }
   });
 
+  needsSandbox('runs an open loop for a duration', async () => {
+    const json = join(dir, 'rate.json');
+    const log = join(dir, 'rate.ndjson');
+    const result = await run(['--duration', '1s', '--rate', '400', '--json', json, '--log', log, '--quiet']);
+    expect(result.code).toBe(0);
+    const summary = JSON.parse(readFileSync(json, 'utf8')) as StressResult;
+    expect(summary.rate).toBe(400);
+    // Planned is what was handed out before the time ran out; no timing is asserted.
+    expect(summary.pairs.planned).toBeGreaterThan(0);
+    expect(summary.pairs.established).toBe(summary.pairs.planned);
+    const records = readLog(log);
+    expectLogMatchesSummary(records, summary);
+    for (const record of records) expect(record.startLagUs).toBeGreaterThanOrEqual(0);
+  });
+
   it('completes a small race-mode run on the host loopback', async () => {
     const json = join(dir, 'race.json');
     const log = join(dir, 'race.ndjson');
@@ -577,6 +592,10 @@ describe('stress.ts', () => {
       expect(result.stdout).toBe('');
     }
     expect(existsSync(log)).toBe(false);
+    const help = await run(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^usage: stress\.ts/);
+    expect(help.stdout).toMatch(/130 interrupted/);
   });
 
   it('without unshare: --mode sandbox fails with the reason (exit 3); the default falls back to race', async () => {
