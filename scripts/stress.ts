@@ -6,7 +6,7 @@
 import { randomInt } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { EXIT, ExitError, runMain } from '../lib/cli.ts';
+import { EXIT, ExitError, runMain, UsageError } from '../lib/cli.ts';
 import {
   annotatePairLog,
   formatPairKinds,
@@ -86,7 +86,16 @@ runMain('stress', STRESS_USAGE, async () => {
       `stress: no sandbox (${probe.reason}); falling back to race mode on the host loopback\n`,
     );
     modeReason = `fallback: no sandbox (${probe.reason})`;
-    parsed = parseStressOptions(args, { cores, mode: 'race', roundOffset: randomInt(1 << 30) });
+    try {
+      parsed = parseStressOptions(args, { cores, mode: 'race', roundOffset: randomInt(1 << 30) });
+    } catch (error) {
+      // Valid for the sandbox, not for the fallback (e.g. --workers 1): say why race mode came into it.
+      if (error instanceof UsageError)
+        throw new UsageError(
+          `no sandbox (${probe.reason}), and the race-mode fallback refuses: ${error.message}`,
+        );
+      throw error;
+    }
   } else {
     modeReason = 'asked for; host loopback, sides retry from different threads';
     // A random first address pair: TIME_WAITs of an earlier run on the shared loopback are elsewhere.
