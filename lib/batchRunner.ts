@@ -12,8 +12,8 @@ import { formatPairRecord, PairLogFile } from './pairLog.ts';
 import { buildPatterns, type Patterns } from './payloadPattern.ts';
 import { type AddressPlan, type PairEndpoints, pairEndpoints } from './planPairs.ts';
 import { type JoinedPair, RaceJoin } from './raceJoin.ts';
-import { PAIR_ERRORS, SandboxPair, type SocketKind } from './runPair.ts';
-import { RaceSide } from './runPairSide.ts';
+import { PAIR_ERRORS, type PairConfig, SandboxPair, type SocketKind } from './runPair.ts';
+import { RaceSide, type SideConfig } from './runPairSide.ts';
 import { type EncodedStats, PairStats } from './stats.ts';
 import type { CloseKind, Mode } from './stressOptions.ts';
 
@@ -77,6 +77,8 @@ interface Batch {
   control: Int32Array;
   log: string[] | undefined;
   join: RaceJoin | undefined;
+  /** What every pair of the batch gets (one object per batch, not per pair). */
+  pairConfig: PairConfig & SideConfig;
   resolve: (result: BatchResult) => void;
   reject: (error: unknown) => void;
 }
@@ -121,6 +123,13 @@ export function runBatch(task: BatchTask): Promise<BatchResult> {
       control: new Int32Array(task.control),
       log: task.config.logPath ? [] : undefined,
       join: task.join ? new RaceJoin(task.join, task.count) : undefined,
+      pairConfig: {
+        payload: task.config.payload,
+        close: task.config.close,
+        patterns: patternsFor(task.config.payload),
+        sockets: task.config.sockets,
+        timeoutMs: task.config.timeoutMs,
+      },
       resolve,
       reject,
     };
@@ -178,29 +187,8 @@ function start(batch: Batch, id: number, dueAt: number): void {
   const endpoints = pairEndpoints(config.plan, id);
   const runner =
     config.mode === 'sandbox'
-      ? new SandboxPair(
-          id,
-          endpoints,
-          {
-            payload: config.payload,
-            close: config.close,
-            patterns: patternsFor(config.payload),
-            sockets: config.sockets,
-          },
-          finished,
-        )
-      : new RaceSide(
-          id,
-          config.side,
-          endpoints,
-          {
-            payload: config.payload,
-            close: config.close,
-            patterns: patternsFor(config.payload),
-            timeoutMs: config.timeoutMs,
-          },
-          finished,
-        );
+      ? new SandboxPair(id, endpoints, batch.pairConfig, finished)
+      : new RaceSide(id, config.side, endpoints, batch.pairConfig, finished);
   inFlight.set(runner, { batch, dueAt });
   runner.start();
 }
