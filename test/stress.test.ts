@@ -24,6 +24,7 @@ import { combineHalves, joinBufferSize, RaceJoin, type SideHalf } from '../lib/r
 import { probeSandbox } from '../lib/sandbox.ts';
 import { mergeStats, PairStats } from '../lib/stats.ts';
 import { parseBytes, parseStressOptions } from '../lib/stressOptions.ts';
+import { runStress } from '../lib/stressRun.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const SCRIPT = join(ROOT, 'scripts/stress.ts');
@@ -378,6 +379,26 @@ describe('payload pattern and race join', () => {
     expect(combineHalves(half({}), half({ outcome: 'cancelled', error: 'ECANCELED' }))).toMatchObject({
       outcome: 'cancelled',
     });
+  });
+});
+
+describe('runStress in this process', () => {
+  it('loads its TypeScript workers under vitest too (race mode: no namespace needed)', async () => {
+    const parsed = parseStressOptions(['--mode', 'race', '--pairs', '4', '--quiet'], {
+      cores: 2,
+      roundOffset: 12_345,
+    });
+    if (parsed.help) throw new Error('help');
+    const result = await runStress({
+      options: parsed.options,
+      plan: parsed.plan,
+      mode: 'race',
+      modeReason: 'test',
+      stop: new AbortController().signal,
+    });
+    expect(result.workerCrashes).toBe(0);
+    expect(result.pairs.planned).toBe(4);
+    expect(result.pairs.established + result.pairs.failed + result.pairs.cancelled).toBe(4);
   });
 });
 
