@@ -291,7 +291,12 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
       mode,
       modeReason: input.modeReason,
       workers: options.workers,
-      concurrency: options.concurrency,
+      // What the workers really allowed: slots are whole per thread (rounded up), and race mode's
+      // two pools each bound it.
+      concurrency: Math.min(
+        options.pairs ?? Number.POSITIVE_INFINITY,
+        ...configs.map((config, index) => config.slots * (sides[index] ?? 1)),
+      ),
       sockets: mode === 'race' ? 'net' : options.sockets,
       warmupPairsPerWorker: mode === 'sandbox' ? warmupPerWorker : 0,
       payloadBytes: options.payload,
