@@ -5,6 +5,23 @@ import { isValidSession } from './rendezvousProtocol.ts';
 export const PEER_USAGE =
   'peer.ts REMOTE_HOST REMOTE_PORT [--local-port 8000] [--local-host ADDR] [--timeout 30s] [--retry-interval 0ms] [--linger 5s] [--prefix "peer> "] [--trace] | peer.ts --rendezvous HOST:PORT --session ID --secret S [--local-port 8000] ...';
 
+export const PEER_HELP = `usage: ${PEER_USAGE}
+
+  REMOTE_HOST REMOTE_PORT  the other peer (IPv4, IPv6 or a name) and its local port
+  --local-port PORT        our fixed local port, the other peer's REMOTE_PORT (default 8000)
+  --local-host ADDR        our local address (default: the wildcard of the remote's family)
+  --timeout D              give up when no peer answered within D (default 30s)
+  --retry-interval D       pause between connect attempts (default 0ms: at once, best on loopback)
+  --linger D               after our FIN, how long to wait for the peer's (default 5s)
+  --prefix TEXT            printed before each received line (default "peer> ")
+  --trace                  print the connection's TCP state changes as they happen (root: tracefs)
+  --rendezvous HOST:PORT   learn the peer from a rendezvous server (with --session ID --secret S), then punch
+  -h, --help               this text
+
+Type lines to send them; /quit or end of input closes (FIN).
+exit codes: 0 done, 2 usage, 3 no peer before --timeout, 4 connection reset or lost, 5 local endpoint unusable,
+            6 rendezvous failed, 130 interrupted`;
+
 /** peer.ts exit codes (documented in the README). */
 export const PEER_EXIT = {
   ...EXIT,

@@ -9,6 +9,7 @@ import { DialError, dialSimultaneous, prepareDial } from '../lib/dialSimultaneou
 import { startLiveTrace } from '../lib/liveTrace.ts';
 import {
   PEER_EXIT,
+  PEER_HELP,
   PEER_USAGE,
   type PeerOptions,
   parsePeerArgs,
@@ -70,7 +71,12 @@ async function punch(
 }
 
 async function main(): Promise<number> {
-  const options = parsePeerArgs(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${PEER_HELP}\n`);
+    return PEER_EXIT.ok;
+  }
+  const options = parsePeerArgs(argv);
   const { remote } = options;
   // Endpoint mistakes (self-connect, mixed families, an address we do not have) are usage errors:
   // caught here, before any socket is opened.

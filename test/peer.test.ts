@@ -114,6 +114,14 @@ describe('peer.ts', () => {
     }
   });
 
+  it('--help prints the options and exit codes, exit 0', async () => {
+    const help = runScript('peer', ['--help']);
+    expect(await help.exited).toBe(0);
+    expect(help.stdout()).toMatch(/^usage: peer\.ts REMOTE_HOST REMOTE_PORT/);
+    expect(help.stdout()).toContain('--local-port PORT');
+    expect(help.stdout()).toContain('exit codes: 0 done, 2 usage');
+  });
+
   it.each([
     [[], /missing REMOTE_HOST and REMOTE_PORT/],
     [['127.0.0.1'], /missing REMOTE_HOST and REMOTE_PORT/],
