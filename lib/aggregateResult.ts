@@ -53,6 +53,8 @@ export interface StressResult {
   closeOutcomes: Record<string, number>;
   workerCrashes: number;
   interrupted: boolean;
+  /** Peak resident set of the process that ran the pool (its worker threads included), in bytes. */
+  peakRssBytes: number;
   /** The NDJSON pair log, if written. */
   log: string | null;
 }
@@ -72,6 +74,7 @@ export interface RunFacts {
   durationMs: number;
   workerCrashes: number;
   interrupted: boolean;
+  peakRssBytes: number;
   log: string | undefined;
 }
 
@@ -136,6 +139,7 @@ export function aggregateResult(stats: PairStats, facts: RunFacts): StressResult
     closeOutcomes: sorted(stats.closes),
     workerCrashes: facts.workerCrashes,
     interrupted: facts.interrupted,
+    peakRssBytes: facts.peakRssBytes,
     log: facts.log ?? null,
   };
 }

@@ -75,12 +75,29 @@ export function planPairs(pairs: number | undefined, options: PlanOptions): Addr
 
 /**
  * Throwaway pairs that warm a worker up before the clock starts (JIT, allocator, kernel caches) use the
- * pool's last address pair, which no run plan uses; ids 0..portCount-1 stay on it.
+ * pool's last address pair, which no run plan uses; only ids 0..portCount-1 (warmupCapacity) stay on it.
+ *
+ * Built from the run's own plan, with the same keys and the same `capacity` value: the object crosses to
+ * the worker by structured clone, and V8 gives it the same hidden class only if every field has the same
+ * representation. A warm-up plan of its own (capacity 64,512, a small integer) and a run plan (5x10^11,
+ * a double) differed: the first run plan deprecated the warmed class and deoptimized every function that
+ * had inlined pairEndpoints (the whole per-pair path), and the recompiling cost the first ~100 ms of
+ * every run about half its rate (measured: TurboFan threads took ~0.8 of the 2 cores then).
  */
-export function warmupPlan(ports: PortRange): AddressPlan {
+export function warmupPlan(plan: AddressPlan): AddressPlan {
   const rounds = LOOPBACK_ADDRESS_COUNT / 2;
-  const portCount = ports.last - ports.first + 1;
-  return { ports, portCount, rounds, roundOffset: rounds - 1, capacity: portCount };
+  return {
+    ports: { first: plan.ports.first, last: plan.ports.last },
+    portCount: plan.portCount,
+    rounds,
+    roundOffset: rounds - 1,
+    capacity: plan.capacity,
+  };
+}
+
+/** Warm-up pair ids below this stay on the warm-up address pair (one per port). */
+export function warmupCapacity(plan: AddressPlan): number {
+  return plan.portCount;
 }
 
 /** The endpoints of pair `id` (0-based). Side A and side B use the same port on two addresses. */

@@ -13,7 +13,7 @@ import { Piscina } from 'piscina';
 import { aggregateResult, type StressResult } from './aggregateResult.ts';
 import { type BatchResult, type BatchTask, CONTROL, type RunConfig } from './batchRunner.ts';
 import { formatPairRecord, PairLogFile } from './pairLog.ts';
-import { type AddressPlan, pairEndpoints, warmupPlan } from './planPairs.ts';
+import { type AddressPlan, pairEndpoints, warmupCapacity, warmupPlan } from './planPairs.ts';
 import { ProgressTracker } from './progressTracker.ts';
 import { joinBufferSize, RaceJoin } from './raceJoin.ts';
 import { PAIR_ERRORS } from './runPair.ts';
@@ -134,33 +134,42 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
       warmup: false,
     });
 
+    const threadsMax = Math.max(...sides);
+    const size = batchSize(options, threadsMax, configFor(threadsMax, 0, 0).slots);
+
     // Workers load (tsx compiles the modules) and, in sandbox mode, run throwaway pairs on an address
-    // pair no run uses, so the clock starts with optimized code.
+    // pair no run uses, so the clock starts with optimized code. The warm-up goes through the run's own
+    // path (same batch size, two batches per worker in flight, a plan of the run plan's hidden class,
+    // statistics merged here): code warmed on other shapes or paths is deoptimized or compiled in the
+    // run's first ~100 ms, and on 2 cores the compiler threads then take CPU from the workers.
     const warmThreads = sides[0] ?? 1;
-    const warmupPerWorker = Math.min(
-      options.warmup,
-      Math.floor(warmupPlan(options.ports).capacity / warmThreads),
-    );
+    const warmupPerWorker = Math.min(options.warmup, Math.floor(warmupCapacity(plan) / warmThreads));
     if (mode === 'sandbox' && warmupPerWorker > 0) {
       const config: RunConfig = {
         ...configFor(warmThreads, 0, epochNow()),
-        plan: warmupPlan(options.ports),
+        plan: warmupPlan(plan),
         logPath: undefined,
         rate: undefined,
         warmup: true,
       };
       const control = new SharedArrayBuffer(CONTROL.length * 4);
-      // One batch per worker (the pool gives each idle worker one); failures here are not the run's.
-      await Promise.allSettled(
-        Array.from({ length: warmThreads }, (_, k) =>
-          (pools[0] as Piscina).run({
-            firstId: k * warmupPerWorker,
-            count: warmupPerWorker,
-            config,
-            control,
-          }),
-        ),
-      );
+      const throwaway = new PairStats();
+      const total = warmupPerWorker * warmThreads;
+      let next = 0;
+      // Failures here are not the run's.
+      const lane = async () => {
+        while (next < total) {
+          const firstId = next;
+          const count = Math.min(size, total - next);
+          next += count;
+          try {
+            const result = await (pools[0] as Piscina).run({ firstId, count, config, control });
+            mergeStats(throwaway, (result as BatchResult).stats);
+          } catch {}
+        }
+      };
+      await Promise.all(Array.from({ length: 2 * warmThreads }, lane));
+      throwaway.destroy();
     } else {
       await Promise.all(
         pools.flatMap((pool, index) =>
@@ -171,8 +180,6 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
 
     const t0 = epochNow();
     const configs = sides.map((threads, side) => configFor(threads, side, t0));
-    const threadsMax = Math.max(...sides);
-    const size = batchSize(options, threadsMax, configs[0]?.slots ?? 1);
     const limit = Math.min(options.pairs ?? plan.capacity, plan.capacity);
     const endAt = options.durationMs === undefined ? Number.POSITIVE_INFINITY : t0 + options.durationMs;
     const maxOutstanding = 2 * threadsMax;
@@ -307,6 +314,8 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
       durationMs,
       workerCrashes: crashes.size,
       interrupted: stopped,
+      // maxRSS is in KiB; this process holds the worker threads, so it covers the whole pool.
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
       log: options.log,
     });
   } finally {

@@ -17,6 +17,7 @@ import {
   PLAN_ADDRESS_COUNT,
   pairEndpoints,
   planPairs,
+  warmupCapacity,
   warmupPlan,
 } from '../lib/planPairs.ts';
 import { printResult } from '../lib/printResult.ts';
@@ -136,10 +137,14 @@ describe('planPairs', () => {
 
   it('keeps the warm-up pairs on an address pair no run plan uses', () => {
     const ports = { first: 1024, last: 65_535 };
-    const warm = warmupPlan(ports);
     const widest = planPairs(undefined, { ports, addresses: PLAN_ADDRESS_COUNT });
+    const warm = warmupPlan(widest);
+    // Same keys, in the same order, and the same capacity as the run plan: one hidden class in the worker.
+    expect(Object.keys(warm)).toEqual(Object.keys(widest));
+    expect(warm.capacity).toBe(widest.capacity);
+    expect(warmupCapacity(widest)).toBe(widest.portCount);
     const lastRun = pairEndpoints(widest, widest.capacity - 1);
-    for (const id of [0, 1, warm.capacity - 1]) {
+    for (const id of [0, 1, warmupCapacity(widest) - 1]) {
       const { a, b } = pairEndpoints(warm, id);
       expect([a.host, b.host]).toEqual([
         loopbackAddress(LOOPBACK_ADDRESS_COUNT - 2),
@@ -310,9 +315,11 @@ describe('aggregateResult and printResult', () => {
       durationMs: 2000,
       workerCrashes: 0,
       interrupted: false,
+      peakRssBytes: 150 * 1024 * 1024,
       log: undefined,
     });
     expect(result.pairs).toEqual({ planned: 105, established: 100, failed: 3, cancelled: 2 });
+    expect(result.peakRssBytes).toBe(150 * 1024 * 1024);
     expect(result.pairsPerSec).toBe(50);
     expect(result.successPct).toBeCloseTo(95.238, 2);
     expect(result.establishMs?.p50).toBeCloseTo(50, 0);
@@ -418,6 +425,8 @@ describe('stress.ts', () => {
     expect(summary.closeOutcomes).toEqual({ fin: 2000 });
     expect(summary.attempts).toMatchObject({ min: 1, max: 1 });
     expect(summary.establishMs?.p50).toBeGreaterThan(0);
+    // The sandbox child's own peak (it runs the pool): a real figure, well above an empty Node process.
+    expect(summary.peakRssBytes).toBeGreaterThan(20 * 1024 * 1024);
     const records = readLog(log);
     expectLogMatchesSummary(records, summary);
     for (const record of records) {
