@@ -10,6 +10,7 @@
 import { performance } from 'node:perf_hooks';
 import { formatPairRecord, PairLogFile } from './pairLog.ts';
 import { buildPatterns, type Patterns } from './payloadPattern.ts';
+import { pinThisThread } from './pinThread.ts';
 import { type AddressPlan, type PairEndpoints, pairEndpoints } from './planPairs.ts';
 import { type JoinedPair, RaceJoin } from './raceJoin.ts';
 import { PAIR_ERRORS, type PairConfig, SandboxPair, type SocketKind } from './runPair.ts';
@@ -114,6 +115,8 @@ function format(endpoint: { host: string; port: number }): string {
 
 /** Runs one batch; resolves when every pair of it has been reported. */
 export function runBatch(task: BatchTask): Promise<BatchResult> {
+  // Held FINs cross only when both timers of a pair are on one CPU's timer wheel (lib/pinThread.ts).
+  if (task.config.mode === 'sandbox' && task.config.close === 'simultaneous') pinThisThread();
   return new Promise((resolve, reject) => {
     const batch: Batch = {
       task,

@@ -42,6 +42,10 @@ export function printResult(result: StressResult): string {
     }`,
     `  errors         ${counts(result.errors)}`,
   ];
+  if (result.mode === 'race' && result.close === 'simultaneous')
+    lines.push(
+      '  note           race mode cannot hold FINs (host loopback, no nft): the FINs cross only when the two threads happen to send them together; --trace shows how each pair closed',
+    );
   if (Object.keys(result.retryErrors).length) lines.push(`  retried        ${counts(result.retryErrors)}`);
   lines.push(
     `  bytes verified ${n(result.bytesVerified)}`,

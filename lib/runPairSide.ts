@@ -155,6 +155,8 @@ export class RaceSide {
     this.closing = true;
     if (this.side === 1) {
       // B has A's payload (and sent its own): it only ends first when asked for a simultaneous close.
+      // Best effort: nothing holds the FINs on the host loopback, so they cross only when the two
+      // threads happen to send them together (--trace shows it; sandbox mode makes them cross).
       if (this.config.payload === 0) this.send();
       if (this.config.close === 'simultaneous') socket.end();
       return;

@@ -17,10 +17,13 @@ import {
 import { printResult } from '../lib/printResult.ts';
 import { rawTcpUnavailable } from '../lib/rawTcp.ts';
 import {
+  CROSS_FINS_RTO_MIN_MS,
+  crossFinsRuleset,
   DROP_EARLY_RST_RULESET,
   insideSandbox,
   probeSandbox,
   reexecInSandbox,
+  setLoopbackRtoMin,
   setupSandboxNetwork,
 } from '../lib/sandbox.ts';
 import { type ParsedStress, parseStressOptions, STRESS_USAGE } from '../lib/stressOptions.ts';
@@ -39,7 +42,8 @@ const HELP = `usage: ${STRESS_USAGE}
   --workers N          worker threads (default: one per core; race mode needs 2)
   --payload BYTES      bytes each side sends and the other checks (default 64; 4KiB, 1MiB)
   --close KIND         graceful (A sends FIN first), reset (A aborts, B must see ECONNRESET),
-                       simultaneous (both FINs cross) (default graceful)
+                       simultaneous (both FINs cross: sandbox mode holds the FINs until both sides
+                       sent theirs, about 0.3 s per pair; race mode: best effort) (default graceful)
   --timeout D          per pair (default 10s)
   --mode MODE          sandbox (default; private network namespace, falls back to race if impossible)
                        or race (host loopback, the two sides retry from different threads)
@@ -48,7 +52,8 @@ const HELP = `usage: ${STRESS_USAGE}
   --min-success PCT    exit 1 if fewer pairs were established (default 100)
   --ports LO-HI        local ports to spread pairs over (sandbox 1024-65535, race 21000-29999)
   --addresses N        loopback addresses to spread pairs over (default all of 127.0.1.1 and up)
-  --warmup N           sandbox mode: throwaway pairs per worker before the clock starts (default 2000)
+  --warmup N           sandbox mode: throwaway pairs per worker before the clock starts (default 2000;
+                       0 with --close simultaneous, whose pairs wait on FIN timers, not on the CPU)
   --sockets KIND       sandbox mode: handle (default; Node's libuv TCP handles directly, about twice
                        as fast) or net (net.Socket); race mode always uses net.Socket
   --trace              record every pair's TCP states with the kernel tracepoint (root; else sampled
@@ -70,14 +75,21 @@ runMain('stress', STRESS_USAGE, async () => {
   let parsed: ParsedStress = first;
   let modeReason: string;
   if (first.options.mode === 'sandbox' && insideSandbox()) {
-    setupSandboxNetwork(DROP_EARLY_RST_RULESET);
+    if (first.options.close === 'simultaneous') {
+      // On loopback the first FIN arrives inside the shutdown() that sends it: held here, the FINs cross.
+      setupSandboxNetwork(crossFinsRuleset());
+      setLoopbackRtoMin(CROSS_FINS_RTO_MIN_MS);
+    } else {
+      setupSandboxNetwork(DROP_EARLY_RST_RULESET);
+    }
     modeReason = process.env[WHY_ENV] ?? 'private network namespace, early RSTs dropped';
     // The tracepoint sees other namespaces' sockets too: a random address block keeps our 4-tuples apart.
     if (first.options.trace) parsed = parseStressOptions(args, { cores, roundOffset: randomInt(1 << 30) });
   } else if (first.options.mode === 'sandbox') {
     const probe = probeSandbox();
     if (probe.ok) {
-      const why = `${first.options.modeExplicit ? 'asked for' : 'default'}; ${probe.reason}, early RSTs dropped by nft`;
+      const held = first.options.close === 'simultaneous' ? ', FINs held until both sides sent theirs' : '';
+      const why = `${first.options.modeExplicit ? 'asked for' : 'default'}; ${probe.reason}, early RSTs dropped by nft${held}`;
       return await reexecInSandbox({ [WHY_ENV]: why });
     }
     if (first.options.modeExplicit)
