@@ -23,8 +23,12 @@ export const DEFAULT_PAIRS = 10_000;
 /** Pairs in flight per worker by default: enough to hide one pair's round trips, few enough to stay cache-warm. */
 export const DEFAULT_CONCURRENCY_PER_WORKER = 64;
 export const MAX_PAYLOAD = 16 * 1024 * 1024;
-/** Throwaway pairs per worker, enough for V8 to optimize the hot paths: 10k-pair runs then measure as 1M runs do. */
-export const DEFAULT_WARMUP = 2000;
+/**
+ * Throwaway pairs per worker, enough for V8 to optimize the hot paths: 10k-pair runs then measure as 1M runs
+ * do. After 2,000, TurboFan still compiled pump/start/report in the run's first milliseconds (10k: 45,507
+ * pairs/s); after 5,000 nothing of the per-pair path (47,547; medians of 5 interleaved runs, 100k: ~51,000).
+ */
+export const DEFAULT_WARMUP = 5000;
 /** Sandbox: the namespace is ours alone. Race: the host's loopback, in the range the team gave stress. */
 export const DEFAULT_PORTS: Record<Mode, PortRange> = {
   sandbox: { first: 1024, last: 65_535 },

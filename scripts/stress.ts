@@ -52,7 +52,7 @@ const HELP = `usage: ${STRESS_USAGE}
   --min-success PCT    exit 1 if fewer pairs were established (default 100)
   --ports LO-HI        local ports to spread pairs over (sandbox 1024-65535, race 21000-29999)
   --addresses N        loopback addresses to spread pairs over (default all of 127.0.1.1 and up)
-  --warmup N           sandbox mode: throwaway pairs per worker before the clock starts (default 2000;
+  --warmup N           sandbox mode: throwaway pairs per worker before the clock starts (default 5000;
                        0 with --close simultaneous, whose pairs wait on FIN timers, not on the CPU)
   --sockets KIND       sandbox mode: handle (default; Node's libuv TCP handles directly, about twice
                        as fast) or net (net.Socket); race mode always uses net.Socket

@@ -186,7 +186,7 @@ describe('parseStressOptions', () => {
       modeExplicit: false,
       minSuccess: 100,
       ports: { first: 1024, last: 65_535 },
-      warmup: 2000,
+      warmup: 5000,
       sockets: 'handle',
     });
     const race = parse(['--mode', 'race']);
