@@ -1,7 +1,7 @@
 /**
  * stress.ts: load-test TCP simultaneous open. Plans N pairs, opens each by simultaneous open (both
  * sides connect, nobody listens), exchanges and checks a payload, closes, and reports.
- * See docs/README-stress.md.
+ * See the stress.ts section of README.md.
  */
 import { randomInt } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
