@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import { isIP } from 'node:net';
 import readline from 'node:readline';
 import {
+  CLOSE_KINDS,
   type CloseKind,
   type ConnectionPath,
   classifyClose,
@@ -44,16 +45,7 @@ export const PAIR_OPEN_KINDS: readonly PairOpenKind[] = [
   'unknown',
   'not-established',
 ];
-export const SIDE_CLOSE_KINDS: readonly SideCloseKind[] = [
-  'active',
-  'passive',
-  'simultaneous',
-  'reset',
-  'abort',
-  'open',
-  'unknown',
-  'not-established',
-];
+export const SIDE_CLOSE_KINDS: readonly SideCloseKind[] = [...CLOSE_KINDS, 'not-established'];
 
 export interface PairClassification {
   /** Kinds per planned pair id. */

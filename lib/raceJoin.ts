@@ -4,6 +4,7 @@
  * side that bumps it second reads both halves and reports the pair (stats and log record), so every
  * pair is reported exactly once and no per-pair data travels back to the main thread.
  */
+import type { PairReport } from './runPair.ts';
 import type { Outcome } from './stats.ts';
 
 const INTS = 10; // joinCount, joinedBy, then per side: outcome, attempts, bytes, closeOutcome
@@ -26,17 +27,8 @@ export interface SideHalf {
   finishedAt: number;
 }
 
-export interface JoinedPair {
-  outcome: Outcome;
-  error: string | undefined;
-  attempts: [number, number];
-  /** Per side, from the pair's start (the earlier side's start). */
-  establishUs: [number, number];
-  bytesVerified: number;
-  closeOutcome: 'fin' | 'rst' | undefined;
-  startedAt: number;
-  finishedAt: number;
-}
+/** A pair joined from its two sides' reports: a PairReport but for the id and endpoints the batch knows. */
+export type JoinedPair = Omit<PairReport, 'id' | 'endpoints'>;
 
 export function joinBufferSize(count: number): number {
   const ints = count * INTS * 4;

@@ -2,24 +2,16 @@
  * One entry point for the scripts: the exact kernel trace when tracefs can be used, otherwise the
  * /proc/net/tcp sampler, with a label that says which one it is and why.
  */
-import type { ConnectionPath } from './connectionPaths.ts';
 import type { SourceLabel } from './formatPaths.ts';
-import { type KernelTraceOptions, probeTracefs, startKernelTrace } from './kernelTrace.ts';
+import { type KernelTrace, type KernelTraceOptions, probeTracefs, startKernelTrace } from './kernelTrace.ts';
 import { startProcNetTcpSampler } from './procNetTcpSampler.ts';
-import type { TraceEvent } from './traceEvents.ts';
 
 export type SourceChoice = 'auto' | 'kernel' | 'sampled';
 
-export interface StateTrace {
+/** A kernel trace or a sampler behind one interface; the instance name only for the kernel. */
+export interface StateTrace extends Omit<KernelTrace, 'instance'> {
   readonly label: SourceLabel;
-  /** The kernel trace instance's name, when the source is the kernel. */
   readonly instance?: string;
-  readonly events: TraceEvent[];
-  readonly paths: ConnectionPath[];
-  readonly lostEvents: number;
-  readonly startedUs: number;
-  drain(): TraceEvent[];
-  stop(): Promise<ConnectionPath[]>;
 }
 
 export interface StateTraceOptions extends KernelTraceOptions {
