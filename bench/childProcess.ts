@@ -2,8 +2,9 @@
  * Child processes of the benchmark: run one, collect its output, and stop every running one when the
  * benchmark is interrupted, so nothing outlives it.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
-import { constants } from 'node:os';
+import { exitCodeOf } from '../lib/childExit.ts';
 
 const running = new Set<ChildProcess>();
 
@@ -47,7 +48,7 @@ export function runChild(command: string, args: string[], options: ChildOptions 
     child.once('close', (code, signal) => {
       running.delete(child);
       resolve({
-        code: code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0),
+        code: exitCodeOf(code, signal),
         stdout,
         stderr,
         pid: child.pid ?? 0,

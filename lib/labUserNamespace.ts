@@ -4,8 +4,9 @@
  * namespace) gives `ip netns` a /run/netns to write. Everything the lab builds lives inside and
  * disappears when the command's process ends; other terminals reach it with nsenter.
  */
+
 import { spawn, spawnSync } from 'node:child_process';
-import { constants } from 'node:os';
+import { waitRelayingSignals } from './childExit.ts';
 
 export const USERNS_ENV = 'SIMOPEN_LAB_USERNS';
 
@@ -60,29 +61,7 @@ export function reexecInLabUserNamespace(): Promise<number> {
       env: { ...process.env, [USERNS_ENV]: '1', [`${USERNS_ENV}_OUTER_UID`]: String(process.getuid?.()) },
     },
   );
-  let last = { signal: '', at: 0 };
-  const forward = (signal: NodeJS.Signals) => {
-    // npx/tsx wrappers relay the terminal's signal to us as well: the same one twice within 500 ms is one.
-    const now = Date.now();
-    if (last.signal === signal && now - last.at < 500) return;
-    last = { signal, at: now };
-    child.kill(signal);
-  };
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  for (const signal of signals) process.on(signal, forward);
-  return new Promise((resolve, reject) => {
-    const done = () => {
-      for (const signal of signals) process.off(signal, forward);
-    };
-    child.once('error', (error) => {
-      done();
-      reject(error);
-    });
-    child.once('exit', (code, signal) => {
-      done();
-      resolve(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0));
-    });
-  });
+  return waitRelayingSignals(child);
 }
 
 /** argv that runs `command` inside the namespaces held by process `pid` (a foreground `lab.ts up`). */

@@ -3,9 +3,10 @@
  * itself under unshare, brings lo up and installs nft rules that exist only in that namespace.
  * Nothing on the host's own network or firewall is touched, and it all vanishes with the process.
  */
+
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
-import { constants } from 'node:os';
+import { waitRelayingSignals } from './childExit.ts';
 
 const SANDBOX_ENV = 'SIMOPEN_SANDBOX';
 const PARENT_FD_ENV = 'SIMOPEN_SANDBOX_PARENT_FD';
@@ -165,26 +166,7 @@ export function reexecInSandbox(extraEnv: Record<string, string> = {}): Promise<
       env: { ...process.env, ...extraEnv, [SANDBOX_ENV]: '1', [PARENT_FD_ENV]: '3' },
     },
   );
-  let lastForward = { signal: '', at: 0 };
-  const forward = (signal: NodeJS.Signals) => {
-    // npm/tsx wrappers relay the terminal's signal too: the same signal twice within 500 ms is one.
-    const now = Date.now();
-    if (lastForward.signal === signal && now - lastForward.at < 500) return;
-    lastForward = { signal, at: now };
-    child.kill(signal);
-  };
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  for (const signal of signals) process.on(signal, forward);
-  return new Promise((resolve, reject) => {
-    child.once('error', (error) => {
-      for (const signal of signals) process.off(signal, forward);
-      reject(error);
-    });
-    child.once('exit', (code, signal) => {
-      for (const signal of signals) process.off(signal, forward);
-      resolve(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0));
-    });
-  });
+  return waitRelayingSignals(child);
 }
 
 /** Writes an nft ruleset (nft -f -); throws with nft's first error line. */

@@ -2,8 +2,9 @@
  * lab: a NAT lab of network namespaces (hosts behind emulated NAT routers, a public rendezvous host)
  * to watch TCP hole punching work and fail; and the NAT matrix over every router behaviour.
  */
+
 import { spawn } from 'node:child_process';
-import { constants } from 'node:os';
+import { exitCodeOf } from '../lib/childExit.ts';
 import { EXIT, ExitError, parseCount, parseDuration, parseFlags, runMain, UsageError } from '../lib/cli.ts';
 import {
   applyLab,
@@ -164,7 +165,7 @@ async function exec(args: string[]): Promise<number> {
     });
     child.once('exit', (code, signal) => {
       process.off('SIGINT', ignore);
-      resolve(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0));
+      resolve(exitCodeOf(code, signal));
     });
   });
 }

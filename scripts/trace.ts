@@ -3,7 +3,9 @@
  *   trace.ts [--ports A-B] [--host ADDR] [--json] [--source auto|kernel|sampled] [--confirm-time-wait] [-- COMMAND ...]
  *   trace.ts --demo simultaneous-open|simultaneous-close|normal-open|normal-close [--json] [--max-tries N]
  */
+
 import { spawn } from 'node:child_process';
+import { exitCodeOf } from '../lib/childExit.ts';
 import {
   EXIT,
   ExitError,
@@ -154,7 +156,7 @@ function runCommand(command: string[], json: boolean): Promise<number> {
     });
     child.once('exit', (code, signal) => {
       done();
-      resolve(code ?? 128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1));
+      resolve(exitCodeOf(code, signal));
     });
   });
 }
