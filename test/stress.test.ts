@@ -497,21 +497,23 @@ describe('stress.ts', () => {
         );
         // Both sides FIN_WAIT_1 -> CLOSING -> TIME_WAIT (without the held FINs: active/passive for every
         // pair). A pair whose two FIN timers still fire in different timer runs (measured: about 1 in
-        // 4,000 to 16,000 under load) is released after 3 s and closes active/passive: allow 1%.
+        // 4,000 to 16,000 under load) closes otherwise: active/passive when one FIN arrived before the
+        // other was sent, or half-crossed (one side CLOSING, the other FIN_WAIT_2 -> TIME_WAIT, i.e.
+        // active) when one side's FIN was ACKed before the other's arrived. Allow 1% such pairs.
         const sides = 2 * pairs;
         const { simultaneous = 0, active = 0, passive = 0 } = summary.closeKinds;
         expect(simultaneous + active + passive).toBe(sides);
-        expect(active).toBe(passive);
-        expect(simultaneous).toBeGreaterThanOrEqual(Math.ceil(sides * 0.99));
         const records = readLog(log) as (PairLogRecord & { closeKinds: string[] })[];
         expectLogMatchesSummary(records, summary);
         const crossed = records.filter((r) => r.closeKinds.join() === 'simultaneous,simultaneous').length;
-        expect(crossed * 2).toBe(simultaneous);
+        expect(crossed).toBeGreaterThanOrEqual(Math.ceil(pairs * 0.99));
         for (const record of records)
           expect([
             ['simultaneous', 'simultaneous'],
             ['active', 'passive'],
             ['passive', 'active'],
+            ['active', 'simultaneous'],
+            ['simultaneous', 'active'],
           ]).toContainEqual(record.closeKinds);
       }
     },
