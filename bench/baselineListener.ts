@@ -6,8 +6,8 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
-import { buildPatterns, chunkMatches, patternOffset } from '../lib/payloadPattern.ts';
-import { workerExecArgv } from '../lib/workerExecArgv.ts';
+import { buildPatterns, chunkMatches, patternOffset } from '../lib/core/payloadPattern.ts';
+import { workerExecArgv } from '../lib/core/workerExecArgv.ts';
 
 export type CloseKind = 'graceful' | 'reset' | 'simultaneous';
 

@@ -4,7 +4,7 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { exitCodeOf } from '../lib/childExit.ts';
+import { exitCodeOf } from '../lib/core/childProcess.ts';
 
 const running = new Set<ChildProcess>();
 

@@ -10,8 +10,8 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { EXIT, ExitError, parseCount, parseFlags, runMain, UsageError } from '../lib/cli.ts';
-import { insideSandbox, probeSandbox, reexecInSandbox, setupSandboxNetwork } from '../lib/sandbox.ts';
+import { EXIT, ExitError, parseCount, parseFlags, runMain, UsageError } from '../lib/core/cli.ts';
+import { insideSandbox, probeSandbox, reexecInSandbox, setupSandboxNetwork } from '../lib/core/sandbox.ts';
 import { type BaselineResult, type CloseKind, runBaseline } from './baselineListener.ts';
 import {
   flatRateVerdict,

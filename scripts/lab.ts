@@ -4,8 +4,16 @@
  */
 
 import { spawn } from 'node:child_process';
-import { exitCodeOf } from '../lib/childExit.ts';
-import { EXIT, ExitError, parseCount, parseDuration, parseFlags, runMain, UsageError } from '../lib/cli.ts';
+import { exitCodeOf } from '../lib/core/childProcess.ts';
+import {
+  EXIT,
+  ExitError,
+  parseCount,
+  parseDuration,
+  parseFlags,
+  runMain,
+  UsageError,
+} from '../lib/core/cli.ts';
 import {
   applyLab,
   isAlive,
@@ -14,16 +22,16 @@ import {
   probeLab,
   teardownAll,
   teardownLab,
-} from '../lib/labRunner.ts';
-import { describeBehaviour, type LabPlan, parseTopology, planLab } from '../lib/labTopology.ts';
+} from '../lib/lab/buildLab.ts';
+import { formatMatrix, matrixRows } from '../lib/lab/matrixRows.ts';
+import { runPunchAgent } from '../lib/lab/punchAgent.ts';
+import { runNatMatrix } from '../lib/lab/runMatrix.ts';
+import { describeBehaviour, type LabPlan, parseTopology, planLab } from '../lib/lab/topology.ts';
 import {
   enterLabUserNamespace,
   insideLabUserNamespace,
   reexecInLabUserNamespace,
-} from '../lib/labUserNamespace.ts';
-import { formatMatrix, matrixRows } from '../lib/natMatrix.ts';
-import { runPunchAgent } from '../lib/punchAgent.ts';
-import { runNatMatrix } from '../lib/runNatMatrix.ts';
+} from '../lib/lab/userNamespace.ts';
 
 const USAGE =
   'lab.ts up [TOPOLOGY] | down | status | exec HOST -- COMMAND [ARG...] | matrix [--punches N] [--deadline 3s] [--retry-interval 0ms] [--only ROW,...]';

@@ -3,10 +3,9 @@
  * local port; nobody listens. Run it on both ends, each naming the other.
  */
 import type { Socket } from 'node:net';
-import { runChat } from '../lib/chatSession.ts';
-import { formatEndpoint, runMain, UsageError } from '../lib/cli.ts';
-import { DialError, dialSimultaneous, prepareDial } from '../lib/dialSimultaneous.ts';
-import { startLiveTrace } from '../lib/liveTrace.ts';
+import { formatEndpoint, runMain, UsageError } from '../lib/core/cli.ts';
+import { runChat } from '../lib/peer/chatSession.ts';
+import { DialError, dialSimultaneous, prepareDial } from '../lib/peer/dialSimultaneous.ts';
 import {
   PEER_EXIT,
   PEER_HELP,
@@ -14,8 +13,9 @@ import {
   type PeerOptions,
   parsePeerArgs,
   type RendezvousChoice,
-} from '../lib/peerOptions.ts';
-import { PunchError, punchThroughRendezvous } from '../lib/rendezvousClient.ts';
+} from '../lib/peer/options.ts';
+import { PunchError, punchThroughRendezvous } from '../lib/rendezvous/client.ts';
+import { startLiveTrace } from '../lib/trace/connectionLiveTrace.ts';
 
 const status = (line: string) => process.stderr.write(`${line}\n`);
 

@@ -10,8 +10,8 @@ import {
   parsePort,
   runMain,
   UsageError,
-} from '../lib/cli.ts';
-import { startRendezvousServer } from '../lib/rendezvousServer.ts';
+} from '../lib/core/cli.ts';
+import { startRendezvousServer } from '../lib/rendezvous/server.ts';
 
 const USAGE =
   'rendezvous.ts [--listen HOST:PORT] [--probe-port PORT|0] [--idle-timeout 10s] [--pair-timeout 30s]';

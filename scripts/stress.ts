@@ -6,16 +6,8 @@
 import { randomInt } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { EXIT, ExitError, runMain, UsageError } from '../lib/cli.ts';
-import {
-  annotatePairLog,
-  formatPairKinds,
-  pairsOfPlan,
-  startPairTrace,
-  traceOptionsForPlan,
-} from '../lib/pairTrace.ts';
-import { printResult } from '../lib/printResult.ts';
-import { rawTcpUnavailable } from '../lib/rawTcp.ts';
+import { EXIT, ExitError, runMain, UsageError } from '../lib/core/cli.ts';
+import { rawTcpUnavailable } from '../lib/core/rawTcp.ts';
 import {
   CROSS_FINS_RTO_MIN_MS,
   crossFinsRuleset,
@@ -25,9 +17,17 @@ import {
   reexecInSandbox,
   setLoopbackRtoMin,
   setupSandboxNetwork,
-} from '../lib/sandbox.ts';
-import { type ParsedStress, parseStressOptions, STRESS_USAGE } from '../lib/stressOptions.ts';
-import { runStress } from '../lib/stressRun.ts';
+} from '../lib/core/sandbox.ts';
+import { type ParsedStress, parseStressOptions, STRESS_USAGE } from '../lib/stress/options.ts';
+import { printResult } from '../lib/stress/printResult.ts';
+import { runStress } from '../lib/stress/runStress.ts';
+import {
+  annotatePairLog,
+  formatPairKinds,
+  pairsOfPlan,
+  startPairTrace,
+  traceOptionsForPlan,
+} from '../lib/trace/plannedPairTrace.ts';
 
 /** --mode sandbox asked for, but no private network namespace can be made here. */
 export const EXIT_NO_SANDBOX = 3;

@@ -5,7 +5,7 @@
  */
 
 import { spawn } from 'node:child_process';
-import { exitCodeOf } from '../lib/childExit.ts';
+import { exitCodeOf } from '../lib/core/childProcess.ts';
 import {
   EXIT,
   ExitError,
@@ -15,20 +15,20 @@ import {
   parsePort,
   runMain,
   UsageError,
-} from '../lib/cli.ts';
-import { type ConnectionPath, summarizeConnections } from '../lib/connectionPaths.ts';
+} from '../lib/core/cli.ts';
+import { insideSandbox, probeSandbox, reexecInSandbox, setupSandboxNetwork } from '../lib/core/sandbox.ts';
+import { type ConnectionPath, summarizeConnections } from '../lib/trace/connectionPaths.ts';
+import { DEMO_KINDS, type DemoKind, type DemoResult, runDemo } from '../lib/trace/demos.ts';
 import {
   formatEndpoints,
   formatPath,
   formatSourceLabel,
   formatTraceReport,
   TIME_WAIT_NOTE,
-} from '../lib/formatPaths.ts';
-import { type PortRange, probeTracefs } from '../lib/kernelTrace.ts';
-import { isInTimeWait, readSocketTable } from '../lib/procNetTcpSampler.ts';
-import { insideSandbox, probeSandbox, reexecInSandbox, setupSandboxNetwork } from '../lib/sandbox.ts';
-import { type SourceChoice, startStateTrace } from '../lib/stateTrace.ts';
-import { DEMO_KINDS, type DemoKind, type DemoResult, runDemo } from '../lib/traceDemos.ts';
+} from '../lib/trace/formatPaths.ts';
+import { type PortRange, probeTracefs } from '../lib/trace/kernelTracepoint.ts';
+import { isInTimeWait, readSocketTable } from '../lib/trace/socketTableSampler.ts';
+import { type SourceChoice, startStateTrace } from '../lib/trace/startTrace.ts';
 
 const USAGE =
   'trace.ts [--ports A-B] [--host ADDR] [--json] [--source auto|kernel|sampled] [--confirm-time-wait] [-- COMMAND ...] | trace.ts --demo simultaneous-open|simultaneous-close|normal-open|normal-close [--json] [--max-tries N]';

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { flatRateVerdict, flatRssVerdict, shareOfCVerdict } from '../bench/benchReport.ts';
 import { samplePeakRss } from '../bench/peakRss.ts';
-import { probeSandbox } from '../lib/sandbox.ts';
+import { probeSandbox } from '../lib/core/sandbox.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'simopen-bench-test-'));

@@ -7,7 +7,7 @@ import {
   parseHostPort,
   parsePort,
   UsageError,
-} from '../lib/cli.ts';
+} from '../lib/core/cli.ts';
 
 describe('cli value parsers', () => {
   it.each([

@@ -1,7 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { DialError, dialSimultaneous } from '../lib/dialSimultaneous.ts';
+import { DialError, dialSimultaneous } from '../lib/peer/dialSimultaneous.ts';
 import { repoRoot } from './helpers/runScript.ts';
 
 // Host loopback ports for the foundation's tests: 20000-20999.

@@ -6,11 +6,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type LabProcess, spawnInNamespace } from '../lib/labProcess.ts';
-import { applyLab, listLabNamespaces, probeLab, stateDirectory, teardownLab } from '../lib/labRunner.ts';
-import { namespaceName, parseTopology, planLab, routerRuleset, type Topology } from '../lib/labTopology.ts';
-import { matrixRows } from '../lib/natMatrix.ts';
-import { runNatMatrix } from '../lib/runNatMatrix.ts';
+import { applyLab, listLabNamespaces, probeLab, stateDirectory, teardownLab } from '../lib/lab/buildLab.ts';
+import { matrixRows } from '../lib/lab/matrixRows.ts';
+import { type LabProcess, spawnInNamespace } from '../lib/lab/namespaceProcess.ts';
+import { runNatMatrix } from '../lib/lab/runMatrix.ts';
+import { namespaceName, parseTopology, planLab, routerRuleset, type Topology } from '../lib/lab/topology.ts';
 import { repoRoot, runScript } from './helpers/runScript.ts';
 
 const facility = probeLab();

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { dialSimultaneous } from '../lib/dialSimultaneous.ts';
+import { dialSimultaneous } from '../lib/peer/dialSimultaneous.ts';
 import { runScript } from './helpers/runScript.ts';
 
 // Host loopback ports for the foundation's tests: 20000-20999.

@@ -4,8 +4,8 @@
  */
 import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DialError } from '../lib/dialSimultaneous.ts';
-import { explainFailure } from '../lib/rendezvousClient.ts';
+import { DialError } from '../lib/peer/dialSimultaneous.ts';
+import { explainFailure } from '../lib/rendezvous/client.ts';
 import {
   authToken,
   classifyMapping,
@@ -17,8 +17,8 @@ import {
   type PeerInfo,
   type ServerMessage,
   startDelays,
-} from '../lib/rendezvousProtocol.ts';
-import { type RendezvousServer, startRendezvousServer } from '../lib/rendezvousServer.ts';
+} from '../lib/rendezvous/protocol.ts';
+import { type RendezvousServer, startRendezvousServer } from '../lib/rendezvous/server.ts';
 import { runScript } from './helpers/runScript.ts';
 
 describe('rendezvous protocol', () => {

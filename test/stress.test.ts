@@ -7,11 +7,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { aggregateResult, type StressResult } from '../lib/aggregateResult.ts';
-import { UsageError } from '../lib/cli.ts';
-import { probeTracefs } from '../lib/kernelTrace.ts';
-import type { PairLogRecord } from '../lib/pairLog.ts';
-import { buildPatterns, chunkMatches, PATTERN_PERIOD, patternOffset } from '../lib/payloadPattern.ts';
+import { UsageError } from '../lib/core/cli.ts';
+import { buildPatterns, chunkMatches, PATTERN_PERIOD, patternOffset } from '../lib/core/payloadPattern.ts';
+import { probeSandbox } from '../lib/core/sandbox.ts';
+import { aggregateResult, type StressResult } from '../lib/stress/aggregateResult.ts';
+import { parseBytes, parseStressOptions } from '../lib/stress/options.ts';
+import type { PairLogRecord } from '../lib/stress/pairLog.ts';
+import { mergeStats, PairStats } from '../lib/stress/pairStats.ts';
 import {
   LOOPBACK_ADDRESS_COUNT,
   loopbackAddress,
@@ -20,13 +22,11 @@ import {
   planPairs,
   warmupCapacity,
   warmupPlan,
-} from '../lib/planPairs.ts';
-import { printResult } from '../lib/printResult.ts';
-import { combineHalves, joinBufferSize, RaceJoin, type SideHalf } from '../lib/raceJoin.ts';
-import { probeSandbox } from '../lib/sandbox.ts';
-import { mergeStats, PairStats } from '../lib/stats.ts';
-import { parseBytes, parseStressOptions } from '../lib/stressOptions.ts';
-import { runStress } from '../lib/stressRun.ts';
+} from '../lib/stress/planPairs.ts';
+import { printResult } from '../lib/stress/printResult.ts';
+import { combineHalves, joinBufferSize, RaceJoin, type SideHalf } from '../lib/stress/raceJoin.ts';
+import { runStress } from '../lib/stress/runStress.ts';
+import { probeTracefs } from '../lib/trace/kernelTracepoint.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const SCRIPT = join(ROOT, 'scripts/stress.ts');

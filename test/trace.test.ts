@@ -5,8 +5,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { buildConnectionPaths, containsSequence, summarizeConnections } from '../lib/connectionPaths.ts';
-import { formatTraceReport } from '../lib/formatPaths.ts';
+import { probeSandbox } from '../lib/core/sandbox.ts';
+import { planPairs } from '../lib/stress/planPairs.ts';
+import { createLivePrinter } from '../lib/trace/connectionLiveTrace.ts';
+import {
+  buildConnectionPaths,
+  containsSequence,
+  summarizeConnections,
+} from '../lib/trace/connectionPaths.ts';
+import { formatTraceReport } from '../lib/trace/formatPaths.ts';
 import {
   eventFilter,
   instanceExists,
@@ -15,8 +22,7 @@ import {
   removeStaleInstances,
   startKernelTrace,
   TRACEFS,
-} from '../lib/kernelTrace.ts';
-import { createLivePrinter } from '../lib/liveTrace.ts';
+} from '../lib/trace/kernelTracepoint.ts';
 import {
   annotatePairLog,
   classifyPlannedPairs,
@@ -24,17 +30,20 @@ import {
   pairsOfPlan,
   startPairTrace,
   traceOptionsForPlan,
-} from '../lib/pairTrace.ts';
-import { planPairs } from '../lib/planPairs.ts';
+} from '../lib/trace/plannedPairTrace.ts';
 import {
   diffSamples,
   parseProcNetTcp,
   type SocketRow,
   startProcNetTcpSampler,
-} from '../lib/procNetTcpSampler.ts';
-import { probeSandbox } from '../lib/sandbox.ts';
-import { stateFromKernelName, stateFromKernelNumber, TCP_STATES, type TcpState } from '../lib/tcpStates.ts';
-import type { TraceEvent } from '../lib/traceEvents.ts';
+} from '../lib/trace/socketTableSampler.ts';
+import {
+  stateFromKernelName,
+  stateFromKernelNumber,
+  TCP_STATES,
+  type TcpState,
+} from '../lib/trace/tcpStates.ts';
+import type { TraceEvent } from '../lib/trace/types.ts';
 
 // Host loopback ports for trace's tests: 31000-31999 (the demos run in private namespaces).
 

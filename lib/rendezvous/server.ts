@@ -1,0 +1,330 @@
+/**
+ * The rendezvous server: pairs two peers of a session, tells each the other's public endpoint as
+ * observed here, and a start time so both SYNs leave together. It never relays data. Every problem
+ * with one client (bad secret, malformed or oversized line, idling, never pairing, a third peer) ends
+ * with an error line to that client and its connection closed; no other client is affected.
+ */
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { formatEndpoint } from '../core/cli.ts';
+import {
+  type ClientMessage,
+  classifyMapping,
+  decodeClientMessage,
+  type ErrorCode,
+  encodeMessage,
+  LineSplitter,
+  type PeerInfo,
+  type ProtocolError,
+  type ServerMessage,
+  startDelays,
+  type WireEndpoint,
+} from './protocol.ts';
+
+export interface RendezvousServerOptions {
+  host: string;
+  port: number;
+  /** Second port, answering each connection with the endpoint it came from (to classify mappings). 0: none. */
+  probePort: number;
+  /** A client must register within this long of connecting (and, later, report within it). */
+  idleTimeoutMs?: number;
+  /** A registered client whose session gets no second peer within this long is dropped. */
+  pairTimeoutMs?: number;
+  /** Round trips measured per client before pairing. */
+  pings?: number;
+  /** One line per event. */
+  log?: (line: string) => void;
+}
+
+export interface RendezvousServer {
+  address: { host: string; port: number; probePort: number };
+  close(): Promise<void>;
+}
+
+interface Client {
+  id: number;
+  socket: net.Socket;
+  observed: WireEndpoint;
+  state: 'new' | 'measuring' | 'waiting' | 'paired' | 'closed';
+  name: string;
+  session?: Session;
+  probed: WireEndpoint | null;
+  rtts: number[];
+  pingSentAt: Map<number, number>;
+  timer?: NodeJS.Timeout;
+}
+
+interface Session {
+  id: string;
+  auth: string;
+  clients: Client[];
+}
+
+function isClosed(client: Client): boolean {
+  return client.state === 'closed';
+}
+
+function plainAddress(address: string | undefined): string {
+  return (address ?? '?').replace(/^::ffff:/, '');
+}
+
+function listen(server: net.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => {
+      server.off('error', reject);
+      resolve((server.address() as net.AddressInfo).port);
+    });
+  });
+}
+
+export async function startRendezvousServer(options: RendezvousServerOptions): Promise<RendezvousServer> {
+  const idleTimeoutMs = options.idleTimeoutMs ?? 10_000;
+  const pairTimeoutMs = options.pairTimeoutMs ?? 30_000;
+  const pings = options.pings ?? 3;
+  const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const sessions = new Map<string, Session>();
+  const clients = new Set<Client>();
+  let nextClientId = 1;
+
+  const event = (name: string, fields: Record<string, string | number | undefined>) => {
+    const text = Object.entries(fields)
+      .filter(([, value]) => value !== undefined)
+      .map(
+        ([key, value]) =>
+          `${key}=${typeof value === 'string' && /\s/.test(value) ? JSON.stringify(value) : value}`,
+      )
+      .join(' ');
+    log(`${new Date().toISOString()} ${name} ${text}`);
+  };
+
+  const send = (client: Client, message: ServerMessage) => {
+    if (client.state !== 'closed' && client.socket.writable) client.socket.write(encodeMessage(message));
+  };
+
+  const setTimer = (client: Client, ms: number, onTimeout: () => void) => {
+    clearTimeout(client.timer);
+    client.timer = setTimeout(onTimeout, ms);
+  };
+
+  const leaveSession = (client: Client) => {
+    const session = client.session;
+    if (!session) return;
+    client.session = undefined;
+    session.clients = session.clients.filter((member) => member !== client);
+    if (session.clients.length === 0 && sessions.get(session.id) === session) sessions.delete(session.id);
+  };
+
+  const drop = (client: Client, code: ErrorCode, message: string) => {
+    if (client.state === 'closed') return;
+    event('error', {
+      client: client.id,
+      from: formatEndpoint(client.observed),
+      session: client.session?.id,
+      code,
+      message,
+    });
+    send(client, { v: 1, type: 'error', code, message });
+    close(client);
+  };
+
+  const close = (client: Client) => {
+    if (client.state === 'closed') return;
+    client.state = 'closed';
+    clearTimeout(client.timer);
+    leaveSession(client);
+    clients.delete(client);
+    client.socket.end();
+    // A client that does not read must not keep the socket (and our memory) forever.
+    setTimeout(() => client.socket.destroy(), 2000).unref();
+  };
+
+  const ping = (client: Client) => {
+    const id = client.rtts.length + 1;
+    client.pingSentAt.set(id, performance.now());
+    send(client, { v: 1, type: 'ping', id });
+  };
+
+  const info = (client: Client): PeerInfo => ({
+    name: client.name,
+    endpoint: client.observed,
+    mapping: classifyMapping(client.observed, client.probed),
+    rttMs: Math.round(Math.min(...client.rtts) * 1000) / 1000,
+  });
+
+  const tryPair = (session: Session) => {
+    const [a, b] = session.clients;
+    if (!a || !b || a.state !== 'waiting' || b.state !== 'waiting') return;
+    const [delayA, delayB] = startDelays([info(a).rttMs, info(b).rttMs]);
+    for (const [self, peer, startInMs] of [
+      [a, b, delayA],
+      [b, a, delayB],
+    ] as const) {
+      self.state = 'paired';
+      send(self, { v: 1, type: 'peer', self: info(self), peer: info(peer), startInMs });
+      // The client reports its outcome, then we are done with it.
+      setTimer(self, idleTimeoutMs + pairTimeoutMs, () => drop(self, 'idle', 'no result reported in time'));
+    }
+    event('paired', {
+      session: session.id,
+      a: `${a.name || a.id}@${formatEndpoint(a.observed)}/${info(a).mapping}`,
+      b: `${b.name || b.id}@${formatEndpoint(b.observed)}/${info(b).mapping}`,
+      startInMs: `${delayA},${delayB}`,
+    });
+  };
+
+  const handle = (client: Client, message: ClientMessage) => {
+    switch (message.type) {
+      case 'register': {
+        if (client.state !== 'new') return drop(client, 'bad-state', 'already registered');
+        const existing = sessions.get(message.session);
+        if (existing && existing.auth !== message.auth)
+          return drop(client, 'unauthorized', `wrong secret for session '${message.session}'`);
+        if (existing && existing.clients.length >= 2)
+          return drop(client, 'session-full', `session '${message.session}' already has two peers`);
+        const session = existing ?? { id: message.session, auth: message.auth, clients: [] };
+        sessions.set(session.id, session);
+        session.clients.push(client);
+        client.session = session;
+        client.name = message.name;
+        client.probed = message.probed;
+        client.state = 'measuring';
+        event('register', {
+          client: client.id,
+          session: session.id,
+          name: message.name || undefined,
+          from: formatEndpoint(client.observed),
+          probed: message.probed ? formatEndpoint(message.probed) : undefined,
+        });
+        send(client, { v: 1, type: 'registered', observed: client.observed });
+        setTimer(client, pairTimeoutMs, () =>
+          client.state === 'measuring'
+            ? drop(client, 'idle', `no answer to ping within ${pairTimeoutMs} ms`)
+            : drop(
+                client,
+                'unpaired',
+                `no second peer joined session '${session.id}' within ${pairTimeoutMs} ms`,
+              ),
+        );
+        ping(client);
+        return;
+      }
+      case 'pong': {
+        const sentAt = client.pingSentAt.get(message.id);
+        if (client.state !== 'measuring' || sentAt === undefined)
+          return drop(client, 'bad-state', `unexpected pong ${message.id}`);
+        client.pingSentAt.delete(message.id);
+        client.rtts.push(performance.now() - sentAt);
+        if (client.rtts.length < pings) return ping(client);
+        client.state = 'waiting';
+        if (client.session) tryPair(client.session);
+        return;
+      }
+      case 'result': {
+        if (client.state !== 'paired') return drop(client, 'bad-state', 'result before pairing');
+        event('result', {
+          client: client.id,
+          session: client.session?.id,
+          name: client.name || undefined,
+          ok: String(message.ok),
+          elapsedMs: Math.round(message.elapsedMs * 10) / 10,
+          attempts: message.attempts,
+          error: message.error,
+        });
+        close(client);
+        return;
+      }
+      case 'probe':
+        return drop(client, 'bad-state', 'probe belongs on the probe port');
+    }
+  };
+
+  const mainServer = net.createServer((socket) => {
+    const client: Client = {
+      id: nextClientId++,
+      socket,
+      observed: { host: plainAddress(socket.remoteAddress), port: socket.remotePort ?? 0 },
+      state: 'new',
+      name: '',
+      probed: null,
+      rtts: [],
+      pingSentAt: new Map(),
+    };
+    clients.add(client);
+    event('connect', { client: client.id, from: formatEndpoint(client.observed) });
+    setTimer(client, idleTimeoutMs, () =>
+      drop(client, 'idle', `nothing registered within ${idleTimeoutMs} ms`),
+    );
+    const splitter = new LineSplitter();
+    socket.setEncoding('utf8');
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: string) => {
+      if (client.state === 'closed') return;
+      let lines: string[];
+      try {
+        lines = splitter.push(chunk);
+      } catch (error) {
+        socket.pause();
+        return drop(client, (error as ProtocolError).code ?? 'too-large', (error as Error).message);
+      }
+      for (const line of lines) {
+        // handle() may have dropped the client on an earlier line of this chunk.
+        if (isClosed(client)) return;
+        const decoded = decodeClientMessage(line);
+        if (!decoded.ok) return drop(client, decoded.code, decoded.error);
+        handle(client, decoded.message);
+      }
+    });
+    socket.on('error', () => {
+      // Reset by the peer, typically; 'close' follows and does the bookkeeping.
+    });
+    socket.on('close', () => {
+      if (client.state === 'closed') return;
+      event('disconnect', { client: client.id, session: client.session?.id, state: client.state });
+      client.state = 'closed';
+      clearTimeout(client.timer);
+      leaveSession(client);
+      clients.delete(client);
+    });
+  });
+
+  const probeServer = net.createServer((socket) => {
+    const observed = { host: plainAddress(socket.remoteAddress), port: socket.remotePort ?? 0 };
+    event('probe', { from: formatEndpoint(observed) });
+    socket.on('error', () => {});
+    socket.end(encodeMessage({ v: 1, type: 'observed', endpoint: observed }));
+  });
+
+  const port = await listen(mainServer, options.host, options.port);
+  let probePort = 0;
+  if (options.probePort !== 0) {
+    try {
+      probePort = await listen(probeServer, options.host, options.probePort);
+    } catch (error) {
+      mainServer.close();
+      throw error;
+    }
+  }
+  event('listening', {
+    on: formatEndpoint({ host: options.host, port }),
+    probe: probePort ? formatEndpoint({ host: options.host, port: probePort }) : 'off',
+  });
+
+  return {
+    address: { host: options.host, port, probePort },
+    close: async () => {
+      for (const client of [...clients]) {
+        clearTimeout(client.timer);
+        client.state = 'closed';
+        client.socket.destroy();
+      }
+      clients.clear();
+      sessions.clear();
+      await Promise.all(
+        [mainServer, probeServer]
+          .filter((server) => server.listening)
+          .map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+      );
+    },
+  };
+}

@@ -1,0 +1,246 @@
+/**
+ * stress.ts command line -> typed, validated options. Pure: everything wrong with the input is a
+ * UsageError (one line, exit 2) before any socket is opened or any file written.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseCount, parseDuration, parseFlags, parsePort, UsageError } from '../core/cli.ts';
+import { type AddressPlan, PLAN_ADDRESS_COUNT, type PortRange, planPairs } from './planPairs.ts';
+
+export const CLOSE_KINDS = ['graceful', 'reset', 'simultaneous'] as const;
+export type CloseKind = (typeof CLOSE_KINDS)[number];
+export const MODES = ['sandbox', 'race'] as const;
+export type { SocketKind } from './sandboxPair.ts';
+export const SOCKET_KINDS = ['handle', 'net'] as const;
+export type Mode = (typeof MODES)[number];
+
+export const STRESS_USAGE =
+  'stress.ts [--pairs N] [--duration D] [--concurrency N] [--rate N] [--workers N] [--payload BYTES] ' +
+  '[--close graceful|reset|simultaneous] [--timeout D] [--mode sandbox|race] [--json FILE] [--log FILE] ' +
+  '[--min-success PCT] [--ports LO-HI] [--addresses N] [--warmup N] [--sockets handle|net] [--trace] [--quiet]';
+
+export const DEFAULT_PAIRS = 10_000;
+/** Pairs in flight per worker by default: enough to hide one pair's round trips, few enough to stay cache-warm. */
+export const DEFAULT_CONCURRENCY_PER_WORKER = 64;
+export const MAX_PAYLOAD = 16 * 1024 * 1024;
+/**
+ * Throwaway pairs per worker, enough for V8 to optimize the hot paths: 10k-pair runs then measure as 1M runs
+ * do. After 2,000, TurboFan still compiled pump/start/report in the run's first milliseconds (10k: 45,507
+ * pairs/s); after 5,000 nothing of the per-pair path (47,547; medians of 5 interleaved runs, 100k: ~51,000).
+ */
+export const DEFAULT_WARMUP = 5000;
+/** Sandbox: the namespace is ours alone. Race: the host's loopback, in the range the team gave stress. */
+export const DEFAULT_PORTS: Record<Mode, PortRange> = {
+  sandbox: { first: 1024, last: 65_535 },
+  race: { first: 21_000, last: 29_999 },
+};
+
+export interface StressOptions {
+  /** Pairs to run; undefined with --duration alone (then the plan's capacity bounds the run). */
+  pairs: number | undefined;
+  durationMs: number | undefined;
+  /** Pairs in flight over all workers. */
+  concurrency: number;
+  /** Open loop: pairs started per second. */
+  rate: number | undefined;
+  workers: number;
+  payload: number;
+  close: CloseKind;
+  /** Sandbox mode: throwaway pairs per worker before the clock starts (0 in race mode). */
+  warmup: number;
+  /** Sandbox mode: bare libuv TCP handles (fast) or net.Socket. Race mode always uses net.Socket. */
+  sockets: (typeof SOCKET_KINDS)[number];
+  timeoutMs: number;
+  mode: Mode;
+  /** False when the mode is the default (sandbox, falling back to race). */
+  modeExplicit: boolean;
+  json: string | undefined;
+  log: string | undefined;
+  minSuccess: number;
+  ports: PortRange;
+  addresses: number;
+  quiet: boolean;
+  /** Record every pair's TCP states (kernel tracepoint) and classify its open and close (lib/pairTrace.ts). */
+  trace: boolean;
+}
+
+const flagSpec = {
+  pairs: { type: 'string' },
+  duration: { type: 'string' },
+  concurrency: { type: 'string' },
+  rate: { type: 'string' },
+  workers: { type: 'string' },
+  payload: { type: 'string' },
+  close: { type: 'string' },
+  timeout: { type: 'string' },
+  mode: { type: 'string' },
+  json: { type: 'string' },
+  log: { type: 'string' },
+  'min-success': { type: 'string' },
+  ports: { type: 'string' },
+  addresses: { type: 'string' },
+  warmup: { type: 'string' },
+  sockets: { type: 'string' },
+  quiet: { type: 'boolean' },
+  trace: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** "4096", "64k"/"64KiB" (x1024), "1M"/"1MiB" (x1048576). */
+export function parseBytes(text: string, name: string, max: number): number {
+  const match = /^(\d+)\s*(k|K|KiB|m|M|MiB)?$/.exec(text.trim());
+  if (!match) throw new UsageError(`${name}: '${text}' is not a byte count (examples: 0, 512, 64KiB, 1MiB)`);
+  const unit = match[2]?.[0]?.toLowerCase();
+  const value = Number(match[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 * 1024 : 1);
+  if (value > max) throw new UsageError(`${name}: ${value} bytes is larger than the maximum ${max}`);
+  return value;
+}
+
+function parsePercent(text: string, name: string): number {
+  const value = /^\d+(\.\d+)?%?$/.test(text.trim()) ? Number.parseFloat(text) : Number.NaN;
+  if (!(value >= 0 && value <= 100)) throw new UsageError(`${name}: '${text}' is not a percentage 0..100`);
+  return value;
+}
+
+function parsePortRange(text: string, name: string): PortRange {
+  const match = /^(\d+)-(\d+)$/.exec(text.trim());
+  if (!match?.[1] || !match[2]) throw new UsageError(`${name}: '${text}' is not a port range LO-HI`);
+  const range = { first: parsePort(match[1], name), last: parsePort(match[2], name) };
+  if (range.first > range.last) throw new UsageError(`${name}: ${text} is empty (LO > HI)`);
+  return range;
+}
+
+function parseChoice<T extends string>(text: string, name: string, choices: readonly T[]): T {
+  if (!(choices as readonly string[]).includes(text))
+    throw new UsageError(`${name}: '${text}' is not one of ${choices.join(', ')}`);
+  return text as T;
+}
+
+/** A file we are about to write: its directory must exist, and it must not be a directory. */
+function checkOutputPath(path: string, name: string): string {
+  const full = resolve(path);
+  if (existsSync(full) && statSync(full).isDirectory())
+    throw new UsageError(`${name}: ${path} is a directory`);
+  if (!existsSync(dirname(full)) || !statSync(dirname(full)).isDirectory())
+    throw new UsageError(`${name}: directory ${dirname(full)} does not exist`);
+  return full;
+}
+
+export type ParsedStress = { help: true } | { help: false; options: StressOptions; plan: AddressPlan };
+
+export interface ParseContext {
+  /** Default worker count. */
+  cores: number;
+  /** Resolve the defaults for this mode instead (the fallback from sandbox to race). */
+  mode?: Mode;
+  /** Passed to the address plan (race mode: random, so runs on the shared loopback differ). */
+  roundOffset?: number;
+}
+
+/** Parses and validates. Builds the address plan too, so that too many pairs are a usage error. */
+export function parseStressOptions(args: string[], context: ParseContext): ParsedStress {
+  const { values } = parseFlags(args, flagSpec, false);
+  if (values.help) return { help: true };
+  const cores = context.cores;
+
+  const mode =
+    context.mode ?? (values.mode === undefined ? 'sandbox' : parseChoice(values.mode, '--mode', MODES));
+  const durationMs = values.duration === undefined ? undefined : parseDuration(values.duration, '--duration');
+  if (durationMs !== undefined && durationMs <= 0) throw new UsageError('--duration: must be more than 0');
+  const pairs =
+    values.pairs !== undefined
+      ? parseCount(values.pairs, '--pairs', 1, 1e9)
+      : durationMs === undefined
+        ? DEFAULT_PAIRS
+        : undefined;
+
+  // Race mode puts the two sides of a pair in different threads: it needs two at least.
+  const minWorkers = mode === 'race' ? 2 : 1;
+  let workers: number;
+  if (values.workers !== undefined) {
+    workers = parseCount(values.workers, '--workers', 1, 1024);
+    if (workers < minWorkers)
+      throw new UsageError(
+        `--workers ${workers}: --mode race needs 2 at least (the two sides of a pair run in different threads)`,
+      );
+  } else {
+    workers = Math.max(minWorkers, cores);
+  }
+
+  let concurrency: number;
+  if (values.concurrency !== undefined) {
+    concurrency = parseCount(values.concurrency, '--concurrency', 1, 1_000_000);
+    // Each worker (in race mode each pair of worker groups) needs one pair in flight at least.
+    const perPair = mode === 'race' ? 2 : 1;
+    if (concurrency * perPair < workers) {
+      if (values.workers !== undefined)
+        throw new UsageError(
+          `--concurrency ${concurrency} is less than --workers ${workers}${mode === 'race' ? ' / 2' : ''}: every worker needs a pair in flight`,
+        );
+      workers = Math.max(minWorkers, concurrency * perPair);
+    }
+  } else {
+    // Race mode: retrying connects of many pairs in one thread rarely cross; one pair per thread is fastest.
+    concurrency = mode === 'race' ? Math.floor(workers / 2) : DEFAULT_CONCURRENCY_PER_WORKER * workers;
+  }
+  if (pairs !== undefined) concurrency = Math.min(concurrency, pairs);
+  // Fewer pairs than threads: idle threads only cost start-up time.
+  const threadsPerPair = mode === 'race' ? 2 : 1;
+  if (pairs !== undefined && pairs * threadsPerPair < workers && values.workers === undefined)
+    workers = Math.max(minWorkers, pairs * threadsPerPair);
+
+  const rate = values.rate === undefined ? undefined : parseCount(values.rate, '--rate', 1, 10_000_000);
+  const payload = values.payload === undefined ? 64 : parseBytes(values.payload, '--payload', MAX_PAYLOAD);
+  const close = values.close === undefined ? 'graceful' : parseChoice(values.close, '--close', CLOSE_KINDS);
+  // A simultaneous close waits about 0.3 s on FIN timers (lib/sandbox.ts crossFinsRuleset): the CPU is
+  // not what limits those pairs, so JIT warm-up buys nothing and would cost ~10 s.
+  const warmup =
+    mode === 'race'
+      ? 0
+      : values.warmup === undefined
+        ? close === 'simultaneous'
+          ? 0
+          : DEFAULT_WARMUP
+        : parseCount(values.warmup, '--warmup', 0, 1_000_000);
+  const sockets =
+    values.sockets === undefined ? 'handle' : parseChoice(values.sockets, '--sockets', SOCKET_KINDS);
+  const timeoutMs = values.timeout === undefined ? 10_000 : parseDuration(values.timeout, '--timeout');
+  if (timeoutMs < 1) throw new UsageError('--timeout: must be 1ms at least');
+  const minSuccess =
+    values['min-success'] === undefined ? 100 : parsePercent(values['min-success'], '--min-success');
+  const ports = values.ports === undefined ? DEFAULT_PORTS[mode] : parsePortRange(values.ports, '--ports');
+  const addresses =
+    values.addresses === undefined
+      ? PLAN_ADDRESS_COUNT
+      : parseCount(values.addresses, '--addresses', 2, PLAN_ADDRESS_COUNT);
+  const json = values.json === undefined ? undefined : checkOutputPath(values.json, '--json');
+  const log = values.log === undefined ? undefined : checkOutputPath(values.log, '--log');
+  if (json !== undefined && json === log) throw new UsageError('--json and --log name the same file');
+
+  const plan = planPairs(pairs, { ports, addresses, roundOffset: context.roundOffset });
+  return {
+    help: false,
+    options: {
+      pairs,
+      durationMs,
+      concurrency,
+      rate,
+      workers,
+      payload,
+      close,
+      warmup,
+      sockets,
+      timeoutMs,
+      mode,
+      modeExplicit: values.mode !== undefined,
+      json,
+      log,
+      minSuccess,
+      ports,
+      addresses,
+      quiet: values.quiet ?? false,
+      trace: values.trace ?? false,
+    },
+    plan,
+  };
+}

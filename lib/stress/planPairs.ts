@@ -1,0 +1,113 @@
+/**
+ * The address plan of a stress run: which local endpoints the two sides of pair N use.
+ *
+ * Pairs are spread over the ports first and over loopback addresses second: consecutive pairs (the
+ * ones in flight together) use different ports, so no bind hash chain grows long, and pair N and
+ * pair N + ports use a fresh address pair. Every (address, port) is used by one side of one pair
+ * only, so no 4-tuple is reused during a run, however long earlier connections linger in TIME_WAIT.
+ * Pure: no sockets, no clock.
+ */
+import { UsageError } from '../core/cli.ts';
+
+export interface PortRange {
+  first: number;
+  last: number;
+}
+
+export interface PlanOptions {
+  ports: PortRange;
+  /** How many loopback addresses to use, from the start of the pool (at least 2). */
+  addresses?: number;
+  /** Start at this address pair (wraps); a random one keeps runs on a shared loopback apart. */
+  roundOffset?: number;
+}
+
+export interface AddressPlan {
+  ports: PortRange;
+  portCount: number;
+  /** Address pairs in use: a round uses one pair on every port. */
+  rounds: number;
+  roundOffset: number;
+  /** Pairs the plan holds without reusing an endpoint. */
+  capacity: number;
+}
+
+export interface PairEndpoints {
+  a: { host: string; port: number };
+  b: { host: string; port: number };
+}
+
+/**
+ * 127.a.b.c with c in 1..254 and (a, b) from (0, 1) on: 127.0.0.x, where 127.0.0.1 lives and other
+ * programs listen, is left alone, as are the .0 and .255 of each /24.
+ */
+export const LOOPBACK_ADDRESS_COUNT = 65_535 * 254;
+
+/** Runs use the pool but its last address pair, which is kept for warm-up pairs (warmupPlan). */
+export const PLAN_ADDRESS_COUNT = LOOPBACK_ADDRESS_COUNT - 2;
+
+/** The index-th address of the loopback pool. */
+export function loopbackAddress(index: number): string {
+  if (!Number.isInteger(index) || index < 0 || index >= LOOPBACK_ADDRESS_COUNT)
+    throw new RangeError(`loopback address index ${index} is out of range 0..${LOOPBACK_ADDRESS_COUNT - 1}`);
+  const block = 1 + Math.floor(index / 254);
+  return `127.${block >> 8}.${block & 255}.${1 + (index % 254)}`;
+}
+
+/** Builds the plan and checks that it holds `pairs` (undefined: no fixed count, as with --duration). */
+export function planPairs(pairs: number | undefined, options: PlanOptions): AddressPlan {
+  const { first, last } = options.ports;
+  if (!Number.isInteger(first) || !Number.isInteger(last) || first < 1 || last > 65_535 || first > last)
+    throw new UsageError(`--ports: ${first}-${last} is not a port range within 1..65535`);
+  const addresses = options.addresses ?? PLAN_ADDRESS_COUNT;
+  if (!Number.isInteger(addresses) || addresses < 2 || addresses > PLAN_ADDRESS_COUNT)
+    throw new UsageError(`--addresses: ${addresses} is out of range 2..${PLAN_ADDRESS_COUNT}`);
+  const portCount = last - first + 1;
+  const rounds = Math.floor(addresses / 2);
+  const capacity = portCount * rounds;
+  if (pairs !== undefined && pairs > capacity)
+    throw new UsageError(
+      `--pairs ${pairs} exceeds what the address plan holds without reusing an endpoint: ${capacity} (${portCount} ports x ${rounds} address pairs); widen --ports or --addresses`,
+    );
+  const roundOffset = (options.roundOffset ?? 0) % rounds;
+  return { ports: { first, last }, portCount, rounds, roundOffset, capacity };
+}
+
+/**
+ * Throwaway pairs that warm a worker up before the clock starts (JIT, allocator, kernel caches) use the
+ * pool's last address pair, which no run plan uses; only ids 0..portCount-1 (warmupCapacity) stay on it.
+ *
+ * Built from the run's own plan, with the same keys and the same `capacity` value: the object crosses to
+ * the worker by structured clone, and V8 gives it the same hidden class only if every field has the same
+ * representation. A warm-up plan of its own (capacity 64,512, a small integer) and a run plan (5x10^11,
+ * a double) differed: the first run plan deprecated the warmed class and deoptimized every function that
+ * had inlined pairEndpoints (the whole per-pair path), and the recompiling cost the first ~100 ms of
+ * every run about half its rate (measured: TurboFan threads took ~0.8 of the 2 cores then).
+ */
+export function warmupPlan(plan: AddressPlan): AddressPlan {
+  const rounds = LOOPBACK_ADDRESS_COUNT / 2;
+  return {
+    ports: { first: plan.ports.first, last: plan.ports.last },
+    portCount: plan.portCount,
+    rounds,
+    roundOffset: rounds - 1,
+    capacity: plan.capacity,
+  };
+}
+
+/** Warm-up pair ids below this stay on the warm-up address pair (one per port). */
+export function warmupCapacity(plan: AddressPlan): number {
+  return plan.portCount;
+}
+
+/** The endpoints of pair `id` (0-based). Side A and side B use the same port on two addresses. */
+export function pairEndpoints(plan: AddressPlan, id: number): PairEndpoints {
+  if (!Number.isInteger(id) || id < 0 || id >= plan.capacity)
+    throw new RangeError(`pair ${id} is outside the plan (capacity ${plan.capacity})`);
+  const port = plan.ports.first + (id % plan.portCount);
+  const round = (plan.roundOffset + Math.floor(id / plan.portCount)) % plan.rounds;
+  return {
+    a: { host: loopbackAddress(2 * round), port },
+    b: { host: loopbackAddress(2 * round + 1), port },
+  };
+}

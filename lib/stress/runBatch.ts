@@ -1,0 +1,395 @@
+/**
+ * The engine inside a stress worker thread. A task is a batch of consecutive pair ids; the thread
+ * keeps up to `slots` pairs in flight across all its batches (the next batch fills the slots the
+ * previous one frees, so there is no ramp-down between batches), reports each finished pair into its
+ * batch's statistics and log lines, and resolves the batch with encoded statistics only.
+ *
+ * The main thread steers through a small SharedArrayBuffer (see CONTROL): a stop flag checked before
+ * every start and by a sweep every 100 ms (which also enforces --timeout), and progress counters.
+ */
+import { performance } from 'node:perf_hooks';
+import { buildPatterns, type Patterns } from '../core/payloadPattern.ts';
+import { pinThisThread } from '../core/pinThread.ts';
+import type { CloseKind, Mode } from './options.ts';
+import { formatPairRecord, PairLogFile } from './pairLog.ts';
+import { type EncodedStats, PairStats } from './pairStats.ts';
+import { type AddressPlan, type PairEndpoints, pairEndpoints } from './planPairs.ts';
+import { type JoinedPair, RaceJoin } from './raceJoin.ts';
+import { RaceSide, type SideConfig } from './raceSide.ts';
+import { PAIR_ERRORS, type PairConfig, SandboxPair, type SocketKind } from './sandboxPair.ts';
+
+/** Int32 slots of the control buffer shared by the main thread and all workers. */
+export const CONTROL = {
+  stop: 0,
+  established: 1,
+  failed: 2,
+  cancelled: 3,
+  /** Pairs reported so far, for the test crash hook. */
+  reported: 4,
+  length: 5,
+} as const;
+
+/** Test hook, internal: the worker reporting the Nth pair of the run throws (a simulated crash). */
+export const CRASH_AFTER_ENV = 'SIMOPEN_TEST_CRASH_AFTER';
+
+export interface RunConfig {
+  mode: Mode;
+  /** Race mode: which side this pool runs (0 = A, 1 = B). */
+  side: 0 | 1;
+  payload: number;
+  close: CloseKind;
+  /** Sandbox mode: bare TCP handles or net.Socket. */
+  sockets: SocketKind;
+  timeoutMs: number;
+  /** Pairs in flight per thread. */
+  slots: number;
+  /** Open loop: pair N is due at t0 + N / rate seconds. */
+  rate: number | undefined;
+  /** Epoch milliseconds of the run's start. */
+  t0: number;
+  plan: AddressPlan;
+  logPath: string | undefined;
+  /** Throwaway warm-up pairs: no test crash hook. */
+  warmup?: boolean;
+}
+
+export interface BatchTask {
+  firstId: number;
+  count: number;
+  config: RunConfig;
+  control: SharedArrayBuffer;
+  /** Race mode: where the two sides of the batch's pairs meet. */
+  join?: SharedArrayBuffer;
+}
+
+export interface BatchResult {
+  stats: EncodedStats;
+}
+
+type Runner = SandboxPair | RaceSide;
+
+interface Batch {
+  task: BatchTask;
+  /** Index of the next pair to start. */
+  next: number;
+  /** Pairs not finished yet. */
+  pending: number;
+  stats: PairStats;
+  control: Int32Array;
+  log: string[] | undefined;
+  join: RaceJoin | undefined;
+  /** What every pair of the batch gets (one object per batch, not per pair). */
+  pairConfig: PairConfig & SideConfig;
+  resolve: (result: BatchResult) => void;
+  reject: (error: unknown) => void;
+}
+
+const batches: Batch[] = [];
+const inFlight = new Map<Runner, { batch: Batch; dueAt: number }>();
+let sweepTimer: NodeJS.Timeout | undefined;
+let wakeTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+let patterns: { payload: number; patterns: Patterns } | undefined;
+let logFile: PairLogFile | undefined;
+const crashAfter = Number(process.env[CRASH_AFTER_ENV] ?? 0);
+
+function epochNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+function patternsFor(payload: number): Patterns {
+  if (patterns?.payload !== payload) patterns = { payload, patterns: buildPatterns(payload) };
+  return patterns.patterns;
+}
+
+function logFor(path: string): PairLogFile {
+  if (logFile?.path !== path) {
+    logFile?.close();
+    logFile = new PairLogFile(path);
+  }
+  return logFile;
+}
+
+function format(endpoint: { host: string; port: number }): string {
+  return `${endpoint.host}:${endpoint.port}`;
+}
+
+/** Runs one batch; resolves when every pair of it has been reported. */
+export function runBatch(task: BatchTask): Promise<BatchResult> {
+  // Held FINs cross only when both timers of a pair are on one CPU's timer wheel (lib/pinThread.ts).
+  if (task.config.mode === 'sandbox' && task.config.close === 'simultaneous') pinThisThread();
+  return new Promise((resolve, reject) => {
+    const batch: Batch = {
+      task,
+      next: 0,
+      pending: task.count,
+      stats: new PairStats(),
+      control: new Int32Array(task.control),
+      log: task.config.logPath ? [] : undefined,
+      join: task.join ? new RaceJoin(task.join, task.count) : undefined,
+      pairConfig: {
+        payload: task.config.payload,
+        close: task.config.close,
+        patterns: patternsFor(task.config.payload),
+        sockets: task.config.sockets,
+        timeoutMs: task.config.timeoutMs,
+      },
+      resolve,
+      reject,
+    };
+    batches.push(batch);
+    sweepTimer ??= setInterval(sweep, 100);
+    pump();
+  });
+}
+
+function stopRequested(batch: Batch): boolean {
+  return Atomics.load(batch.control, CONTROL.stop) !== 0;
+}
+
+/** Starts pairs while slots are free and pairs are due. */
+function pump(): void {
+  for (;;) {
+    const batch = batches.find((candidate) => candidate.next < candidate.task.count);
+    if (!batch) return;
+    const { config, firstId } = batch.task;
+    if (inFlight.size >= config.slots) return;
+    if (stopRequested(batch)) {
+      cancelUnstarted();
+      return;
+    }
+    const id = firstId + batch.next;
+    let dueAt = epochNow();
+    if (config.rate !== undefined) {
+      const due = config.t0 + (id * 1000) / config.rate;
+      if (due > dueAt) {
+        wakeAt(due - dueAt);
+        return;
+      }
+      dueAt = due;
+    }
+    batch.next += 1;
+    start(batch, id, dueAt);
+  }
+}
+
+/**
+ * Pumps again in `delayMs`. Timers fire a millisecond late or more, which would show as latency of
+ * every open-loop pair: sleep until about a millisecond before, then poll with setImmediate.
+ */
+function wakeAt(delayMs: number): void {
+  if (wakeTimer) return;
+  const wake = () => {
+    wakeTimer = undefined;
+    pump();
+  };
+  wakeTimer = delayMs > 2 ? setTimeout(wake, delayMs - 1.5) : setImmediate(wake);
+}
+
+function start(batch: Batch, id: number, dueAt: number): void {
+  const config = batch.task.config;
+  const endpoints = pairEndpoints(config.plan, id);
+  const runner =
+    config.mode === 'sandbox'
+      ? new SandboxPair(id, endpoints, batch.pairConfig, finished)
+      : new RaceSide(id, config.side, endpoints, batch.pairConfig, finished);
+  inFlight.set(runner, { batch, dueAt });
+  runner.start();
+}
+
+function finished(runner: Runner): void {
+  const entry = inFlight.get(runner);
+  if (!entry) return;
+  inFlight.delete(runner);
+  const { batch, dueAt } = entry;
+  // Latency counts from the scheduled start: a generator that falls behind cannot hide it.
+  const lagMs = Math.max(0, performance.timeOrigin + runner.startedAt - dueAt);
+  if (runner instanceof SandboxPair) {
+    report(batch, runner.id, runner.endpoints, {
+      outcome: runner.outcome,
+      error: runner.error,
+      attempts: runner.attempts,
+      establishUs: runner.establishUs,
+      bytesVerified: runner.bytesVerified,
+      closeOutcome: runner.closeOutcome,
+      startedAt: performance.timeOrigin + runner.startedAt,
+      finishedAt: performance.timeOrigin + runner.finishedAt,
+      lagMs,
+    });
+  } else {
+    batch.stats.recordRetryErrors(runner.retryErrors);
+    putHalf(
+      batch,
+      runner.id,
+      runner.endpoints,
+      {
+        outcome: runner.outcome,
+        error: runner.error,
+        attempts: runner.attempts,
+        bytesVerified: runner.bytesVerified,
+        closeOutcome: runner.closeOutcome,
+        establishUs: runner.establishUs,
+        startedAt: performance.timeOrigin + runner.startedAt,
+        finishedAt: performance.timeOrigin + runner.finishedAt,
+      },
+      dueAt,
+    );
+  }
+  pairDone(batch);
+  pump();
+}
+
+/** Race mode: hand our half over; report the pair if the other half is already there. */
+function putHalf(
+  batch: Batch,
+  id: number,
+  endpoints: PairEndpoints,
+  half: Parameters<RaceJoin['put']>[2],
+  dueAt: number,
+): void {
+  const join = batch.join;
+  if (!join) throw new Error('race batch without a join buffer');
+  const index = id - batch.task.firstId;
+  if (half.attempts > 0) batch.stats.recordAttempts(half.attempts);
+  if (!join.put(index, batch.task.config.side, half)) return;
+  const pair: JoinedPair = join.joined(index);
+  report(
+    batch,
+    id,
+    endpoints,
+    {
+      ...pair,
+      lagMs: pair.startedAt > 0 ? Math.max(0, pair.startedAt - dueAt) : 0,
+    },
+    false,
+  );
+}
+
+interface Finished extends Omit<JoinedPair, 'attempts' | 'establishUs'> {
+  attempts: [number, number];
+  establishUs: [number, number];
+  lagMs: number;
+}
+
+function report(
+  batch: Batch,
+  id: number,
+  endpoints: PairEndpoints,
+  pair: Finished,
+  withAttempts = true,
+): void {
+  const stats = batch.stats;
+  const control = batch.control;
+  stats.bytesVerified += pair.bytesVerified;
+  if (withAttempts) {
+    stats.recordAttempts(pair.attempts[0]);
+    stats.recordAttempts(pair.attempts[1]);
+  }
+  const started = pair.startedAt > 0;
+  const pairUs = started ? (pair.finishedAt - pair.startedAt) * 1000 : -1;
+  if (pair.outcome === 'established') {
+    const lagUs = pair.lagMs * 1000;
+    stats.recordEstablished(
+      lagUs + Math.max(pair.establishUs[0], pair.establishUs[1]),
+      lagUs + pairUs,
+      pair.closeOutcome ?? 'fin',
+    );
+    Atomics.add(control, CONTROL.established, 1);
+  } else if (pair.outcome === 'failed') {
+    stats.recordFailed(pair.error ?? 'EUNKNOWN');
+    Atomics.add(control, CONTROL.failed, 1);
+  } else {
+    stats.recordCancelled();
+    Atomics.add(control, CONTROL.cancelled, 1);
+  }
+  batch.log?.push(
+    formatPairRecord({
+      id,
+      a: format(endpoints.a),
+      b: format(endpoints.b),
+      outcome: pair.outcome,
+      error: pair.outcome === 'established' ? null : (pair.error ?? 'EUNKNOWN'),
+      attempts: pair.attempts,
+      establishUs: [pair.establishUs[0], pair.establishUs[1]],
+      bytesVerified: pair.bytesVerified,
+      close: batch.task.config.close,
+      closeOutcome: pair.closeOutcome ?? null,
+      startLagUs: pair.lagMs * 1000,
+      pairUs,
+    }),
+  );
+  const reported = Atomics.add(control, CONTROL.reported, 1) + 1;
+  if (crashAfter > 0 && reported === crashAfter && !batch.task.config.warmup) {
+    setImmediate(() => {
+      throw new Error(`${CRASH_AFTER_ENV}=${crashAfter}: simulated worker crash`);
+    });
+  }
+}
+
+function pairDone(batch: Batch, count = 1): void {
+  batch.pending -= count;
+  if (batch.pending > 0) return;
+  batches.splice(batches.indexOf(batch), 1);
+  if (batches.length === 0 && sweepTimer) {
+    clearInterval(sweepTimer);
+    sweepTimer = undefined;
+  }
+  try {
+    if (batch.log && batch.task.config.logPath) logFor(batch.task.config.logPath).append(batch.log.join(''));
+    const stats = batch.stats.encode();
+    batch.stats.destroy();
+    batch.resolve({ stats });
+  } catch (error) {
+    batch.reject(error);
+  }
+}
+
+/** Stop requested: every pair not started yet is reported cancelled. */
+function cancelUnstarted(): void {
+  for (const batch of [...batches]) {
+    const { firstId, count, config } = batch.task;
+    const unstarted = count - batch.next;
+    if (unstarted <= 0) continue;
+    for (let index = batch.next; index < count; index += 1) {
+      const id = firstId + index;
+      const endpoints = pairEndpoints(config.plan, id);
+      const never = {
+        outcome: 'cancelled' as const,
+        error: PAIR_ERRORS.cancelled,
+        attempts: 0,
+        bytesVerified: 0,
+        closeOutcome: undefined,
+        establishUs: -1,
+        startedAt: 0,
+        finishedAt: 0,
+      };
+      if (config.mode === 'race') {
+        putHalf(batch, id, endpoints, never, 0);
+      } else {
+        report(batch, id, endpoints, {
+          ...never,
+          attempts: [0, 0],
+          establishUs: [-1, -1],
+          lagMs: 0,
+        });
+      }
+    }
+    batch.next = count;
+    pairDone(batch, unstarted);
+  }
+}
+
+/** Every 100 ms: a stop cancels what is in flight; a pair past --timeout fails. */
+function sweep(): void {
+  const first = batches[0];
+  if (!first) return;
+  if (stopRequested(first)) {
+    cancelUnstarted();
+    for (const runner of [...inFlight.keys()]) runner.cancel();
+    return;
+  }
+  const now = performance.now();
+  for (const [runner, { batch }] of inFlight) {
+    if (runner.startedAt > 0 && now - runner.startedAt > batch.task.config.timeoutMs)
+      runner.fail(PAIR_ERRORS.timeout);
+  }
+}

@@ -1,0 +1,326 @@
+/**
+ * The main thread of a stress run: starts the Piscina pool(s), hands out batches of pair ids with a
+ * bounded number in flight, merges the workers' encoded statistics, accounts for every planned pair
+ * (also when stopped early or when a worker dies) and returns the summary.
+ *
+ * Sandbox mode: one pool, each worker runs both sides of its pairs. Race mode: two pools, one per
+ * side, so the two connects of a pair always come from different threads; they meet in a
+ * SharedArrayBuffer per batch (lib/raceJoin.ts).
+ */
+import { writeFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { Piscina } from 'piscina';
+import { workerExecArgv } from '../core/workerExecArgv.ts';
+import { aggregateResult, type StressResult } from './aggregateResult.ts';
+import type { Mode, StressOptions } from './options.ts';
+import { formatPairRecord, PairLogFile } from './pairLog.ts';
+import { mergeStats, PairStats } from './pairStats.ts';
+import { type AddressPlan, pairEndpoints, warmupCapacity, warmupPlan } from './planPairs.ts';
+import { ProgressTracker } from './progressTracker.ts';
+import { joinBufferSize, RaceJoin } from './raceJoin.ts';
+import { type BatchResult, type BatchTask, CONTROL, type RunConfig } from './runBatch.ts';
+import { PAIR_ERRORS } from './sandboxPair.ts';
+
+export interface StressRunInput {
+  options: StressOptions;
+  plan: AddressPlan;
+  mode: Mode;
+  modeReason: string;
+  /** Aborting it stops the run: no new pairs, in-flight ones cancelled, partial result. */
+  stop: AbortSignal;
+}
+
+const WORKER_FILE = new URL('../../workers/stressWorker.ts', import.meta.url).href;
+
+function epochNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** Batches big enough to keep messaging cheap, small enough to balance the tail and honour --duration and --rate. */
+export function batchSize(options: StressOptions, threads: number, slots: number): number {
+  let size = Math.min(4096, Math.max(64, slots * 8));
+  if (options.pairs !== undefined) size = Math.min(size, Math.ceil(options.pairs / (threads * 4)));
+  if (options.durationMs !== undefined) size = Math.min(size, slots * 2);
+  // About 100 ms of schedule per batch: the pairs of one instant spread over the threads.
+  if (options.rate !== undefined) size = Math.min(size, Math.ceil(options.rate / 10 / threads));
+  return Math.max(1, size);
+}
+
+export async function runStress(input: StressRunInput): Promise<StressResult> {
+  const { options, plan, mode, stop } = input;
+  const control = new SharedArrayBuffer(CONTROL.length * 4);
+  const counters = new Int32Array(control);
+  const stats = new PairStats();
+  let mainLog: PairLogFile | undefined;
+  if (options.log) {
+    writeFileSync(options.log, '');
+    mainLog = new PairLogFile(options.log);
+  }
+
+  // Race mode: threads for side A and side B.
+  const sides =
+    mode === 'race' ? [Math.ceil(options.workers / 2), Math.floor(options.workers / 2)] : [options.workers];
+  const execArgv = workerExecArgv();
+  const pools = sides.map(
+    (threads) =>
+      new Piscina<BatchTask | { warmup: true }, BatchResult | null>({
+        filename: WORKER_FILE,
+        minThreads: threads,
+        maxThreads: threads,
+        // Two batches per thread: the next one fills the slots the current one frees.
+        concurrentTasksPerWorker: 2,
+        // Workers do async I/O between tasks: they must not block in Atomics.wait.
+        atomics: 'disabled',
+        idleTimeout: 60_000,
+        execArgv,
+        // Every pair leaves garbage; with V8's default young generation the heaps keep growing for
+        // a few hundred thousand pairs before they settle. 8 MB settles them early (RSS flat from
+        // 10k to 1M pairs) and costs no measurable rate.
+        resourceLimits: { maxYoungGenerationSizeMb: 8 },
+      }),
+  );
+  const crashes = new Set<unknown>();
+  for (const pool of pools)
+    pool.on('error', (error: unknown) => {
+      crashes.add(error);
+      process.stderr.write(`stress: a worker died between batches: ${String(error)}\n`);
+    });
+
+  const failBatch = (firstId: number, ids: number[], error: unknown) => {
+    process.stderr.write(
+      `stress: a worker died (${error instanceof Error ? error.message : String(error)}): ${ids.length} unreported pairs of its batch count as failed (${PAIR_ERRORS.workerCrash})\n`,
+    );
+    // The worker's statistics and buffered log lines for these pairs died with it.
+    stats.recordFailed(PAIR_ERRORS.workerCrash, ids.length);
+    Atomics.add(counters, CONTROL.failed, ids.length);
+    if (!mainLog) return;
+    const lines = ids.map((index) => mainRecord(firstId + index, 'failed', PAIR_ERRORS.workerCrash));
+    mainLog.append(lines.join(''));
+  };
+
+  const mainRecord = (id: number, outcome: 'failed' | 'cancelled', error: string) => {
+    const { a, b } = pairEndpoints(plan, id);
+    return formatPairRecord({
+      id,
+      a: `${a.host}:${a.port}`,
+      b: `${b.host}:${b.port}`,
+      outcome,
+      error,
+      attempts: [0, 0],
+      establishUs: [null, null],
+      bytesVerified: 0,
+      close: options.close,
+      closeOutcome: null,
+      startLagUs: 0,
+      pairUs: null,
+    });
+  };
+
+  let progress: ProgressTracker | undefined;
+  try {
+    const configFor = (threads: number, side: number, t0: number): RunConfig => ({
+      mode,
+      side: side === 0 ? 0 : 1,
+      payload: options.payload,
+      close: options.close,
+      sockets: options.sockets,
+      timeoutMs: options.timeoutMs,
+      slots: Math.max(1, Math.ceil(options.concurrency / threads)),
+      rate: options.rate,
+      t0,
+      plan,
+      logPath: options.log,
+      // Same shape as the warm-up's config: a new hidden class here would deoptimize the warmed code.
+      warmup: false,
+    });
+
+    const threadsMax = Math.max(...sides);
+    const size = batchSize(options, threadsMax, configFor(threadsMax, 0, 0).slots);
+
+    // Workers load (tsx compiles the modules) and, in sandbox mode, run throwaway pairs on an address
+    // pair no run uses, so the clock starts with optimized code. The warm-up goes through the run's own
+    // path (same batch size, two batches per worker in flight, a plan of the run plan's hidden class,
+    // statistics merged here): code warmed on other shapes or paths is deoptimized or compiled in the
+    // run's first ~100 ms, and on 2 cores the compiler threads then take CPU from the workers.
+    const warmThreads = sides[0] ?? 1;
+    const warmupPerWorker = Math.min(options.warmup, Math.floor(warmupCapacity(plan) / warmThreads));
+    if (mode === 'sandbox' && warmupPerWorker > 0) {
+      const config: RunConfig = {
+        ...configFor(warmThreads, 0, epochNow()),
+        plan: warmupPlan(plan),
+        logPath: undefined,
+        rate: undefined,
+        warmup: true,
+      };
+      const control = new SharedArrayBuffer(CONTROL.length * 4);
+      const throwaway = new PairStats();
+      const total = warmupPerWorker * warmThreads;
+      let next = 0;
+      // Failures here are not the run's.
+      const lane = async () => {
+        while (next < total) {
+          const firstId = next;
+          const count = Math.min(size, total - next);
+          next += count;
+          try {
+            const result = await (pools[0] as Piscina).run({ firstId, count, config, control });
+            mergeStats(throwaway, (result as BatchResult).stats);
+          } catch {}
+        }
+      };
+      await Promise.all(Array.from({ length: 2 * warmThreads }, lane));
+      throwaway.destroy();
+    } else {
+      await Promise.all(
+        pools.flatMap((pool, index) =>
+          Array.from({ length: sides[index] ?? 1 }, () => pool.run({ warmup: true })),
+        ),
+      );
+    }
+
+    const t0 = epochNow();
+    const configs = sides.map((threads, side) => configFor(threads, side, t0));
+    const limit = Math.min(options.pairs ?? plan.capacity, plan.capacity);
+    const endAt = options.durationMs === undefined ? Number.POSITIVE_INFINITY : t0 + options.durationMs;
+    const maxOutstanding = 2 * threadsMax;
+    const tailBatch = Math.min(size, configs[0]?.slots ?? 1);
+
+    if (!options.quiet) {
+      progress = new ProgressTracker({
+        total: options.pairs,
+        durationMs: options.durationMs,
+        read: () => ({
+          established: Atomics.load(counters, CONTROL.established),
+          failed: Atomics.load(counters, CONTROL.failed),
+          cancelled: Atomics.load(counters, CONTROL.cancelled),
+        }),
+      });
+      progress.start();
+    }
+
+    const runSandboxBatch = async (firstId: number, count: number) => {
+      const config = configs[0] as RunConfig;
+      try {
+        const result = await (pools[0] as Piscina).run({ firstId, count, config, control });
+        mergeStats(stats, (result as BatchResult).stats);
+      } catch (error) {
+        crashes.add(error);
+        failBatch(
+          firstId,
+          Array.from({ length: count }, (_, index) => index),
+          error,
+        );
+      }
+    };
+
+    const runRaceBatch = async (firstId: number, count: number) => {
+      const join = new SharedArrayBuffer(joinBufferSize(count));
+      const settled = await Promise.allSettled(
+        pools.map((pool, side) =>
+          pool.run({ firstId, count, config: configs[side] as RunConfig, control, join }),
+        ),
+      );
+      const crashedSides = new Set<number>();
+      let crash: unknown;
+      settled.forEach((outcome, side) => {
+        if (outcome.status === 'fulfilled') mergeStats(stats, (outcome.value as BatchResult).stats);
+        else {
+          crashes.add(outcome.reason);
+          crashedSides.add(side + 1);
+          crash = outcome.reason;
+        }
+      });
+      if (crashedSides.size === 0) return;
+      // Pairs whose report died with a worker, or that never got both halves: failed by us.
+      const view = new RaceJoin(join, count);
+      const lost: number[] = [];
+      for (let index = 0; index < count; index += 1) {
+        const { halves, reportedBy } = view.state(index);
+        if (halves < 2 || crashedSides.has(reportedBy)) lost.push(index);
+      }
+      failBatch(firstId, lost, crash);
+    };
+
+    let nextId = 0;
+    let outstanding = 0;
+    let stopped = stop.aborted;
+    const onStop = () => {
+      stopped = true;
+      Atomics.store(counters, CONTROL.stop, 1);
+    };
+    stop.addEventListener('abort', onStop, { once: true });
+    if (stopped) onStop();
+
+    await new Promise<void>((resolve) => {
+      const dispatch = () => {
+        while (!stopped && outstanding < maxOutstanding && nextId < limit && epochNow() < endAt) {
+          const firstId = nextId;
+          // Guided: batches shrink towards the end, so no worker idles while another finishes a big one.
+          const remaining = limit - nextId;
+          const count = Math.min(
+            remaining,
+            size,
+            Math.max(tailBatch, Math.ceil(remaining / (threadsMax * 4))),
+          );
+          nextId += count;
+          outstanding += 1;
+          const run = mode === 'race' ? runRaceBatch : runSandboxBatch;
+          run(firstId, count).finally(() => {
+            outstanding -= 1;
+            dispatch();
+          });
+        }
+        if (outstanding === 0) resolve();
+      };
+      dispatch();
+    });
+    stop.removeEventListener('abort', onStop);
+    const durationMs = epochNow() - t0;
+    progress?.stop();
+
+    // Planned but never handed out (stopped early): cancelled, with a log record each.
+    const planned = stopped && options.pairs !== undefined ? limit : nextId;
+    const unsent = planned - nextId;
+    if (unsent > 0) {
+      stats.recordCancelled(unsent);
+      if (mainLog) {
+        const chunk = 10_000;
+        for (let id = nextId; id < planned; id += chunk) {
+          const lines: string[] = [];
+          for (let k = id; k < Math.min(planned, id + chunk); k += 1)
+            lines.push(mainRecord(k, 'cancelled', PAIR_ERRORS.cancelled));
+          mainLog.append(lines.join(''));
+        }
+      }
+    }
+
+    return aggregateResult(stats, {
+      mode,
+      modeReason: input.modeReason,
+      workers: options.workers,
+      // What the workers really allowed: slots are whole per thread (rounded up), and race mode's
+      // two pools each bound it.
+      concurrency: Math.min(
+        options.pairs ?? Number.POSITIVE_INFINITY,
+        ...configs.map((config, index) => config.slots * (sides[index] ?? 1)),
+      ),
+      sockets: mode === 'race' ? 'net' : options.sockets,
+      warmupPairsPerWorker: mode === 'sandbox' ? warmupPerWorker : 0,
+      payloadBytes: options.payload,
+      close: options.close,
+      rate: options.rate,
+      timeoutMs: options.timeoutMs,
+      planned,
+      durationMs,
+      workerCrashes: crashes.size,
+      interrupted: stopped,
+      // maxRSS is in KiB; this process holds the worker threads, so it covers the whole pool.
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      log: options.log,
+    });
+  } finally {
+    progress?.stop();
+    mainLog?.close();
+    await Promise.all(pools.map((pool) => pool.destroy()));
+  }
+}

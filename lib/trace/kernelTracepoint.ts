@@ -1,0 +1,419 @@
+/**
+ * The exact source of TCP state transitions: the kernel tracepoint sock:inet_sock_set_state, read
+ * through tracefs from a private trace instance (instances/simopen-<pid>-<n>) so nothing else on the
+ * machine is disturbed. The instance is filtered in the kernel on ports (and a few IPv4 addresses) and
+ * removed on stop, on SIGINT/SIGTERM/SIGHUP, and at exit; instances left by a killed process are swept
+ * on the next start.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { isIP } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { type ConnectionPath, PathBuilder } from './connectionPaths.ts';
+import { stateFromKernelName } from './tcpStates.ts';
+import type { ResetReceived, StateChange, TraceEvent } from './types.ts';
+
+export const TRACEFS = '/sys/kernel/tracing';
+const STATE_EVENT = 'sock/inet_sock_set_state';
+// Optional: lets a CLOSE after a received RST be told apart from a TIME_WAIT hand-off.
+const RESET_EVENT = 'tcp/tcp_receive_reset';
+const INSTANCE_PREFIX = 'simopen-';
+
+export interface PortRange {
+  from: number;
+  to: number;
+}
+
+/** A line of trace_pipe: an event, a note that the ring buffer overflowed, or nothing of ours. */
+export type TraceLine = TraceEvent | { type: 'lost'; count: number } | null;
+
+/** "295.870054" (seconds on the trace clock) -> 295870054 µs, without a float round trip. */
+function parseTimestampUs(seconds: string, fraction: string): number {
+  return Number(seconds) * 1_000_000 + Number(fraction.padEnd(6, '0').slice(0, 6));
+}
+
+function parseFields(text: string): Map<string, string> {
+  const fields = new Map<string, string>();
+  for (const part of text.trim().split(/\s+/)) {
+    const equals = part.indexOf('=');
+    if (equals > 0) fields.set(part.slice(0, equals), part.slice(equals + 1));
+  }
+  return fields;
+}
+
+function familyOf(fields: Map<string, string>): 4 | 6 {
+  const family = fields.get('family');
+  if (family === 'AF_INET6') return 6;
+  if (family === 'AF_INET') return 4;
+  // Kernels whose tcp_receive_reset lacks the family field: a v4 socket shows v4-mapped v6 addresses.
+  return fields.get('saddrv6')?.startsWith('::ffff:') ? 4 : 6;
+}
+
+const V4_MAPPED = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/;
+
+/** The addresses and ports, and the family they really are (a dual-stack socket on v4-mapped addresses is v4). */
+function addressing(fields: Map<string, string>) {
+  let family = familyOf(fields);
+  let localHost = fields.get(family === 4 ? 'saddr' : 'saddrv6') ?? '';
+  let remoteHost = fields.get(family === 4 ? 'daddr' : 'daddrv6') ?? '';
+  const localV4 = V4_MAPPED.exec(localHost)?.[1];
+  const remoteV4 = V4_MAPPED.exec(remoteHost)?.[1] ?? (remoteHost === '::' ? '0.0.0.0' : undefined);
+  if (family === 6 && localV4 && remoteV4) {
+    family = 4;
+    localHost = localV4;
+    remoteHost = remoteV4;
+  }
+  return {
+    family,
+    local: { host: localHost, port: Number(fields.get('sport')) },
+    remote: { host: remoteHost, port: Number(fields.get('dport')) },
+  };
+}
+
+const LINE = /^\s*(.*?)-(\d+)\s+\[(\d+)\]\s+(?:\S+\s+)?(\d+)\.(\d+):\s+(\w+):\s+(.*)$/;
+const LOST = /CPU:\d+ \[LOST (\d+) EVENTS\]/;
+
+/**
+ * Parses one line of trace_pipe (default output format) into a typed event. Lines of other events,
+ * non-TCP protocols and headers give null.
+ */
+export function parseTraceLine(line: string): TraceLine {
+  const lost = LOST.exec(line);
+  if (lost) return { type: 'lost', count: Number(lost[1]) };
+  const match = LINE.exec(line);
+  if (!match) return null;
+  const [, , , , seconds = '', fraction = '', name, rest = ''] = match;
+  const fields = parseFields(rest);
+  const timestampUs = parseTimestampUs(seconds, fraction);
+  if (name === 'inet_sock_set_state') {
+    if (fields.get('protocol') !== 'IPPROTO_TCP') return null;
+    const from = stateFromKernelName(fields.get('oldstate') ?? '');
+    const to = stateFromKernelName(fields.get('newstate') ?? '');
+    if (!from || !to) return null;
+    const event: StateChange = {
+      type: 'state',
+      source: 'kernel',
+      timestampUs,
+      ...addressing(fields),
+      from,
+      to,
+    };
+    return event;
+  }
+  if (name === 'tcp_receive_reset') {
+    const event: ResetReceived = { type: 'reset', source: 'kernel', timestampUs, ...addressing(fields) };
+    return event;
+  }
+  return null;
+}
+
+/**
+ * An IPv4 address as the filter compares a __u8[4] field: one 32-bit number in host byte order
+ * (127.0.0.1 is 0x0100007f on a little-endian machine).
+ */
+export function ipv4FilterValue(address: string): string {
+  const bytes = Buffer.from(address.split('.').map(Number));
+  const value = os.endianness() === 'LE' ? bytes.readUInt32LE(0) : bytes.readUInt32BE(0);
+  return `0x${value.toString(16).padStart(8, '0')}`;
+}
+
+/** More addresses than this are filtered in user space only (keeps the kernel filter short). */
+const MAX_KERNEL_ADDRESSES = 32;
+
+/**
+ * The kernel-side filter: TCP (for the state event), either port in the range, and, when `hosts`
+ * are a few IPv4 addresses, either address among them. undefined: no filter at all.
+ */
+export function eventFilter(
+  options: { portRange?: PortRange; hosts?: string[] },
+  withProtocol = true,
+): string | undefined {
+  const terms: string[] = [];
+  if (withProtocol) terms.push('protocol == 6');
+  const ports = options.portRange;
+  if (ports)
+    terms.push(
+      `(sport >= ${ports.from} && sport <= ${ports.to} || dport >= ${ports.from} && dport <= ${ports.to})`,
+    );
+  const hosts = options.hosts ?? [];
+  if (hosts.length > 0 && hosts.length <= MAX_KERNEL_ADDRESSES && hosts.every((host) => isIP(host) === 4)) {
+    const values = hosts.map(ipv4FilterValue);
+    terms.push(`(${values.map((value) => `saddr == ${value} || daddr == ${value}`).join(' || ')})`);
+  }
+  return terms.length ? terms.join(' && ') : undefined;
+}
+
+/** Microseconds on CLOCK_MONOTONIC, the clock the instance is set to ('mono'). */
+export function monotonicNowUs(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+export interface TracefsProbe {
+  ok: boolean;
+  /** Why not (for the report of the sampling fallback), or where tracefs is. */
+  reason: string;
+}
+
+/**
+ * Can we trace here? Needs root and tracefs with the inet_sock_set_state event; mounts tracefs if it
+ * is not mounted (it then stays mounted: other tools on the machine may start to use it).
+ */
+export function probeTracefs(): TracefsProbe {
+  if (process.getuid?.() !== 0) return { ok: false, reason: 'tracefs needs root (running as non-root)' };
+  if (!fs.existsSync(path.join(TRACEFS, 'instances'))) {
+    try {
+      execFileSync('mount', ['-t', 'tracefs', 'nodev', TRACEFS], { stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch (error) {
+      const stderr = ((error as { stderr?: Buffer }).stderr?.toString() ?? String(error))
+        .trim()
+        .split('\n')[0];
+      return { ok: false, reason: `tracefs is not mounted at ${TRACEFS} and mounting it failed: ${stderr}` };
+    }
+  }
+  if (!fs.existsSync(path.join(TRACEFS, 'events', STATE_EVENT)))
+    return { ok: false, reason: `this kernel has no ${STATE_EVENT} tracepoint` };
+  try {
+    fs.accessSync(path.join(TRACEFS, 'instances'), fs.constants.W_OK);
+  } catch {
+    return { ok: false, reason: `${TRACEFS}/instances is not writable` };
+  }
+  return { ok: true, reason: `tracefs at ${TRACEFS}` };
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes instances named simopen-<pid>-<n> whose process is gone (killed with SIGKILL, say). */
+export function removeStaleInstances(): string[] {
+  const removed: string[] = [];
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(path.join(TRACEFS, 'instances'));
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const match = /^simopen-(\d+)-\d+$/.exec(name);
+    if (!match || processAlive(Number(match[1]))) continue;
+    try {
+      fs.rmdirSync(path.join(TRACEFS, 'instances', name));
+      removed.push(name);
+    } catch {
+      // In use after all (pid reused by a tracing process): leave it.
+    }
+  }
+  return removed;
+}
+
+/** Does a trace instance of that name exist (for tests and reports)? */
+export function instanceExists(name: string): boolean {
+  return fs.existsSync(path.join(TRACEFS, 'instances', name));
+}
+
+export interface KernelTraceOptions {
+  /** Kernel-side filter: either port in this range. Without it every TCP socket is traced. */
+  portRange?: PortRange;
+  /** Keep events whose local or remote address is one of these (up to 32 IPv4 ones also in the kernel). */
+  hosts?: string[];
+  /** Called for each event as it is read (within a poll interval of the transition). */
+  onEvent?: (event: TraceEvent) => void;
+  /** Per-CPU ring buffer of the instance (default 4096 KiB: stress runs make many events). */
+  bufferSizeKb?: number;
+  /** How often trace_pipe is drained (default 20 ms). Timestamps come from the kernel, not from this. */
+  pollIntervalMs?: number;
+  /** Keep the raw events in `events` (default true); paths are built as events arrive either way. */
+  retainEvents?: boolean;
+}
+
+export interface KernelTrace {
+  /** The instance directory name under instances/. */
+  readonly instance: string;
+  /** Events so far, in the order read (empty with retainEvents: false). */
+  readonly events: TraceEvent[];
+  /** Paths so far, one per connection side, built as the events arrive. */
+  readonly paths: ConnectionPath[];
+  /** Events the kernel dropped because the ring buffer overflowed (0 means the record is complete). */
+  readonly lostEvents: number;
+  /** Monotonic µs when tracing started: the origin for offsets. */
+  readonly startedUs: number;
+  /** Reads what is pending now (so callers can wait for a transition without waiting for the timer). */
+  drain(): TraceEvent[];
+  /** Drains, removes the instance, and returns one path per connection side. */
+  stop(): Promise<ConnectionPath[]>;
+}
+
+const active = new Set<KernelTraceHandle>();
+let instanceCounter = 0;
+
+function writeControl(dir: string, file: string, value: string): void {
+  fs.writeFileSync(path.join(dir, file), value);
+}
+
+class KernelTraceHandle implements KernelTrace {
+  readonly events: TraceEvent[] = [];
+  lostEvents = 0;
+  readonly startedUs: number;
+  private fd: number | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private partial = '';
+  private readonly buffer = Buffer.alloc(1 << 16);
+  private readonly hosts: Set<string> | undefined;
+  private removed = false;
+  private readonly builder: PathBuilder;
+
+  constructor(
+    readonly instance: string,
+    private readonly dir: string,
+    private readonly options: KernelTraceOptions,
+  ) {
+    this.hosts = options.hosts?.length ? new Set(options.hosts) : undefined;
+    this.startedUs = monotonicNowUs();
+    this.builder = new PathBuilder(this.startedUs);
+  }
+
+  get paths(): ConnectionPath[] {
+    return this.builder.paths;
+  }
+
+  open(): void {
+    this.fd = fs.openSync(path.join(this.dir, 'trace_pipe'), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    this.timer = setInterval(() => this.drain(), this.options.pollIntervalMs ?? 20);
+  }
+
+  drain(): TraceEvent[] {
+    if (this.fd === undefined) return [];
+    const fresh: TraceEvent[] = [];
+    for (;;) {
+      let bytes: number;
+      try {
+        bytes = fs.readSync(this.fd, this.buffer, 0, this.buffer.length, null);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EAGAIN') break;
+        throw error;
+      }
+      if (bytes === 0) break;
+      const lines = (this.partial + this.buffer.toString('utf8', 0, bytes)).split('\n');
+      this.partial = lines.pop() ?? '';
+      for (const line of lines) {
+        const parsed = parseTraceLine(line);
+        if (!parsed) continue;
+        if (parsed.type === 'lost') {
+          this.lostEvents += parsed.count;
+          continue;
+        }
+        if (this.hosts && !this.hosts.has(parsed.local.host) && !this.hosts.has(parsed.remote.host)) continue;
+        if (this.options.retainEvents !== false) this.events.push(parsed);
+        this.builder.add(parsed);
+        fresh.push(parsed);
+        this.options.onEvent?.(parsed);
+      }
+    }
+    return fresh;
+  }
+
+  async stop(): Promise<ConnectionPath[]> {
+    try {
+      this.drain();
+    } finally {
+      this.removeSync();
+    }
+    return this.builder.paths;
+  }
+
+  /** Synchronous so that signal and exit handlers can run it. Safe to call twice. */
+  removeSync(): void {
+    if (this.removed) return;
+    this.removed = true;
+    active.delete(this);
+    if (active.size === 0) uninstallHandlers();
+    if (this.timer) clearInterval(this.timer);
+    if (this.fd !== undefined) {
+      try {
+        fs.closeSync(this.fd);
+      } catch {}
+      this.fd = undefined;
+    }
+    for (const event of [STATE_EVENT, RESET_EVENT]) {
+      try {
+        writeControl(this.dir, `events/${event}/enable`, '0');
+      } catch {}
+    }
+    try {
+      fs.rmdirSync(this.dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+        process.stderr.write(`kernelTrace: could not remove ${this.dir}: ${(error as Error).message}\n`);
+    }
+  }
+}
+
+function removeAllSync(): void {
+  for (const trace of [...active]) trace.removeSync();
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  // If the script handles this signal itself it will stop the trace (or exit, which the exit hook
+  // covers); otherwise clean up and die of the signal as we would have without this handler.
+  if (process.listenerCount(signal) > 1) return;
+  removeAllSync();
+  process.kill(process.pid, signal);
+}
+
+const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+let handlersInstalled = false;
+
+function installHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  // First in line: a script's own `once` handler still counts in listenerCount while ours runs.
+  for (const signal of SIGNALS) process.prependListener(signal, onSignal);
+  process.on('exit', removeAllSync);
+}
+
+function uninstallHandlers(): void {
+  if (!handlersInstalled) return;
+  handlersInstalled = false;
+  for (const signal of SIGNALS) process.off(signal, onSignal);
+  process.off('exit', removeAllSync);
+}
+
+/**
+ * Starts tracing TCP state transitions in a fresh private instance. Throws (with the reason) when
+ * tracefs cannot be used; callers that can live with less fall back to lib/procNetTcpSampler.ts.
+ */
+export function startKernelTrace(options: KernelTraceOptions = {}): KernelTrace {
+  const probe = probeTracefs();
+  if (!probe.ok) throw new Error(`kernel trace unavailable: ${probe.reason}`);
+  removeStaleInstances();
+  instanceCounter += 1;
+  const instance = `${INSTANCE_PREFIX}${process.pid}-${instanceCounter}`;
+  const dir = path.join(TRACEFS, 'instances', instance);
+  fs.mkdirSync(dir);
+  const trace = new KernelTraceHandle(instance, dir, options);
+  active.add(trace);
+  installHandlers();
+  try {
+    // The monotonic clock lets callers relate kernel timestamps to process.hrtime().
+    writeControl(dir, 'trace_clock', 'mono');
+    writeControl(dir, 'buffer_size_kb', String(options.bufferSizeKb ?? 4096));
+    writeControl(dir, `events/${STATE_EVENT}/filter`, eventFilter(options) ?? '0');
+    writeControl(dir, `events/${STATE_EVENT}/enable`, '1');
+    if (fs.existsSync(path.join(dir, 'events', RESET_EVENT))) {
+      // Writing '0' clears a filter.
+      writeControl(dir, `events/${RESET_EVENT}/filter`, eventFilter(options, false) ?? '0');
+      writeControl(dir, `events/${RESET_EVENT}/enable`, '1');
+    }
+    trace.open();
+  } catch (error) {
+    trace.removeSync();
+    throw error;
+  }
+  return trace;
+}
