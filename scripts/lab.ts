@@ -14,19 +14,12 @@ import {
   runMain,
   UsageError,
 } from '../lib/core/cli.ts';
-import {
-  applyLab,
-  isAlive,
-  type LabState,
-  liveStates,
-  probeLab,
-  teardownAll,
-  teardownLab,
-} from '../lib/lab/buildLab.ts';
+import { applyLab, isAlive, liveStates, probeLab, teardownAll, teardownLab } from '../lib/lab/buildLab.ts';
 import { formatMatrix, matrixRows } from '../lib/lab/matrixRows.ts';
 import { runPunchAgent } from '../lib/lab/punchAgent.ts';
 import { runNatMatrix } from '../lib/lab/runMatrix.ts';
-import { describeBehaviour, type LabPlan, parseTopology, planLab } from '../lib/lab/topology.ts';
+import { describeBehaviour, parseTopology, planLab } from '../lib/lab/topology.ts';
+import type { LabPlan, LabState } from '../lib/lab/types.ts';
 import {
   enterLabUserNamespace,
   insideLabUserNamespace,

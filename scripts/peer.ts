@@ -3,17 +3,12 @@
  * local port; nobody listens. Run it on both ends, each naming the other.
  */
 import type { Socket } from 'node:net';
-import { formatEndpoint, runMain, UsageError } from '../lib/core/cli.ts';
+import { runMain, UsageError } from '../lib/core/cli.ts';
+import { formatEndpoint } from '../lib/core/endpoint.ts';
 import { runChat } from '../lib/peer/chatSession.ts';
 import { DialError, dialSimultaneous, prepareDial } from '../lib/peer/dialSimultaneous.ts';
-import {
-  PEER_EXIT,
-  PEER_HELP,
-  PEER_USAGE,
-  type PeerOptions,
-  parsePeerArgs,
-  type RendezvousChoice,
-} from '../lib/peer/options.ts';
+import { PEER_EXIT, PEER_HELP, PEER_USAGE, parsePeerArgs } from '../lib/peer/options.ts';
+import type { PeerOptions, RendezvousChoice } from '../lib/peer/types.ts';
 import { PunchError, punchThroughRendezvous } from '../lib/rendezvous/client.ts';
 import { startLiveTrace } from '../lib/trace/connectionLiveTrace.ts';
 

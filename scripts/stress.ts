@@ -21,13 +21,8 @@ import {
 import { type ParsedStress, parseStressOptions, STRESS_USAGE } from '../lib/stress/options.ts';
 import { printResult } from '../lib/stress/printResult.ts';
 import { runStress } from '../lib/stress/runStress.ts';
-import {
-  annotatePairLog,
-  formatPairKinds,
-  pairsOfPlan,
-  startPairTrace,
-  traceOptionsForPlan,
-} from '../lib/trace/plannedPairTrace.ts';
+import { annotatePairLog, pairsOfPlan, traceOptionsForPlan } from '../lib/stress/traceStress.ts';
+import { formatPairKinds, startPairTrace } from '../lib/trace/plannedPairTrace.ts';
 
 /** --mode sandbox asked for, but no private network namespace can be made here. */
 export const EXIT_NO_SANDBOX = 3;

@@ -12,12 +12,12 @@ import {
   parseCount,
   parseFlags,
   parseHost,
-  parsePort,
+  parsePortRange,
   runMain,
   UsageError,
 } from '../lib/core/cli.ts';
 import { insideSandbox, probeSandbox, reexecInSandbox, setupSandboxNetwork } from '../lib/core/sandbox.ts';
-import { type ConnectionPath, summarizeConnections } from '../lib/trace/connectionPaths.ts';
+import { summarizeConnections } from '../lib/trace/connectionPaths.ts';
 import { DEMO_KINDS, type DemoKind, type DemoResult, runDemo } from '../lib/trace/demos.ts';
 import {
   formatEndpoints,
@@ -26,9 +26,10 @@ import {
   formatTraceReport,
   TIME_WAIT_NOTE,
 } from '../lib/trace/formatPaths.ts';
-import { type PortRange, probeTracefs } from '../lib/trace/kernelTracepoint.ts';
+import { probeTracefs } from '../lib/trace/kernelTracepoint.ts';
 import { isInTimeWait, readSocketTable } from '../lib/trace/socketTableSampler.ts';
 import { type SourceChoice, startStateTrace } from '../lib/trace/startTrace.ts';
+import type { ConnectionPath } from '../lib/trace/types.ts';
 
 const USAGE =
   'trace.ts [--ports A-B] [--host ADDR] [--json] [--source auto|kernel|sampled] [--confirm-time-wait] [-- COMMAND ...] | trace.ts --demo simultaneous-open|simultaneous-close|normal-open|normal-close [--json] [--max-tries N]';
@@ -46,15 +47,6 @@ const OPTIONS = {
   'max-tries': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
-
-function parsePortRange(text: string): PortRange {
-  const match = /^(\d+)(?:-(\d+))?$/.exec(text);
-  if (!match?.[1]) throw new UsageError(`--ports: '${text}' is not a port or a range A-B`);
-  const from = parsePort(match[1], '--ports');
-  const to = match[2] ? parsePort(match[2], '--ports') : from;
-  if (to < from) throw new UsageError(`--ports: range ${from}-${to} is empty`);
-  return { from, to };
-}
 
 function parseSource(text: string | undefined): SourceChoice {
   if (text === undefined) return 'auto';
@@ -195,7 +187,7 @@ async function main(): Promise<number> {
   }
   if (values['max-tries']) throw new UsageError('--max-tries goes with --demo');
   if (split >= 0 && command.length === 0) throw new UsageError('no command after --');
-  const portRange = values.ports ? parsePortRange(values.ports) : undefined;
+  const portRange = values.ports ? parsePortRange(values.ports, '--ports') : undefined;
   const hosts = values.host?.map((host) => parseHost(host, '--host'));
   const source = parseSource(values.source);
 
@@ -205,7 +197,7 @@ async function main(): Promise<number> {
   } catch (error) {
     throw new ExitError((error as Error).message, EXIT_UNAVAILABLE);
   }
-  const what = portRange ? `TCP ports ${portRange.from}-${portRange.to}` : 'all TCP ports';
+  const what = portRange ? `TCP ports ${portRange.first}-${portRange.last}` : 'all TCP ports';
   process.stderr.write(
     `trace.ts: tracing ${what}${trace.instance ? ` (trace instance ${trace.instance})` : ' (sampling)'}; ${command.length ? `running ${command.join(' ')}` : 'Ctrl-C to stop'}\n`,
   );

@@ -10,7 +10,8 @@ import { applyLab, listLabNamespaces, probeLab, stateDirectory, teardownLab } fr
 import { matrixRows } from '../lib/lab/matrixRows.ts';
 import { type LabProcess, spawnInNamespace } from '../lib/lab/namespaceProcess.ts';
 import { runNatMatrix } from '../lib/lab/runMatrix.ts';
-import { namespaceName, parseTopology, planLab, routerRuleset, type Topology } from '../lib/lab/topology.ts';
+import { namespaceName, parseTopology, planLab, routerRuleset } from '../lib/lab/topology.ts';
+import type { Topology } from '../lib/lab/types.ts';
 import { repoRoot, runScript } from './helpers/runScript.ts';
 
 const facility = probeLab();

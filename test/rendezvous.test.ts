@@ -14,11 +14,10 @@ import {
   encodeMessage,
   LineSplitter,
   MAX_LINE_BYTES,
-  type PeerInfo,
-  type ServerMessage,
   startDelays,
 } from '../lib/rendezvous/protocol.ts';
 import { type RendezvousServer, startRendezvousServer } from '../lib/rendezvous/server.ts';
+import type { PeerInfo, ServerMessage } from '../lib/rendezvous/types.ts';
 import { runScript } from './helpers/runScript.ts';
 
 describe('rendezvous protocol', () => {

@@ -10,9 +10,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../lib/core/cli.ts';
 import { buildPatterns, chunkMatches, PATTERN_PERIOD, patternOffset } from '../lib/core/payloadPattern.ts';
 import { probeSandbox } from '../lib/core/sandbox.ts';
-import { aggregateResult, type StressResult } from '../lib/stress/aggregateResult.ts';
+import { aggregateResult } from '../lib/stress/aggregateResult.ts';
 import { parseBytes, parseStressOptions } from '../lib/stress/options.ts';
-import type { PairLogRecord } from '../lib/stress/pairLog.ts';
 import { mergeStats, PairStats } from '../lib/stress/pairStats.ts';
 import {
   LOOPBACK_ADDRESS_COUNT,
@@ -26,6 +25,7 @@ import {
 import { printResult } from '../lib/stress/printResult.ts';
 import { combineHalves, joinBufferSize, RaceJoin, type SideHalf } from '../lib/stress/raceJoin.ts';
 import { runStress } from '../lib/stress/runStress.ts';
+import type { PairLogRecord, StressResult } from '../lib/stress/types.ts';
 import { probeTracefs } from '../lib/trace/kernelTracepoint.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;

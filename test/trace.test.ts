@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { probeSandbox } from '../lib/core/sandbox.ts';
 import { planPairs } from '../lib/stress/planPairs.ts';
+import { annotatePairLog, pairsOfPlan, traceOptionsForPlan } from '../lib/stress/traceStress.ts';
 import { createLivePrinter } from '../lib/trace/connectionLiveTrace.ts';
 import {
   buildConnectionPaths,
@@ -23,27 +24,15 @@ import {
   startKernelTrace,
   TRACEFS,
 } from '../lib/trace/kernelTracepoint.ts';
-import {
-  annotatePairLog,
-  classifyPlannedPairs,
-  formatPairKinds,
-  pairsOfPlan,
-  startPairTrace,
-  traceOptionsForPlan,
-} from '../lib/trace/plannedPairTrace.ts';
+import { classifyPlannedPairs, formatPairKinds, startPairTrace } from '../lib/trace/plannedPairTrace.ts';
 import {
   diffSamples,
   parseProcNetTcp,
   type SocketRow,
   startProcNetTcpSampler,
 } from '../lib/trace/socketTableSampler.ts';
-import {
-  stateFromKernelName,
-  stateFromKernelNumber,
-  TCP_STATES,
-  type TcpState,
-} from '../lib/trace/tcpStates.ts';
-import type { TraceEvent } from '../lib/trace/types.ts';
+import { stateFromKernelName, stateFromKernelNumber } from '../lib/trace/tcpStates.ts';
+import { TCP_STATES, type TcpState, type TraceEvent } from '../lib/trace/types.ts';
 
 // Host loopback ports for trace's tests: 31000-31999 (the demos run in private namespaces).
 
@@ -135,7 +124,7 @@ describe('parsing recorded trace text', () => {
     expect(v6[1]).toMatchObject({ type: 'reset', family: 6, local: { port: 31010 } });
     expect(parseTraceLine('CPU:1 [LOST 42 EVENTS]')).toEqual({ type: 'lost', count: 42 });
     expect(parseTraceLine('# tracer: nop')).toBeNull();
-    expect(eventFilter({ portRange: { from: 31000, to: 31009 } })).toBe(
+    expect(eventFilter({ portRange: { first: 31000, last: 31009 } })).toBe(
       'protocol == 6 && (sport >= 31000 && sport <= 31009 || dport >= 31000 && dport <= 31009)',
     );
     if (os.endianness() === 'LE')
@@ -293,10 +282,10 @@ describe('pair classification for stress --trace', () => {
   it('derives the filter and the pairs from a stress address plan', () => {
     const plan = planPairs(5, { ports: { first: 40000, last: 40002 }, roundOffset: 1 });
     expect(traceOptionsForPlan(plan, 5)).toEqual({
-      portRange: { from: 40000, to: 40002 },
+      portRange: { first: 40000, last: 40002 },
       hosts: ['127.0.1.3', '127.0.1.4', '127.0.1.5', '127.0.1.6'],
     });
-    expect(traceOptionsForPlan(plan, undefined)).toEqual({ portRange: { from: 40000, to: 40002 } });
+    expect(traceOptionsForPlan(plan, undefined)).toEqual({ portRange: { first: 40000, last: 40002 } });
     const pairs = [...pairsOfPlan(plan, 5)];
     expect(pairs).toHaveLength(5);
     expect(pairs[3]).toEqual({
@@ -307,7 +296,7 @@ describe('pair classification for stress --trace', () => {
   });
 
   it.skipIf(skipKernel)('a listener shows up as not-simultaneous (real sockets, kernel trace)', async () => {
-    const trace = startPairTrace({ portRange: { from: 31130, to: 31131 }, hosts: ['127.0.0.1'] });
+    const trace = startPairTrace({ portRange: { first: 31130, last: 31131 }, hosts: ['127.0.0.1'] });
     expect(trace.label.source).toBe('kernel');
     const server = net.createServer((socket) => {
       socket.resume();
@@ -440,7 +429,7 @@ describe('trace.ts usage errors', () => {
 
 describe.skipIf(skipKernel)('kernel trace on real sockets (host loopback)', () => {
   it('traces a normal open and close, and removes its instance on stop', async () => {
-    const trace = startKernelTrace({ portRange: { from: 31100, to: 31101 }, hosts: ['127.0.0.1'] });
+    const trace = startKernelTrace({ portRange: { first: 31100, last: 31101 }, hosts: ['127.0.0.1'] });
     expect(instanceExists(trace.instance)).toBe(true);
     const server = net.createServer((socket) => socket.resume());
     await new Promise<void>((resolve) => server.listen(31100, '127.0.0.1', resolve));

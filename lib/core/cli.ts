@@ -5,6 +5,7 @@
 
 import { isIP } from 'node:net';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import type { Endpoint, PortRange } from './types.ts';
 
 /** Exit codes shared by every script; scripts add their own above 2 and document them. */
 export const EXIT = {
@@ -72,6 +73,15 @@ export function parsePort(text: string, name: string): number {
   return port;
 }
 
+/** "LO-HI", or one port "P" (a range of one). */
+export function parsePortRange(text: string, name: string): PortRange {
+  const match = /^(\d+)(?:-(\d+))?$/.exec(text.trim());
+  if (!match?.[1]) throw new UsageError(`${name}: '${text}' is not a port or a port range LO-HI`);
+  const range = { first: parsePort(match[1], name), last: parsePort(match[2] ?? match[1], name) };
+  if (range.first > range.last) throw new UsageError(`${name}: ${text} is empty (LO > HI)`);
+  return range;
+}
+
 /** A host name or IP literal (IPv6 may come in brackets); returns it without brackets. */
 export function parseHost(text: string, name: string): string {
   const host = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
@@ -87,17 +97,10 @@ export function parseHost(text: string, name: string): string {
 }
 
 /** "HOST:PORT" or "[V6]:PORT". */
-export function parseHostPort(text: string, name: string): { host: string; port: number } {
+export function parseHostPort(text: string, name: string): Endpoint {
   const match = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(text);
   if (!match?.[1] || !match[2]) throw new UsageError(`${name}: '${text}' is not HOST:PORT`);
   return { host: parseHost(match[1], name), port: parsePort(match[2], name) };
-}
-
-/** "host:port" with brackets for IPv6, for messages. */
-export function formatEndpoint(endpoint: { host: string; port: number }): string {
-  return isIP(endpoint.host) === 6
-    ? `[${endpoint.host}]:${endpoint.port}`
-    : `${endpoint.host}:${endpoint.port}`;
 }
 
 /**

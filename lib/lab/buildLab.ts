@@ -7,18 +7,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type LabPlan, NAMESPACE_PREFIX, type RouterBehaviour, routerRuleset } from './topology.ts';
+import { NAMESPACE_PREFIX, routerRuleset } from './topology.ts';
+import type { LabPlan, LabState, RouterBehaviour } from './types.ts';
 import { insideLabUserNamespace, probeUserNamespace, USERNS_ENV } from './userNamespace.ts';
-
-export interface LabState {
-  plan: LabPlan;
-  /** pid of the process that built the lab; a lab whose owner is gone and not `persistent` is an orphan. */
-  ownerPid: number;
-  persistent: boolean;
-  /** Built inside a user namespace held by ownerPid: it lives exactly as long as that process. */
-  userNamespace: boolean;
-  createdAt: string;
-}
 
 /** Where state files live: /run for root; for anyone else the temp dir (inside the user namespace /run is ours). */
 export function stateDirectory(): string {

@@ -3,23 +3,8 @@
  * why, and the summary table. Pure: running the punches is runNatMatrix.ts.
  */
 import * as hdr from 'hdr-histogram-js';
-import type { PunchOutcome } from './punchAgent.ts';
-import { formatBehaviour, type RouterBehaviour } from './topology.ts';
-
-/** sync: both start at the server's time and retry after a refusal; skew: bob starts late, one connect each. */
-export type Timing = 'sync' | 'skew';
-/** all: every punch connects; none: no punch does; some: at least one does (timing decides each). */
-export type Expectation = 'all' | 'none' | 'some';
-
-export interface MatrixRow {
-  /** 1-based, stable: `lab.ts matrix --only` picks rows by it. */
-  number: number;
-  alice: RouterBehaviour;
-  bob: RouterBehaviour;
-  timing: Timing;
-  expect: Expectation;
-  reason: string;
-}
+import { formatBehaviour } from './topology.ts';
+import type { Expectation, MatrixRow, PunchOutcome, RouterBehaviour, RowSummary, Timing } from './types.ts';
 
 export const SKEW_MS = 500;
 /** Loss at each router in the matrix's lossy row. */
@@ -112,19 +97,6 @@ export function matrixRows(): MatrixRow[] {
   const lossy = { mapping: 'eim', filtering: 'apdf', inbound: 'drop', lossPercent: LOSS_PERCENT } as const;
   rows.push({ number: 0, alice: lossy, bob: lossy, timing: 'sync', ...expectationFor(lossy, lossy, 'sync') });
   return rows.map((row, index) => ({ ...row, number: index + 1 }));
-}
-
-export interface RowSummary {
-  row: MatrixRow;
-  punches: number;
-  successes: number;
-  /** Median time from the agreed start to the direct connection, over the successes. */
-  medianMs: number | undefined;
-  /** Connect attempts beyond the first, averaged over all punches. */
-  retriesPerPunch: number;
-  /** The most frequent failure code, with its first message. */
-  failure?: { code: string; error: string };
-  matches: boolean;
 }
 
 export function summarizeRow(row: MatrixRow, outcomes: PunchOutcome[]): RowSummary {

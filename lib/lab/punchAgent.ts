@@ -8,33 +8,7 @@ import type net from 'node:net';
 import { createInterface } from 'node:readline';
 import { PunchError, punchThroughRendezvous } from '../rendezvous/client.ts';
 import type { LabProcess } from './namespaceProcess.ts';
-
-export interface PunchRequest {
-  id: number;
-  session: string;
-  secret: string;
-  server: { host: string; port: number };
-  probePort: number;
-  localPort: number;
-  deadlineMs: number;
-  singleAttempt: boolean;
-  retryIntervalMs: number;
-  extraDelayMs: number;
-}
-
-export interface PunchOutcome {
-  id: number;
-  ok: boolean;
-  /** From the agreed start time to the direct connection. */
-  elapsedMs: number;
-  attempts: number;
-  errors: Record<string, number>;
-  code?: string;
-  error?: string;
-  /** The far end of the punched connection, and the line the peer sent over it. */
-  remote?: string;
-  received?: string;
-}
+import type { PunchOutcome, PunchRequest } from './types.ts';
 
 function readLine(socket: net.Socket, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {

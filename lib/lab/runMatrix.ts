@@ -6,10 +6,11 @@
  */
 
 import { applyLab, reconfigureRouter, teardownLab, teardownOnExit } from './buildLab.ts';
-import { type MatrixRow, type RowSummary, SKEW_MS, summarizeRow } from './matrixRows.ts';
+import { SKEW_MS, summarizeRow } from './matrixRows.ts';
 import { spawnInNamespace } from './namespaceProcess.ts';
-import { PunchAgentHandle, type PunchOutcome } from './punchAgent.ts';
-import { DEFAULT_BEHAVIOUR, type LabPlan, namespaceName, planLab, RENDEZVOUS_ADDRESS } from './topology.ts';
+import { PunchAgentHandle } from './punchAgent.ts';
+import { DEFAULT_BEHAVIOUR, namespaceName, planLab, RENDEZVOUS_ADDRESS } from './topology.ts';
+import type { LabPlan, MatrixRow, PunchOutcome, RowSummary } from './types.ts';
 
 export const RENDEZVOUS_PORT = 3478;
 

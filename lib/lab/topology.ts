@@ -8,26 +8,7 @@
  * own namespace never sees a lab interface.
  */
 import { UsageError } from '../core/cli.ts';
-
-/** How the router picks the public port of a new connection (RFC 4787 terms). */
-export type Mapping = 'eim' | 'edm';
-/** Which inbound packets the router lets through to a mapped port. */
-export type Filtering = 'eif' | 'apdf';
-/** What the router does with an unsolicited inbound SYN. */
-export type Inbound = 'drop' | 'rst';
-
-export interface RouterBehaviour {
-  mapping: Mapping;
-  filtering: Filtering;
-  inbound: Inbound;
-  /** Percentage (0..100) of forwarded packets dropped at random. */
-  lossPercent: number;
-}
-
-export interface Topology {
-  /** The private hosts, in order; host i sits behind router i. */
-  hosts: { name: string; router: RouterBehaviour }[];
-}
+import type { Filtering, Inbound, LabHost, LabPlan, Mapping, RouterBehaviour, Topology } from './types.ts';
 
 export const DEFAULT_BEHAVIOUR: RouterBehaviour = {
   mapping: 'eim',
@@ -94,24 +75,6 @@ export function formatBehaviour(behaviour: RouterBehaviour): string {
 export function describeBehaviour(behaviour: RouterBehaviour): string {
   const loss = behaviour.lossPercent ? `, ${behaviour.lossPercent}% loss` : '';
   return `${MAPPING_TEXT[behaviour.mapping]}, ${FILTERING_TEXT[behaviour.filtering]}, ${INBOUND_TEXT[behaviour.inbound]}${loss}`;
-}
-
-export interface LabHost {
-  /** Name used on the command line: alice, bob, rv, alice-nat, internet. */
-  name: string;
-  namespace: string;
-  role: 'host' | 'router' | 'rendezvous' | 'internet';
-  addresses: string[];
-  behaviour?: RouterBehaviour;
-}
-
-export interface LabPlan {
-  id: string;
-  hosts: LabHost[];
-  /** argv lists run in order by labRunner (each starts with 'ip' or 'nft'). */
-  commands: string[][];
-  /** Per router namespace, the nft ruleset to load (also used to reconfigure a running lab). */
-  rulesets: Record<string, string>;
 }
 
 export function namespaceName(labId: string, host: string): string {

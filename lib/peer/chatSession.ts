@@ -1,28 +1,5 @@
-/**
- * A line-based chat over an open socket: each input line is sent exactly as typed (UTF-8, any
- * length), each received line is printed with a prefix. Ends by half-close (FIN) and a bounded wait
- * for the peer's, by the peer closing, or by a reset.
- */
-import type net from 'node:net';
 import readline from 'node:readline';
-import type { Readable, Writable } from 'node:stream';
-
-export type ChatEnd =
-  | { kind: 'quit'; peerClosed: boolean }
-  | { kind: 'peer-closed' }
-  | { kind: 'lost'; code: string; message: string }
-  | { kind: 'interrupted' };
-
-export interface ChatOptions {
-  socket: net.Socket;
-  input: Readable;
-  output: Writable;
-  /** Status lines (connected, closed, ...): stderr in peer.ts, so stdout carries only the chat. */
-  status: (line: string) => void;
-  prefix: string;
-  lingerMs: number;
-  signal?: AbortSignal;
-}
+import type { ChatEnd, ChatOptions } from './types.ts';
 
 export const QUIT_COMMAND = '/quit';
 

@@ -4,33 +4,9 @@
  */
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
-import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { formatEndpoint } from '../core/cli.ts';
-
-export interface Endpoint {
-  host: string;
-  port: number;
-}
-
-export interface DialOptions {
-  /** Our side; host defaults to the wildcard of the remote's family. */
-  local: { host?: string; port: number };
-  remote: Endpoint;
-  /** Pause between attempts. 0 retries at once, as the classic program does (best on loopback). */
-  retryIntervalMs?: number;
-  /** Give up after this long (default 30 s). */
-  deadlineMs?: number;
-  signal?: AbortSignal;
-}
-
-export interface DialResult {
-  socket: net.Socket;
-  attempts: number;
-  elapsedMs: number;
-  /** Count per error code seen while retrying. */
-  errors: Record<string, number>;
-}
+import { formatEndpoint, isLocalAddress } from '../core/endpoint.ts';
+import type { DialOptions, DialResult, PreparedDial } from './types.ts';
 
 /** Why a dial failed. `code` is a Node errno code, or one of ours: EDEADLINE, ESELFCONNECT, EINVAL, ABORT_ERR. */
 export class DialError extends Error {
@@ -61,14 +37,6 @@ export const RETRYABLE_CODES: ReadonlySet<string> = new Set([
 
 const WILDCARDS = new Set(['0.0.0.0', '::']);
 
-/** Is this address one of this host's own (or a loopback one, which all are)? */
-export function isLocalAddress(address: string): boolean {
-  if (address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.')) return true;
-  return Object.values(os.networkInterfaces()).some((list) =>
-    list?.some((entry) => entry.address === address),
-  );
-}
-
 async function resolveHost(host: string, family?: 4 | 6): Promise<{ address: string; family: 4 | 6 }> {
   const ipFamily = net.isIP(host);
   if (ipFamily === 4 || ipFamily === 6) return { address: host, family: ipFamily };
@@ -93,19 +61,6 @@ function describeErrors(errors: Record<string, number>): string {
 
 function validPort(port: number): boolean {
   return Number.isInteger(port) && port >= 1 && port <= 65535;
-}
-
-/**
- * Opens a TCP connection by simultaneous open. Binds local.host:local.port on every attempt
- * (Node binds with SO_REUSEADDR, so the port can be rebound at once) and connects to remote until
- * the peer's connect meets ours, the deadline passes, or the signal aborts.
- */
-export interface PreparedDial {
-  /** Resolved local endpoint (the wildcard of the remote's family when no host was given). */
-  local: Endpoint;
-  /** Resolved remote endpoint. */
-  target: Endpoint;
-  family: 4 | 6;
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   UsageError,
 } from '../core/cli.ts';
 import { isValidSession } from '../rendezvous/protocol.ts';
+import type { PeerOptions, RendezvousChoice } from './types.ts';
 
 export const PEER_USAGE =
   'peer.ts REMOTE_HOST REMOTE_PORT [--local-port 8000] [--local-host ADDR] [--timeout 30s] [--retry-interval 0ms] [--linger 5s] [--prefix "peer> "] [--trace] | peer.ts --rendezvous HOST:PORT --session ID --secret S [--local-port 8000] ...';
@@ -42,27 +43,6 @@ export const PEER_EXIT = {
   /** --rendezvous: the server could not be reached, refused us, or no peer joined the session. */
   rendezvousFailed: 6,
 } as const;
-
-/** --rendezvous: learn the peer's public endpoint from a rendezvous server, then punch (rendezvousClient.ts). */
-export interface RendezvousChoice {
-  server: { host: string; port: number };
-  session: string;
-  secret: string;
-}
-
-export interface PeerOptions {
-  /** Absent with --rendezvous, which learns it from the server. */
-  remote?: { host: string; port: number };
-  rendezvous?: RendezvousChoice;
-  local: { host?: string; port: number };
-  timeoutMs: number;
-  retryIntervalMs: number;
-  /** After our FIN, how long to wait for the peer's before closing anyway. */
-  lingerMs: number;
-  prefix: string;
-  /** Print the connection's TCP state changes as they happen (lib/liveTrace.ts). */
-  trace: boolean;
-}
 
 export function parsePeerArgs(argv: string[]): PeerOptions {
   const { values, positionals } = parseFlags(argv, {

@@ -7,18 +7,11 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { formatEndpoint } from '../core/cli.ts';
-import { DialError, dialSimultaneous, type Endpoint } from '../peer/dialSimultaneous.ts';
-import {
-  authToken,
-  type ClientMessage,
-  decodeServerMessage,
-  encodeMessage,
-  LineSplitter,
-  type PeerInfo,
-  type ServerMessage,
-  type WireEndpoint,
-} from './protocol.ts';
+import { formatEndpoint } from '../core/endpoint.ts';
+import type { Endpoint } from '../core/types.ts';
+import { DialError, dialSimultaneous } from '../peer/dialSimultaneous.ts';
+import { authToken, decodeServerMessage, encodeMessage, LineSplitter } from './protocol.ts';
+import type { ClientMessage, PeerInfo, ServerMessage } from './types.ts';
 
 export interface PunchOptions {
   server: Endpoint;
@@ -193,7 +186,7 @@ async function probe(
   local: { host: string; port: number },
   server: Endpoint,
   signal: AbortSignal,
-): Promise<WireEndpoint> {
+): Promise<Endpoint> {
   const socket = await connectFrom(local, server, signal);
   const connection = new ServerConnection(socket, 'probe');
   const abort = () => socket.destroy();
@@ -266,7 +259,7 @@ export async function punchThroughRendezvous(options: PunchOptions): Promise<Pun
     return error;
   };
 
-  let probed: WireEndpoint | null = null;
+  let probed: Endpoint | null = null;
   if (options.probePort) {
     probed = await probe(local, { host: options.server.host, port: options.probePort }, signal).catch(
       (error) => {

@@ -12,56 +12,11 @@
  * `auth` is HMAC-SHA256(secret, session): the server pairs equal tokens and never sees the secret.
  */
 import { createHmac } from 'node:crypto';
+import type { Endpoint } from '../core/types.ts';
+import type { ClientMessage, Decoded, ErrorCode, ObservedMapping, PeerInfo, ServerMessage } from './types.ts';
 
 export const PROTOCOL_VERSION = 1;
 export const MAX_LINE_BYTES = 4096;
-
-export interface WireEndpoint {
-  host: string;
-  port: number;
-}
-
-/** How a peer's NAT mapped its local port, as seen by the server from two of its ports. */
-export type ObservedMapping = 'endpoint-independent' | 'endpoint-dependent' | 'unknown';
-
-export type ErrorCode =
-  | 'bad-version'
-  | 'malformed'
-  | 'too-large'
-  | 'unauthorized'
-  | 'idle'
-  | 'unpaired'
-  | 'session-full'
-  | 'bad-state';
-
-export type ClientMessage =
-  | { v: 1; type: 'probe' }
-  | { v: 1; type: 'register'; session: string; auth: string; name: string; probed: WireEndpoint | null }
-  | { v: 1; type: 'pong'; id: number }
-  | {
-      v: 1;
-      type: 'result';
-      ok: boolean;
-      elapsedMs: number;
-      attempts: number;
-      error?: string;
-    };
-
-export interface PeerInfo {
-  name: string;
-  endpoint: WireEndpoint;
-  mapping: ObservedMapping;
-  rttMs: number;
-}
-
-export type ServerMessage =
-  | { v: 1; type: 'observed'; endpoint: WireEndpoint }
-  | { v: 1; type: 'registered'; observed: WireEndpoint }
-  | { v: 1; type: 'ping'; id: number }
-  | { v: 1; type: 'peer'; self: PeerInfo; peer: PeerInfo; startInMs: number }
-  | { v: 1; type: 'error'; code: ErrorCode; message: string };
-
-export type Decoded<T> = { ok: true; message: T } | { ok: false; code: ErrorCode; error: string };
 
 export class ProtocolError extends Error {
   override name = 'ProtocolError';
@@ -99,7 +54,7 @@ export function isValidSession(session: string): boolean {
 
 type Shape = Record<string, unknown>;
 
-function isEndpoint(value: unknown): value is WireEndpoint {
+function isEndpoint(value: unknown): value is Endpoint {
   const endpoint = value as Shape | null;
   return (
     typeof endpoint === 'object' &&
@@ -255,7 +210,7 @@ export class LineSplitter {
 }
 
 /** Is an endpoint seen on two server ports the same? That says whether the NAT mapping depends on the destination. */
-export function classifyMapping(main: WireEndpoint, probed: WireEndpoint | null): ObservedMapping {
+export function classifyMapping(main: Endpoint, probed: Endpoint | null): ObservedMapping {
   if (!probed) return 'unknown';
   return main.host === probed.host && main.port === probed.port
     ? 'endpoint-independent'

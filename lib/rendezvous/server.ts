@@ -6,20 +6,17 @@
  */
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { formatEndpoint } from '../core/cli.ts';
+import { formatEndpoint } from '../core/endpoint.ts';
+import type { Endpoint } from '../core/types.ts';
 import {
-  type ClientMessage,
   classifyMapping,
   decodeClientMessage,
-  type ErrorCode,
   encodeMessage,
   LineSplitter,
-  type PeerInfo,
   type ProtocolError,
-  type ServerMessage,
   startDelays,
-  type WireEndpoint,
 } from './protocol.ts';
+import type { ClientMessage, ErrorCode, PeerInfo, ServerMessage } from './types.ts';
 
 export interface RendezvousServerOptions {
   host: string;
@@ -44,11 +41,11 @@ export interface RendezvousServer {
 interface Client {
   id: number;
   socket: net.Socket;
-  observed: WireEndpoint;
+  observed: Endpoint;
   state: 'new' | 'measuring' | 'waiting' | 'paired' | 'closed';
   name: string;
   session?: Session;
-  probed: WireEndpoint | null;
+  probed: Endpoint | null;
   rtts: number[];
   pingSentAt: Map<number, number>;
   timer?: NodeJS.Timeout;

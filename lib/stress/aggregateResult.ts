@@ -3,80 +3,8 @@
  * statistics and the run's facts. Pure.
  */
 import type { Histogram } from 'hdr-histogram-js';
-import type { CloseKind, Mode } from './options.ts';
 import type { PairStats } from './pairStats.ts';
-
-export interface Percentiles {
-  min: number;
-  mean: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  p999: number;
-  max: number;
-}
-
-export interface StressResult {
-  mode: Mode;
-  /** Why this mode: asked for, the default, or the fallback and its reason. */
-  modeReason: string;
-  workers: number;
-  concurrency: number;
-  /** handle: bare libuv TCP handles; net: net.Socket (always in race mode). */
-  sockets: 'handle' | 'net';
-  /** Throwaway pairs each worker ran before the clock started (not counted anywhere else). */
-  warmupPairsPerWorker: number;
-  payloadBytes: number;
-  close: CloseKind;
-  /** Open-loop rate (pairs/s) or null for a closed loop. */
-  rate: number | null;
-  timeoutMs: number;
-  pairs: { planned: number; established: number; failed: number; cancelled: number };
-  /** established / planned, in percent. */
-  successPct: number;
-  /** From the first pair's start to the last pair's end. */
-  durationMs: number;
-  /** Established pairs per second of durationMs. */
-  pairsPerSec: number;
-  /** Start (scheduled start with --rate) to both sides connected, established pairs only; null if none. */
-  establishMs: Percentiles | null;
-  /** Start to both sockets closed, payload and close included. */
-  pairMs: Percentiles | null;
-  /** connect() attempts per side (1 in sandbox mode). */
-  attempts: Omit<Percentiles, 'p999'> | null;
-  /** Why pairs failed, by code. */
-  errors: Record<string, number>;
-  /** Errors retried while dialing (race mode), by code. */
-  retryErrors: Record<string, number>;
-  bytesVerified: number;
-  /** How the established pairs closed: fin (both saw EOF) or rst (the peer saw the reset). */
-  closeOutcomes: Record<string, number>;
-  workerCrashes: number;
-  interrupted: boolean;
-  /** Peak resident set of the process that ran the pool (its worker threads included), in bytes. */
-  peakRssBytes: number;
-  /** The NDJSON pair log, if written. */
-  log: string | null;
-}
-
-export interface RunFacts {
-  mode: Mode;
-  modeReason: string;
-  workers: number;
-  concurrency: number;
-  sockets: 'handle' | 'net';
-  warmupPairsPerWorker: number;
-  payloadBytes: number;
-  close: CloseKind;
-  rate: number | undefined;
-  timeoutMs: number;
-  planned: number;
-  durationMs: number;
-  workerCrashes: number;
-  interrupted: boolean;
-  peakRssBytes: number;
-  log: string | undefined;
-}
+import type { Percentiles, RunFacts, StressResult } from './types.ts';
 
 function round(value: number, digits = 3): number {
   const scale = 10 ** digits;

@@ -4,15 +4,17 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parseCount, parseDuration, parseFlags, parsePort, UsageError } from '../core/cli.ts';
-import { type AddressPlan, PLAN_ADDRESS_COUNT, type PortRange, planPairs } from './planPairs.ts';
-
-export const CLOSE_KINDS = ['graceful', 'reset', 'simultaneous'] as const;
-export type CloseKind = (typeof CLOSE_KINDS)[number];
-export const MODES = ['sandbox', 'race'] as const;
-export type { SocketKind } from './sandboxPair.ts';
-export const SOCKET_KINDS = ['handle', 'net'] as const;
-export type Mode = (typeof MODES)[number];
+import { parseCount, parseDuration, parseFlags, parsePortRange, UsageError } from '../core/cli.ts';
+import type { PortRange } from '../core/types.ts';
+import { PLAN_ADDRESS_COUNT, planPairs } from './planPairs.ts';
+import {
+  type AddressPlan,
+  CLOSE_MODES,
+  MODES,
+  type Mode,
+  SOCKET_KINDS,
+  type StressOptions,
+} from './types.ts';
 
 export const STRESS_USAGE =
   'stress.ts [--pairs N] [--duration D] [--concurrency N] [--rate N] [--workers N] [--payload BYTES] ' +
@@ -34,35 +36,6 @@ export const DEFAULT_PORTS: Record<Mode, PortRange> = {
   sandbox: { first: 1024, last: 65_535 },
   race: { first: 21_000, last: 29_999 },
 };
-
-export interface StressOptions {
-  /** Pairs to run; undefined with --duration alone (then the plan's capacity bounds the run). */
-  pairs: number | undefined;
-  durationMs: number | undefined;
-  /** Pairs in flight over all workers. */
-  concurrency: number;
-  /** Open loop: pairs started per second. */
-  rate: number | undefined;
-  workers: number;
-  payload: number;
-  close: CloseKind;
-  /** Sandbox mode: throwaway pairs per worker before the clock starts (0 in race mode). */
-  warmup: number;
-  /** Sandbox mode: bare libuv TCP handles (fast) or net.Socket. Race mode always uses net.Socket. */
-  sockets: (typeof SOCKET_KINDS)[number];
-  timeoutMs: number;
-  mode: Mode;
-  /** False when the mode is the default (sandbox, falling back to race). */
-  modeExplicit: boolean;
-  json: string | undefined;
-  log: string | undefined;
-  minSuccess: number;
-  ports: PortRange;
-  addresses: number;
-  quiet: boolean;
-  /** Record every pair's TCP states (kernel tracepoint) and classify its open and close (lib/pairTrace.ts). */
-  trace: boolean;
-}
 
 const flagSpec = {
   pairs: { type: 'string' },
@@ -100,14 +73,6 @@ function parsePercent(text: string, name: string): number {
   const value = /^\d+(\.\d+)?%?$/.test(text.trim()) ? Number.parseFloat(text) : Number.NaN;
   if (!(value >= 0 && value <= 100)) throw new UsageError(`${name}: '${text}' is not a percentage 0..100`);
   return value;
-}
-
-function parsePortRange(text: string, name: string): PortRange {
-  const match = /^(\d+)-(\d+)$/.exec(text.trim());
-  if (!match?.[1] || !match[2]) throw new UsageError(`${name}: '${text}' is not a port range LO-HI`);
-  const range = { first: parsePort(match[1], name), last: parsePort(match[2], name) };
-  if (range.first > range.last) throw new UsageError(`${name}: ${text} is empty (LO > HI)`);
-  return range;
 }
 
 function parseChoice<T extends string>(text: string, name: string, choices: readonly T[]): T {
@@ -191,7 +156,7 @@ export function parseStressOptions(args: string[], context: ParseContext): Parse
 
   const rate = values.rate === undefined ? undefined : parseCount(values.rate, '--rate', 1, 10_000_000);
   const payload = values.payload === undefined ? 64 : parseBytes(values.payload, '--payload', MAX_PAYLOAD);
-  const close = values.close === undefined ? 'graceful' : parseChoice(values.close, '--close', CLOSE_KINDS);
+  const close = values.close === undefined ? 'graceful' : parseChoice(values.close, '--close', CLOSE_MODES);
   // A simultaneous close waits about 0.3 s on FIN timers (lib/sandbox.ts crossFinsRuleset): the CPU is
   // not what limits those pairs, so JIT warm-up buys nothing and would cost ~10 s.
   const warmup =

@@ -5,30 +5,7 @@
  * report (cancelled before they were handed out, or lost with a crashed worker).
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import type { CloseKind } from './options.ts';
-import type { Outcome } from './pairStats.ts';
-
-export interface PairLogRecord {
-  id: number;
-  /** "host:port" of side A and side B. */
-  a: string;
-  b: string;
-  outcome: Outcome;
-  /** Failure or cancellation code; null when established. */
-  error: string | null;
-  /** connect() attempts of side A and side B. */
-  attempts: [number, number];
-  /** Per side: microseconds from the pair's start to that side's 'connect' (null: never connected). */
-  establishUs: [number | null, number | null];
-  bytesVerified: number;
-  /** The close that was asked for, and what was seen: fin, rst or null. */
-  close: CloseKind;
-  closeOutcome: 'fin' | 'rst' | null;
-  /** Microseconds between the scheduled start (--rate) and the real one; 0 without --rate. */
-  startLagUs: number;
-  /** Microseconds from the start until both sockets closed (null if it never started). */
-  pairUs: number | null;
-}
+import type { PairLogRecord } from './types.ts';
 
 function us(value: number | undefined): number | null {
   return value === undefined || value < 0 ? null : Math.round(value);

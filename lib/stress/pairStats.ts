@@ -4,26 +4,7 @@
  * thread merges them with mergeStats. Memory does not grow with the pair count.
  */
 import * as hdr from 'hdr-histogram-js';
-
-export type Outcome = 'established' | 'failed' | 'cancelled';
-
-/** Plain, structured-clone friendly: what crosses from a worker to the main thread. */
-export interface EncodedStats {
-  established: number;
-  failed: number;
-  cancelled: number;
-  bytesVerified: number;
-  /** Failure reason of each failed pair, by code. */
-  errors: Record<string, number>;
-  /** Errors seen and retried while dialing (race mode), by code. */
-  retryErrors: Record<string, number>;
-  /** How established pairs closed: fin (both saw EOF), rst (the peer saw ECONNRESET). */
-  closes: Record<string, number>;
-  /** Base64 compressed HDR histograms (hdr-histogram-js encoding). */
-  establishUs: string;
-  pairUs: string;
-  attempts: string;
-}
+import type { EncodedStats } from './types.ts';
 
 function newHistogram(): hdr.Histogram {
   return hdr.build({ lowestDiscernibleValue: 1, numberOfSignificantValueDigits: 3, autoResize: true });

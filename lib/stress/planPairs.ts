@@ -8,11 +8,8 @@
  * Pure: no sockets, no clock.
  */
 import { UsageError } from '../core/cli.ts';
-
-export interface PortRange {
-  first: number;
-  last: number;
-}
+import type { PortRange } from '../core/types.ts';
+import type { AddressPlan, PairEndpoints } from './types.ts';
 
 export interface PlanOptions {
   ports: PortRange;
@@ -20,21 +17,6 @@ export interface PlanOptions {
   addresses?: number;
   /** Start at this address pair (wraps); a random one keeps runs on a shared loopback apart. */
   roundOffset?: number;
-}
-
-export interface AddressPlan {
-  ports: PortRange;
-  portCount: number;
-  /** Address pairs in use: a round uses one pair on every port. */
-  rounds: number;
-  roundOffset: number;
-  /** Pairs the plan holds without reusing an endpoint. */
-  capacity: number;
-}
-
-export interface PairEndpoints {
-  a: { host: string; port: number };
-  b: { host: string; port: number };
 }
 
 /**

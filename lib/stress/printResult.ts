@@ -1,5 +1,5 @@
 /** The human report of a stress run, printed on stdout at the end. Pure: returns the text. */
-import type { Percentiles, StressResult } from './aggregateResult.ts';
+import type { Percentiles, StressResult } from './types.ts';
 
 function n(value: number): string {
   return value.toLocaleString('en-US');

@@ -5,8 +5,7 @@
  * pair is reported exactly once and no per-pair data travels back to the main thread.
  */
 
-import type { Outcome } from './pairStats.ts';
-import type { PairReport } from './sandboxPair.ts';
+import type { CloseOutcome, Outcome, PairReport } from './types.ts';
 
 const INTS = 10; // joinCount, joinedBy, then per side: outcome, attempts, bytes, closeOutcome
 const FLOATS = 6; // per side: establishUs, startedAt (epoch ms), finishedAt (epoch ms)
@@ -20,7 +19,7 @@ export interface SideHalf {
   error: string | undefined;
   attempts: number;
   bytesVerified: number;
-  closeOutcome: 'fin' | 'rst' | undefined;
+  closeOutcome: CloseOutcome | undefined;
   /** From this side's start (-1: never connected). */
   establishUs: number;
   /** Epoch milliseconds (performance.timeOrigin + now): comparable across threads. */

@@ -9,14 +9,11 @@ import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { chunkMatches, type Patterns, patternOffset } from '../core/payloadPattern.ts';
 import { DialError, dialSimultaneous } from '../peer/dialSimultaneous.ts';
-import type { CloseKind } from './options.ts';
-import type { Outcome } from './pairStats.ts';
-import type { PairEndpoints } from './planPairs.ts';
-import { PAIR_ERRORS } from './sandboxPair.ts';
+import { type CloseMode, type CloseOutcome, type Outcome, PAIR_ERRORS, type PairEndpoints } from './types.ts';
 
 export interface SideConfig {
   payload: number;
-  close: CloseKind;
+  close: CloseMode;
   patterns: Patterns;
   timeoutMs: number;
 }
@@ -28,7 +25,7 @@ export class RaceSide {
   /** From this side's start to its connection (-1: never). */
   establishUs = -1;
   bytesVerified = 0;
-  closeOutcome: 'fin' | 'rst' | undefined;
+  closeOutcome: CloseOutcome | undefined;
   retryErrors: Record<string, number> = {};
   startedAt = 0;
   finishedAt = 0;

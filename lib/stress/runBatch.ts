@@ -10,61 +10,16 @@
 import { performance } from 'node:perf_hooks';
 import { buildPatterns, type Patterns } from '../core/payloadPattern.ts';
 import { pinThisThread } from '../core/pinThread.ts';
-import type { CloseKind, Mode } from './options.ts';
 import { formatPairRecord, PairLogFile } from './pairLog.ts';
-import { type EncodedStats, PairStats } from './pairStats.ts';
-import { type AddressPlan, type PairEndpoints, pairEndpoints } from './planPairs.ts';
+import { PairStats } from './pairStats.ts';
+import { pairEndpoints } from './planPairs.ts';
 import { type JoinedPair, RaceJoin } from './raceJoin.ts';
 import { RaceSide, type SideConfig } from './raceSide.ts';
-import { PAIR_ERRORS, type PairConfig, SandboxPair, type SocketKind } from './sandboxPair.ts';
-
-/** Int32 slots of the control buffer shared by the main thread and all workers. */
-export const CONTROL = {
-  stop: 0,
-  established: 1,
-  failed: 2,
-  cancelled: 3,
-  /** Pairs reported so far, for the test crash hook. */
-  reported: 4,
-  length: 5,
-} as const;
+import { type PairConfig, SandboxPair } from './sandboxPair.ts';
+import { type BatchResult, type BatchTask, CONTROL, PAIR_ERRORS, type PairEndpoints } from './types.ts';
 
 /** Test hook, internal: the worker reporting the Nth pair of the run throws (a simulated crash). */
 export const CRASH_AFTER_ENV = 'SIMOPEN_TEST_CRASH_AFTER';
-
-export interface RunConfig {
-  mode: Mode;
-  /** Race mode: which side this pool runs (0 = A, 1 = B). */
-  side: 0 | 1;
-  payload: number;
-  close: CloseKind;
-  /** Sandbox mode: bare TCP handles or net.Socket. */
-  sockets: SocketKind;
-  timeoutMs: number;
-  /** Pairs in flight per thread. */
-  slots: number;
-  /** Open loop: pair N is due at t0 + N / rate seconds. */
-  rate: number | undefined;
-  /** Epoch milliseconds of the run's start. */
-  t0: number;
-  plan: AddressPlan;
-  logPath: string | undefined;
-  /** Throwaway warm-up pairs: no test crash hook. */
-  warmup?: boolean;
-}
-
-export interface BatchTask {
-  firstId: number;
-  count: number;
-  config: RunConfig;
-  control: SharedArrayBuffer;
-  /** Race mode: where the two sides of the batch's pairs meet. */
-  join?: SharedArrayBuffer;
-}
-
-export interface BatchResult {
-  stats: EncodedStats;
-}
 
 type Runner = SandboxPair | RaceSide;
 

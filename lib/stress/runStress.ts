@@ -11,15 +11,23 @@ import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
 import { workerExecArgv } from '../core/workerExecArgv.ts';
-import { aggregateResult, type StressResult } from './aggregateResult.ts';
-import type { Mode, StressOptions } from './options.ts';
+import { aggregateResult } from './aggregateResult.ts';
 import { formatPairRecord, PairLogFile } from './pairLog.ts';
 import { mergeStats, PairStats } from './pairStats.ts';
-import { type AddressPlan, pairEndpoints, warmupCapacity, warmupPlan } from './planPairs.ts';
+import { pairEndpoints, warmupCapacity, warmupPlan } from './planPairs.ts';
 import { ProgressTracker } from './progressTracker.ts';
 import { joinBufferSize, RaceJoin } from './raceJoin.ts';
-import { type BatchResult, type BatchTask, CONTROL, type RunConfig } from './runBatch.ts';
-import { PAIR_ERRORS } from './sandboxPair.ts';
+import {
+  type AddressPlan,
+  type BatchResult,
+  type BatchTask,
+  CONTROL,
+  type Mode,
+  PAIR_ERRORS,
+  type RunConfig,
+  type StressOptions,
+  type StressResult,
+} from './types.ts';
 
 export interface StressRunInput {
   options: StressOptions;

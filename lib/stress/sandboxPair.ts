@@ -11,16 +11,19 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { chunkMatches, type Patterns, patternOffset } from '../core/payloadPattern.ts';
 import { RawSocket, type RawSocketEvents } from '../core/rawTcp.ts';
-import type { CloseKind } from './options.ts';
-import type { Outcome } from './pairStats.ts';
-import type { PairEndpoints } from './planPairs.ts';
-
-/** handle: bare libuv TCP handles (lib/rawTcp.ts, fast); net: net.Socket. */
-export type SocketKind = 'handle' | 'net';
+import {
+  type CloseMode,
+  type CloseOutcome,
+  type Outcome,
+  PAIR_ERRORS,
+  type PairEndpoints,
+  type PairReport,
+  type SocketKind,
+} from './types.ts';
 
 export interface PairConfig {
   payload: number;
-  close: CloseKind;
+  close: CloseMode;
   patterns: Patterns;
   sockets: SocketKind;
 }
@@ -31,33 +34,6 @@ interface PairSide {
   resetAndDestroy(): unknown;
   destroy(): unknown;
 }
-
-/** What a finished pair reports: the log record and the statistics are built from this. */
-export interface PairReport {
-  id: number;
-  endpoints: PairEndpoints;
-  outcome: Outcome;
-  /** Why it failed or was cancelled; undefined when established. */
-  error: string | undefined;
-  attempts: [number, number];
-  /** Per side, from the pair's start to its 'connect' (-1: never). */
-  establishUs: [number, number];
-  bytesVerified: number;
-  /** fin: both sides saw EOF; rst: the peer saw ECONNRESET; undefined if it never got that far. */
-  closeOutcome: 'fin' | 'rst' | undefined;
-  /** performance.now() of the start and the end. */
-  startedAt: number;
-  finishedAt: number;
-}
-
-/** Error codes of ours (the others are the kernel's errno names). */
-export const PAIR_ERRORS = {
-  timeout: 'EPAIRTIMEOUT',
-  payload: 'EPAYLOAD',
-  close: 'ECLOSE',
-  cancelled: 'ECANCELED',
-  workerCrash: 'EWORKERCRASH',
-} as const;
 
 const kPair = Symbol('pair');
 const kSide = Symbol('side');
@@ -72,7 +48,7 @@ export class SandboxPair implements PairReport {
   attempts: [number, number] = [0, 0];
   establishUs: [number, number] = [-1, -1];
   bytesVerified = 0;
-  closeOutcome: 'fin' | 'rst' | undefined;
+  closeOutcome: CloseOutcome | undefined;
   startedAt = 0;
   finishedAt = 0;
 

@@ -4,11 +4,11 @@
  * counted, not printed: they are not the connection that opened.
  */
 import { isIP } from 'node:net';
-import type { Endpoint } from '../peer/dialSimultaneous.ts';
-import { type ConnectionPath, PathBuilder } from './connectionPaths.ts';
+import type { Endpoint } from '../core/types.ts';
+import { PathBuilder, sideKey } from './connectionPaths.ts';
 import { formatEndpoints, formatSourceLabel } from './formatPaths.ts';
 import { type SourceChoice, startStateTrace } from './startTrace.ts';
-import { sideKey, type TraceEvent } from './types.ts';
+import type { ConnectionPath, TraceEvent } from './types.ts';
 
 const WILDCARDS = new Set(['0.0.0.0', '::', undefined]);
 
@@ -83,7 +83,7 @@ export function startLiveTrace(options: LiveTraceOptions): LiveTrace {
     !ignored.has(`*|${side.remote.port}`);
   let print: ((event: TraceEvent) => void) | undefined;
   const trace = startStateTrace({
-    portRange: { from: local.port, to: local.port },
+    portRange: { first: local.port, last: local.port },
     retainEvents: false,
     ...(options.source ? { source: options.source } : {}),
     onEvent: (event) => print?.(event),

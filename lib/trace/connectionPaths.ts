@@ -3,61 +3,28 @@
  * socket; a reused 4-tuple starts a new path), the TIME_WAIT that Linux hands off to a mini-socket
  * made visible, the two sides of a connection paired, and the open and close kinds classified.
  */
-import type { Endpoint } from '../peer/dialSimultaneous.ts';
-import type { TcpState } from './tcpStates.ts';
-import { peerKey, sideKey, type TraceEvent, type TraceSource } from './types.ts';
+import type { Endpoint } from '../core/types.ts';
+import {
+  CLOSE_KINDS,
+  type CloseKind,
+  type ConnectionPair,
+  type ConnectionPath,
+  OPEN_KINDS,
+  type OpenKind,
+  type SideOpen,
+  type TcpState,
+  type TraceEvent,
+} from './types.ts';
 
-export interface PathStep {
-  state: TcpState;
-  /** When the socket entered the state (for the first step: when it left it, its time of entry is unknown). */
-  timestampUs: number;
-  /** timestampUs minus the origin given to buildConnectionPaths. */
-  offsetUs: number;
-  /**
-   * Set on a TIME_WAIT that the tracepoint reports as FIN_WAIT_2/CLOSING -> CLOSE: Linux moves the
-   * connection to a TIME_WAIT mini-socket there and does not report that state itself.
-   */
-  inferred?: true;
+/** "family|local|remote": one side of one connection (a 4-tuple can be reused by later sockets). */
+export function sideKey(side: { family: 4 | 6; local: Endpoint; remote: Endpoint }): string {
+  return `${side.family}|${side.local.host}|${side.local.port}|${side.remote.host}|${side.remote.port}`;
 }
 
-export interface ConnectionPath {
-  source: TraceSource;
-  family: 4 | 6;
-  local: Endpoint;
-  remote: Endpoint;
-  /** The state names in order, e.g. ['CLOSED', 'SYN_SENT', 'SYN_RECEIVED', 'ESTABLISHED']. */
-  states: TcpState[];
-  steps: PathStep[];
-  startUs: number;
-  endUs: number;
-  /** The kernel reported a RST received by this socket. */
-  resetReceived: boolean;
+/** The key of the other side of the same connection. */
+export function peerKey(side: { family: 4 | 6; local: Endpoint; remote: Endpoint }): string {
+  return sideKey({ family: side.family, local: side.remote, remote: side.local });
 }
-
-/** How a side opened: through SYN_RECEIVED after its own SYN, straight to ESTABLISHED, or from LISTEN. */
-export type SideOpen = 'syn-received' | 'direct' | 'passive' | 'listener' | 'failed' | 'unknown';
-
-/** How a connection opened: both sides through SYN_RECEIVED (crossing SYNs), one side only (hole-punch style), or by a listener. */
-export type OpenKind = 'both-syn-received' | 'one-sided' | 'not-simultaneous' | 'unknown';
-
-/** How a side closed: FIN first, FIN second, both FINs crossing, a RST received, a RST sent (abort), or not (yet). */
-export type CloseKind = 'active' | 'passive' | 'simultaneous' | 'reset' | 'abort' | 'open' | 'unknown';
-
-export const OPEN_KINDS: readonly OpenKind[] = [
-  'both-syn-received',
-  'one-sided',
-  'not-simultaneous',
-  'unknown',
-];
-export const CLOSE_KINDS: readonly CloseKind[] = [
-  'active',
-  'passive',
-  'simultaneous',
-  'reset',
-  'abort',
-  'open',
-  'unknown',
-];
 
 const ENDED: ReadonlySet<TcpState> = new Set(['CLOSED', 'TIME_WAIT']);
 
@@ -177,13 +144,6 @@ export function classifyClose(path: ConnectionPath): CloseKind {
   return 'open';
 }
 
-export interface ConnectionPair {
-  /** sides[1] is missing when only one side was traced (the peer is on another host). */
-  sides: [ConnectionPath, ConnectionPath?];
-  open: OpenKind;
-  close: [CloseKind, CloseKind?];
-}
-
 export interface ConnectionSummary {
   /** Connections that reached ESTABLISHED on at least one traced side, with both sides paired. */
   pairs: ConnectionPair[];
@@ -245,11 +205,4 @@ export function summarizeConnections(paths: readonly ConnectionPath[]): Connecti
     for (const kind of pair.close) if (kind) closeKinds[kind] += 1;
   }
   return { pairs, listeners, failedAttempts, openKinds, closeKinds };
-}
-
-/** Index of pairs by each side's key ("family|local|remote"), for looking up a pair from its sockets. */
-export function indexPairs(pairs: readonly ConnectionPair[]): Map<string, ConnectionPair> {
-  const index = new Map<string, ConnectionPair>();
-  for (const pair of pairs) for (const side of pair.sides) if (side) index.set(sideKey(side), pair);
-  return index;
 }

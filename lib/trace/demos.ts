@@ -9,11 +9,10 @@ import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { applyNft } from '../core/sandbox.ts';
-import { type ConnectionPath, containsSequence, summarizeConnections } from './connectionPaths.ts';
+import { containsSequence, summarizeConnections } from './connectionPaths.ts';
 import { type KernelTrace, startKernelTrace } from './kernelTracepoint.ts';
 import { isInTimeWait, readSocketTable } from './socketTableSampler.ts';
-import type { TcpState } from './tcpStates.ts';
-import type { TraceEvent } from './types.ts';
+import type { ConnectionPath, TcpState, TraceEvent } from './types.ts';
 
 export const DEMO_KINDS = ['simultaneous-open', 'simultaneous-close', 'normal-open', 'normal-close'] as const;
 export type DemoKind = (typeof DEMO_KINDS)[number];
@@ -235,7 +234,7 @@ export async function runDemo(kind: DemoKind, options: DemoOptions = {}): Promis
   for (let attempt = 1; attempt <= maxTries; attempt++) {
     options.signal?.throwIfAborted();
     const ports: [number, number] = [basePort + 2 * (attempt - 1), basePort + 2 * (attempt - 1) + 1];
-    const trace = startKernelTrace({ portRange: { from: ports[0], to: ports[1] }, hosts: [HOST] });
+    const trace = startKernelTrace({ portRange: { first: ports[0], last: ports[1] }, hosts: [HOST] });
     instances.push(trace.instance);
     let miss: string | undefined;
     try {

@@ -3,9 +3,9 @@
  * microsecond offsets), failed connect() attempts on one 4-tuple collapsed into one line, and the
  * labels that say where the record came from.
  */
-import { formatEndpoint } from '../core/cli.ts';
-import { type ConnectionPath, sideOpen, summarizeConnections } from './connectionPaths.ts';
-import type { TraceSource } from './types.ts';
+import { formatEndpoint } from '../core/endpoint.ts';
+import { sideOpen, summarizeConnections } from './connectionPaths.ts';
+import type { ConnectionPath, SourceLabel } from './types.ts';
 
 export const TIME_WAIT_NOTE =
   'TIME_WAIT* = inferred: Linux reports FIN_WAIT_2/CLOSING -> CLOSE when it hands the connection to a TIME_WAIT mini-socket (it then lives 60 s, untraced, and ends CLOSED)';
@@ -58,13 +58,6 @@ export function formatPaths(paths: readonly ConnectionPath[]): string[] {
         : `${formatEndpoints(first)}  ${first.states.join(' → ')}  x${count} failed attempts, +${first.steps[0]?.offsetUs ?? 0}µs..+${last.steps.at(-1)?.offsetUs ?? 0}µs`;
   }
   return lines;
-}
-
-export interface SourceLabel {
-  source: TraceSource;
-  /** For 'sampled': why the exact source was unavailable. */
-  reason?: string;
-  sampleIntervalMs?: number;
 }
 
 /** The first line of a report: which record this is and, for sampling, what that means. */

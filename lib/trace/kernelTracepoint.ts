@@ -10,20 +10,16 @@ import fs from 'node:fs';
 import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { type ConnectionPath, PathBuilder } from './connectionPaths.ts';
+import type { PortRange } from '../core/types.ts';
+import { PathBuilder } from './connectionPaths.ts';
 import { stateFromKernelName } from './tcpStates.ts';
-import type { ResetReceived, StateChange, TraceEvent } from './types.ts';
+import type { ConnectionPath, ResetReceived, StateChange, TraceEvent } from './types.ts';
 
 export const TRACEFS = '/sys/kernel/tracing';
 const STATE_EVENT = 'sock/inet_sock_set_state';
 // Optional: lets a CLOSE after a received RST be told apart from a TIME_WAIT hand-off.
 const RESET_EVENT = 'tcp/tcp_receive_reset';
 const INSTANCE_PREFIX = 'simopen-';
-
-export interface PortRange {
-  from: number;
-  to: number;
-}
 
 /** A line of trace_pipe: an event, a note that the ring buffer overflowed, or nothing of ours. */
 export type TraceLine = TraceEvent | { type: 'lost'; count: number } | null;
@@ -134,7 +130,7 @@ export function eventFilter(
   const ports = options.portRange;
   if (ports)
     terms.push(
-      `(sport >= ${ports.from} && sport <= ${ports.to} || dport >= ${ports.from} && dport <= ${ports.to})`,
+      `(sport >= ${ports.first} && sport <= ${ports.last} || dport >= ${ports.first} && dport <= ${ports.last})`,
     );
   const hosts = options.hosts ?? [];
   if (hosts.length > 0 && hosts.length <= MAX_KERNEL_ADDRESSES && hosts.every((host) => isIP(host) === 4)) {

@@ -1,51 +1,24 @@
 /**
  * The kernel's view of a run of planned pairs (stress.ts --trace): trace while the pairs run, then
  * classify each planned pair by how it opened (both sides through SYN_RECEIVED, one side only, or
- * not a simultaneous open at all) and how each side closed, count the kinds, and annotate the
- * NDJSON pair log. Only the planned 4-tuples count: the tracepoint also sees every other namespace.
+ * not a simultaneous open at all) and how each side closed, and count the kinds. Only the planned 4-tuples count: the tracepoint also sees every other namespace.
  */
-import fs from 'node:fs';
 import { isIP } from 'node:net';
-import readline from 'node:readline';
-import type { Endpoint } from '../peer/dialSimultaneous.ts';
-import { type AddressPlan, loopbackAddress, pairEndpoints } from '../stress/planPairs.ts';
-import {
-  CLOSE_KINDS,
-  type CloseKind,
-  type ConnectionPath,
-  classifyClose,
-  classifyOpen,
-  type OpenKind,
-  sideOpen,
-} from './connectionPaths.ts';
-import { formatSourceLabel, type SourceLabel } from './formatPaths.ts';
-import type { PortRange } from './kernelTracepoint.ts';
+import type { Endpoint, PortRange } from '../core/types.ts';
+import { classifyClose, classifyOpen, sideKey, sideOpen } from './connectionPaths.ts';
+import { formatSourceLabel } from './formatPaths.ts';
 import { type SourceChoice, startStateTrace } from './startTrace.ts';
-import { sideKey, type TraceSource } from './types.ts';
-
-export interface PlannedPair {
-  id: number;
-  a: Endpoint;
-  b: Endpoint;
-}
-
-/** A pair's open kind ('not-established': no side reached ESTABLISHED) and each side's close kind. */
-export type PairOpenKind = OpenKind | 'not-established';
-export type SideCloseKind = CloseKind | 'not-established';
-
-export interface PairKinds {
-  open: PairOpenKind;
-  close: [SideCloseKind, SideCloseKind];
-}
-
-export const PAIR_OPEN_KINDS: readonly PairOpenKind[] = [
-  'both-syn-received',
-  'one-sided',
-  'not-simultaneous',
-  'unknown',
-  'not-established',
-];
-export const SIDE_CLOSE_KINDS: readonly SideCloseKind[] = [...CLOSE_KINDS, 'not-established'];
+import {
+  type ConnectionPath,
+  PAIR_OPEN_KINDS,
+  type PairKinds,
+  type PairOpenKind,
+  type PlannedPair,
+  SIDE_CLOSE_KINDS,
+  type SideCloseKind,
+  type SourceLabel,
+  type TraceSource,
+} from './types.ts';
 
 export interface PairClassification {
   /** Kinds per planned pair id. */
@@ -166,59 +139,4 @@ export function formatPairKinds(result: PairTraceResult, indent = '  '): string[
     `${indent}close kinds    ${counts(result.closeKinds)} (per side)`,
     `${indent}trace          ${formatSourceLabel(result.label).replace(/^source: /, '')}${result.lostEvents ? `; ${result.lostEvents} events LOST (ring buffer full)` : ''}`,
   ];
-}
-
-/**
- * Adds "openKind" and "closeKinds" to each record of an NDJSON pair log (records carry their "id"),
- * rewriting the file through a temporary one.
- */
-export async function annotatePairLog(file: string, kinds: ReadonlyMap<number, PairKinds>): Promise<void> {
-  const temporary = `${file}.trace-${process.pid}.tmp`;
-  const output = fs.createWriteStream(temporary);
-  try {
-    const lines = readline.createInterface({
-      input: fs.createReadStream(file),
-      crlfDelay: Number.POSITIVE_INFINITY,
-    });
-    for await (const line of lines) {
-      if (!line.trim()) continue;
-      const record = JSON.parse(line) as { id: number };
-      const pair = kinds.get(record.id);
-      const annotated = { ...record, openKind: pair?.open ?? null, closeKinds: pair?.close ?? null };
-      if (!output.write(`${JSON.stringify(annotated)}\n`))
-        await new Promise<void>((resolve) => output.once('drain', () => resolve()));
-    }
-    await new Promise<void>((resolve, reject) => {
-      output.once('error', reject);
-      output.end(() => resolve());
-    });
-    fs.renameSync(temporary, file);
-  } catch (error) {
-    output.destroy();
-    fs.rmSync(temporary, { force: true });
-    throw error;
-  }
-}
-
-/** The planned pairs 0..count-1 of a stress address plan. */
-export function* pairsOfPlan(plan: AddressPlan, count: number): Generator<PlannedPair> {
-  for (let id = 0; id < Math.min(count, plan.capacity); id += 1) yield { id, ...pairEndpoints(plan, id) };
-}
-
-/**
- * What to trace for a stress plan: its ports in the kernel filter and, when the run uses few address
- * pairs (pairs known up front), those addresses in the user-side filter.
- */
-export function traceOptionsForPlan(plan: AddressPlan, pairs: number | undefined): PairTraceOptions {
-  // Pair n uses port first + n % portCount: a run of fewer pairs than ports uses the low ports only.
-  const portsUsed = pairs === undefined ? plan.portCount : Math.min(pairs, plan.portCount);
-  const portRange = { from: plan.ports.first, to: plan.ports.first + portsUsed - 1 };
-  const rounds = pairs === undefined ? Number.POSITIVE_INFINITY : Math.ceil(pairs / plan.portCount);
-  if (rounds > 64) return { portRange };
-  const hosts: string[] = [];
-  for (let round = 0; round < rounds; round += 1) {
-    const index = (plan.roundOffset + round) % plan.rounds;
-    hosts.push(loopbackAddress(2 * index), loopbackAddress(2 * index + 1));
-  }
-  return { portRange, hosts };
 }

@@ -5,12 +5,12 @@
  * appeared and disappeared (an absent socket is CLOSED), so reports must say so.
  */
 import fs from 'node:fs';
-import type { Endpoint } from '../peer/dialSimultaneous.ts';
-import { type ConnectionPath, PathBuilder } from './connectionPaths.ts';
-import type { PortRange } from './kernelTracepoint.ts';
+import type { Endpoint, PortRange } from '../core/types.ts';
+import { PathBuilder, sideKey } from './connectionPaths.ts';
+
 import { monotonicNowUs } from './kernelTracepoint.ts';
-import { stateFromKernelNumber, type TcpState } from './tcpStates.ts';
-import { type StateChange, sideKey, type TraceEvent } from './types.ts';
+import { stateFromKernelNumber } from './tcpStates.ts';
+import type { ConnectionPath, StateChange, TcpState, TraceEvent } from './types.ts';
 
 export interface SocketRow {
   family: 4 | 6;
@@ -93,7 +93,7 @@ export function parseProcNetTcp(text: string, family: 4 | 6): SocketRow[] {
 
 export function rowInPortRange(row: SocketRow, range?: PortRange): boolean {
   if (!range) return true;
-  const inRange = (port: number) => port >= range.from && port <= range.to;
+  const inRange = (port: number) => port >= range.first && port <= range.last;
   return inRange(row.local.port) || inRange(row.remote.port);
 }
 

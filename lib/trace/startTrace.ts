@@ -2,7 +2,6 @@
  * One entry point for the scripts: the exact kernel trace when tracefs can be used, otherwise the
  * /proc/net/tcp sampler, with a label that says which one it is and why.
  */
-import type { SourceLabel } from './formatPaths.ts';
 import {
   type KernelTrace,
   type KernelTraceOptions,
@@ -10,6 +9,7 @@ import {
   startKernelTrace,
 } from './kernelTracepoint.ts';
 import { startProcNetTcpSampler } from './socketTableSampler.ts';
+import type { SourceLabel } from './types.ts';
 
 export type SourceChoice = 'auto' | 'kernel' | 'sampled';
 

@@ -1,23 +1,8 @@
 /**
- * The 11 TCP states of RFC 9293 under the names simopen prints, and their mapping from the names and
- * numbers Linux uses (tracepoint symbols like TCP_SYN_RECV, /proc/net/tcp's hex `st` column).
+ * The names and numbers Linux uses for TCP states (tracepoint symbols like TCP_SYN_RECV, /proc/net/tcp's
+ * hex `st` column), mapped to the 11 states of RFC 9293 under the names simopen prints.
  */
-
-export const TCP_STATES = [
-  'CLOSED',
-  'LISTEN',
-  'SYN_SENT',
-  'SYN_RECEIVED',
-  'ESTABLISHED',
-  'FIN_WAIT_1',
-  'FIN_WAIT_2',
-  'CLOSE_WAIT',
-  'CLOSING',
-  'LAST_ACK',
-  'TIME_WAIT',
-] as const;
-
-export type TcpState = (typeof TCP_STATES)[number];
+import type { TcpState } from './types.ts';
 
 /**
  * Linux's enum tcp_state (include/net/tcp_states.h), number -> our name. TCP_NEW_SYN_RECV (12) is
@@ -48,13 +33,4 @@ export function stateFromKernelName(name: string): TcpState | undefined {
 /** Linux's state number (as in /proc/net/tcp's `st`, hex there) -> our name. */
 export function stateFromKernelNumber(value: number): TcpState | undefined {
   return KERNEL_STATES[value]?.state;
-}
-
-/** The 'TCP_*' name Linux uses for one of our states (its main one; SYN_RECEIVED -> TCP_SYN_RECV). */
-export function kernelNameOf(state: TcpState): string {
-  return Object.values(KERNEL_STATES).find((entry) => entry.state === state)?.kernel ?? state;
-}
-
-export function isTcpState(text: string): text is TcpState {
-  return (TCP_STATES as readonly string[]).includes(text);
 }

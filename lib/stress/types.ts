@@ -1,0 +1,248 @@
+/**
+ * The vocabulary of a stress run, shared by the option parser, the main thread, the worker threads
+ * and the reports. Leaf module: types and constant tables only.
+ */
+import type { Endpoint, PortRange } from '../core/types.ts';
+
+/** sandbox: a private network namespace whose nft rule drops early RSTs; race: the host loopback. */
+export const MODES = ['sandbox', 'race'] as const;
+export type Mode = (typeof MODES)[number];
+
+/** The close a run asks for (--close); what the kernel then showed is trace's CloseMode. */
+export const CLOSE_MODES = ['graceful', 'reset', 'simultaneous'] as const;
+export type CloseMode = (typeof CLOSE_MODES)[number];
+
+/** handle: bare libuv TCP handles (lib/core/rawTcp.ts, fast); net: net.Socket. */
+export const SOCKET_KINDS = ['handle', 'net'] as const;
+export type SocketKind = (typeof SOCKET_KINDS)[number];
+
+export type Outcome = 'established' | 'failed' | 'cancelled';
+
+/** How an established pair closed: fin (the EOFs asked for were seen) or rst (the peer saw the reset). */
+export type CloseOutcome = 'fin' | 'rst';
+
+/** Error codes of ours (the others are the kernel's errno names). */
+export const PAIR_ERRORS = {
+  timeout: 'EPAIRTIMEOUT',
+  payload: 'EPAYLOAD',
+  close: 'ECLOSE',
+  cancelled: 'ECANCELED',
+  workerCrash: 'EWORKERCRASH',
+} as const;
+
+export interface StressOptions {
+  /** Pairs to run; undefined with --duration alone (then the plan's capacity bounds the run). */
+  pairs: number | undefined;
+  durationMs: number | undefined;
+  /** Pairs in flight over all workers. */
+  concurrency: number;
+  /** Open loop: pairs started per second. */
+  rate: number | undefined;
+  workers: number;
+  payload: number;
+  close: CloseMode;
+  /** Sandbox mode: throwaway pairs per worker before the clock starts (0 in race mode). */
+  warmup: number;
+  /** Sandbox mode: bare libuv TCP handles (fast) or net.Socket. Race mode always uses net.Socket. */
+  sockets: SocketKind;
+  timeoutMs: number;
+  mode: Mode;
+  /** False when the mode is the default (sandbox, falling back to race). */
+  modeExplicit: boolean;
+  json: string | undefined;
+  log: string | undefined;
+  minSuccess: number;
+  ports: PortRange;
+  addresses: number;
+  quiet: boolean;
+  /** Record every pair's TCP states (kernel tracepoint) and classify its open and close. */
+  trace: boolean;
+}
+
+/** Which local endpoints the pairs use (lib/stress/planPairs.ts). */
+export interface AddressPlan {
+  ports: PortRange;
+  portCount: number;
+  /** Address pairs in use: a round uses one pair on every port. */
+  rounds: number;
+  roundOffset: number;
+  /** Pairs the plan holds without reusing an endpoint. */
+  capacity: number;
+}
+
+export interface PairEndpoints {
+  a: Endpoint;
+  b: Endpoint;
+}
+
+/** Plain, structured-clone friendly statistics: what crosses from a worker to the main thread. */
+export interface EncodedStats {
+  established: number;
+  failed: number;
+  cancelled: number;
+  bytesVerified: number;
+  /** Failure reason of each failed pair, by code. */
+  errors: Record<string, number>;
+  /** Errors seen and retried while dialing (race mode), by code. */
+  retryErrors: Record<string, number>;
+  /** How established pairs closed, by CloseOutcome. */
+  closes: Record<string, number>;
+  /** Base64 compressed HDR histograms (hdr-histogram-js encoding). */
+  establishUs: string;
+  pairUs: string;
+  attempts: string;
+}
+
+/** Int32 slots of the control buffer shared by the main thread and all workers. */
+export const CONTROL = {
+  stop: 0,
+  established: 1,
+  failed: 2,
+  cancelled: 3,
+  /** Pairs reported so far, for the test crash hook. */
+  reported: 4,
+  length: 5,
+} as const;
+
+/** What every batch of a run tells its worker. */
+export interface RunConfig {
+  mode: Mode;
+  /** Race mode: which side this pool runs (0 = A, 1 = B). */
+  side: 0 | 1;
+  payload: number;
+  close: CloseMode;
+  /** Sandbox mode: bare TCP handles or net.Socket. */
+  sockets: SocketKind;
+  timeoutMs: number;
+  /** Pairs in flight per thread. */
+  slots: number;
+  /** Open loop: pair N is due at t0 + N / rate seconds. */
+  rate: number | undefined;
+  /** Epoch milliseconds of the run's start. */
+  t0: number;
+  plan: AddressPlan;
+  logPath: string | undefined;
+  /** Throwaway warm-up pairs: no test crash hook. */
+  warmup?: boolean;
+}
+
+/** A Piscina task: a batch of consecutive pair ids. */
+export interface BatchTask {
+  firstId: number;
+  count: number;
+  config: RunConfig;
+  control: SharedArrayBuffer;
+  /** Race mode: where the two sides of the batch's pairs meet. */
+  join?: SharedArrayBuffer;
+}
+
+export interface BatchResult {
+  stats: EncodedStats;
+}
+
+/** What a finished pair reports: the log record and the statistics are built from this. */
+export interface PairReport {
+  id: number;
+  endpoints: PairEndpoints;
+  outcome: Outcome;
+  /** Why it failed or was cancelled; undefined when established. */
+  error: string | undefined;
+  attempts: [number, number];
+  /** Per side, from the pair's start to its 'connect' (-1: never). */
+  establishUs: [number, number];
+  bytesVerified: number;
+  /** undefined if the pair never got that far. */
+  closeOutcome: CloseOutcome | undefined;
+  /** performance.now() of the start and the end. */
+  startedAt: number;
+  finishedAt: number;
+}
+
+/** One line of the NDJSON pair log (--log). */
+export interface PairLogRecord {
+  id: number;
+  /** "host:port" of side A and side B. */
+  a: string;
+  b: string;
+  outcome: Outcome;
+  /** Failure or cancellation code; null when established. */
+  error: string | null;
+  /** connect() attempts of side A and side B. */
+  attempts: [number, number];
+  /** Per side: microseconds from the pair's start to that side's 'connect' (null: never connected). */
+  establishUs: [number | null, number | null];
+  bytesVerified: number;
+  /** The close that was asked for, and what was seen. */
+  close: CloseMode;
+  closeOutcome: CloseOutcome | null;
+  /** Microseconds between the scheduled start (--rate) and the real one; 0 without --rate. */
+  startLagUs: number;
+  /** Microseconds from the start until both sockets closed (null if it never started). */
+  pairUs: number | null;
+}
+
+export interface Percentiles {
+  min: number;
+  mean: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+/** The run's facts that the statistics do not hold (aggregateResult adds the statistics). */
+export interface RunFacts {
+  mode: Mode;
+  /** Why this mode: asked for, the default, or the fallback and its reason. */
+  modeReason: string;
+  workers: number;
+  concurrency: number;
+  /** handle: bare libuv TCP handles; net: net.Socket (always in race mode). */
+  sockets: SocketKind;
+  /** Throwaway pairs each worker ran before the clock started (not counted anywhere else). */
+  warmupPairsPerWorker: number;
+  payloadBytes: number;
+  close: CloseMode;
+  /** Open-loop rate (pairs/s), undefined for a closed loop. */
+  rate: number | undefined;
+  timeoutMs: number;
+  planned: number;
+  /** From the first pair's start to the last pair's end. */
+  durationMs: number;
+  workerCrashes: number;
+  interrupted: boolean;
+  /** Peak resident set of the process that ran the pool (its worker threads included), in bytes. */
+  peakRssBytes: number;
+  /** The NDJSON pair log, if written. */
+  log: string | undefined;
+}
+
+/** The summary of a run: what --json writes and printResult prints. */
+export interface StressResult extends Omit<RunFacts, 'rate' | 'planned' | 'log'> {
+  /** Open-loop rate (pairs/s) or null for a closed loop. */
+  rate: number | null;
+  pairs: { planned: number; established: number; failed: number; cancelled: number };
+  /** established / planned, in percent. */
+  successPct: number;
+  /** Established pairs per second of durationMs. */
+  pairsPerSec: number;
+  /** Start (scheduled start with --rate) to both sides connected, established pairs only; null if none. */
+  establishMs: Percentiles | null;
+  /** Start to both sockets closed, payload and close included. */
+  pairMs: Percentiles | null;
+  /** connect() attempts per side (1 in sandbox mode). */
+  attempts: Omit<Percentiles, 'p999'> | null;
+  /** Why pairs failed, by code. */
+  errors: Record<string, number>;
+  /** Errors retried while dialing (race mode), by code. */
+  retryErrors: Record<string, number>;
+  bytesVerified: number;
+  /** How the established pairs closed, by CloseOutcome. */
+  closeOutcomes: Record<string, number>;
+  log: string | null;
+  /** --trace: pairs per open kind and sides per close kind, as the kernel showed them, and the source. */
+  openKinds?: Record<string, number>;
+  closeKinds?: Record<string, number>;
+  trace?: { source: string; reason?: string; sampleIntervalMs?: number; lostEvents: number };
+}
