@@ -10,7 +10,8 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { EXIT, ExitError, parseCount, parseFlags, runMain, UsageError } from '../lib/core/cli.ts';
+import { parseCount, parseFlags, runMain } from '../lib/core/cli.ts';
+import { EXIT, ExitError, UsageError } from '../lib/core/errors.ts';
 import { insideSandbox, probeSandbox, reexecInSandbox, setupSandboxNetwork } from '../lib/core/sandbox.ts';
 import { type BaselineResult, type CloseKind, runBaseline } from './baselineListener.ts';
 import {

@@ -5,15 +5,8 @@
 
 import { spawn } from 'node:child_process';
 import { exitCodeOf } from '../lib/core/childProcess.ts';
-import {
-  EXIT,
-  ExitError,
-  parseCount,
-  parseDuration,
-  parseFlags,
-  runMain,
-  UsageError,
-} from '../lib/core/cli.ts';
+import { parseCount, parseDuration, parseFlags, runMain } from '../lib/core/cli.ts';
+import { EXIT, ExitError, UsageError } from '../lib/core/errors.ts';
 import { applyLab, isAlive, liveStates, probeLab, teardownAll, teardownLab } from '../lib/lab/buildLab.ts';
 import { formatMatrix, matrixRows } from '../lib/lab/matrixRows.ts';
 import { runPunchAgent } from '../lib/lab/punchAgent.ts';

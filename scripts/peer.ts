@@ -3,8 +3,9 @@
  * local port; nobody listens. Run it on both ends, each naming the other.
  */
 import type { Socket } from 'node:net';
-import { runMain, UsageError } from '../lib/core/cli.ts';
+import { runMain } from '../lib/core/cli.ts';
 import { formatEndpoint } from '../lib/core/endpoint.ts';
+import { UsageError } from '../lib/core/errors.ts';
 import { runChat } from '../lib/peer/chatSession.ts';
 import { DialError, dialSimultaneous, prepareDial } from '../lib/peer/dialSimultaneous.ts';
 import { PEER_EXIT, PEER_HELP, PEER_USAGE, parsePeerArgs } from '../lib/peer/options.ts';

@@ -2,15 +2,8 @@
  * rendezvous: the public server that introduces two peers so they can punch a direct TCP connection.
  * It prints one line per event and runs until Ctrl-C / SIGTERM.
  */
-import {
-  EXIT,
-  parseDuration,
-  parseFlags,
-  parseHostPort,
-  parsePort,
-  runMain,
-  UsageError,
-} from '../lib/core/cli.ts';
+import { parseDuration, parseFlags, parseHostPort, parsePort, runMain } from '../lib/core/cli.ts';
+import { EXIT, UsageError } from '../lib/core/errors.ts';
 import { startRendezvousServer } from '../lib/rendezvous/server.ts';
 
 const USAGE =

@@ -6,16 +6,8 @@
 
 import { spawn } from 'node:child_process';
 import { exitCodeOf } from '../lib/core/childProcess.ts';
-import {
-  EXIT,
-  ExitError,
-  parseCount,
-  parseFlags,
-  parseHost,
-  parsePortRange,
-  runMain,
-  UsageError,
-} from '../lib/core/cli.ts';
+import { parseCount, parseFlags, parseHost, parsePortRange, runMain } from '../lib/core/cli.ts';
+import { EXIT, ExitError, UsageError } from '../lib/core/errors.ts';
 import { insideSandbox, probeSandbox, reexecInSandbox, setupSandboxNetwork } from '../lib/core/sandbox.ts';
 import { summarizeConnections } from '../lib/trace/connectionPaths.ts';
 import { DEMO_KINDS, type DemoKind, type DemoResult, runDemo } from '../lib/trace/demos.ts';

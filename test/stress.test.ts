@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { UsageError } from '../lib/core/cli.ts';
+import { UsageError } from '../lib/core/errors.ts';
 import { buildPatterns, chunkMatches, PATTERN_PERIOD, patternOffset } from '../lib/core/payloadPattern.ts';
 import { probeSandbox } from '../lib/core/sandbox.ts';
 import { aggregateResult } from '../lib/stress/aggregateResult.ts';

@@ -1,35 +1,13 @@
 /**
  * Shared command-line plumbing for the entry scripts: strict flag parsing with one-line errors,
  * value parsers (durations, ports, host:port), and a main wrapper that maps errors to exit codes.
+ * Only option parsers and scripts import this; the run-time code takes its errors from errors.ts.
  */
 
 import { isIP } from 'node:net';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { EXIT, ExitError, UsageError } from './errors.ts';
 import type { Endpoint, PortRange } from './types.ts';
-
-/** Exit codes shared by every script; scripts add their own above 2 and document them. */
-export const EXIT = {
-  ok: 0,
-  failure: 1,
-  usage: 2,
-  interrupted: 130,
-} as const;
-
-/** Bad input from the user: printed as one line, exit 2, before any socket is opened. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
-
-/** An error that carries the exit code the script should end with. */
-export class ExitError extends Error {
-  override name = 'ExitError';
-  constructor(
-    message: string,
-    readonly exitCode: number,
-  ) {
-    super(message);
-  }
-}
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 

@@ -7,7 +7,7 @@
  * host (10.0.N+1.2). Every link is a veth pair created directly inside lab namespaces, so the host's
  * own namespace never sees a lab interface.
  */
-import { UsageError } from '../core/cli.ts';
+import { UsageError } from '../core/errors.ts';
 import type { Filtering, Inbound, LabHost, LabPlan, Mapping, RouterBehaviour, Topology } from './types.ts';
 
 export const DEFAULT_BEHAVIOUR: RouterBehaviour = {

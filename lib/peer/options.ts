@@ -1,13 +1,6 @@
 /** peer.ts flags: the classic program's argument shape (REMOTE_HOST REMOTE_PORT) plus named options. */
-import {
-  EXIT,
-  parseDuration,
-  parseFlags,
-  parseHost,
-  parseHostPort,
-  parsePort,
-  UsageError,
-} from '../core/cli.ts';
+import { parseDuration, parseFlags, parseHost, parseHostPort, parsePort } from '../core/cli.ts';
+import { EXIT, UsageError } from '../core/errors.ts';
 import { isValidSession } from '../rendezvous/protocol.ts';
 import type { PeerOptions, RendezvousChoice } from './types.ts';
 

@@ -4,7 +4,8 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parseCount, parseDuration, parseFlags, parsePortRange, UsageError } from '../core/cli.ts';
+import { parseCount, parseDuration, parseFlags, parsePortRange } from '../core/cli.ts';
+import { UsageError } from '../core/errors.ts';
 import type { PortRange } from '../core/types.ts';
 import { PLAN_ADDRESS_COUNT, planPairs } from './planPairs.ts';
 import {
@@ -20,6 +21,37 @@ export const STRESS_USAGE =
   'stress.ts [--pairs N] [--duration D] [--concurrency N] [--rate N] [--workers N] [--payload BYTES] ' +
   '[--close graceful|reset|simultaneous] [--timeout D] [--mode sandbox|race] [--json FILE] [--log FILE] ' +
   '[--min-success PCT] [--ports LO-HI] [--addresses N] [--warmup N] [--sockets handle|net] [--trace] [--quiet]';
+
+/** --help: every option, described once (the docs quote it). */
+export const STRESS_HELP = `usage: ${STRESS_USAGE}
+
+  --pairs N            pairs to run (default 10000; 10k, 1M accepted)
+  --duration D         run for a time instead (30s, 2m); with --pairs, whichever ends first
+  --concurrency N      pairs in flight over all workers (default 64 per worker)
+  --rate N             open loop: start N pairs per second; latency counts from each scheduled start
+  --workers N          worker threads (default: one per core; race mode needs 2)
+  --payload BYTES      bytes each side sends and the other checks (default 64; 4KiB, 1MiB)
+  --close KIND         graceful (A sends FIN first), reset (A aborts, B must see ECONNRESET),
+                       simultaneous (both FINs cross: sandbox mode holds the FINs until both sides
+                       sent theirs, about 0.3 s per pair; race mode: best effort) (default graceful)
+  --timeout D          per pair (default 10s)
+  --mode MODE          sandbox (default; private network namespace, falls back to race if impossible)
+                       or race (host loopback, the two sides retry from different threads)
+  --json FILE          write the summary as JSON
+  --log FILE           write one NDJSON record per planned pair
+  --min-success PCT    exit 1 if fewer pairs were established (default 100)
+  --ports LO-HI        local ports to spread pairs over (sandbox 1024-65535, race 21000-29999)
+  --addresses N        loopback addresses to spread pairs over (default all of 127.0.1.1 and up)
+  --warmup N           sandbox mode: throwaway pairs per worker before the clock starts (default 5000;
+                       0 with --close simultaneous, whose pairs wait on FIN timers, not on the CPU)
+  --sockets KIND       sandbox mode: handle (default; Node's libuv TCP handles directly, about twice
+                       as fast) or net (net.Socket); race mode always uses net.Socket
+  --trace              record every pair's TCP states with the kernel tracepoint (root; else sampled
+                       from /proc/net/tcp, labelled) and count how pairs opened and closed
+  --quiet              no progress output
+
+exit codes: 0 ok, 1 success below --min-success (or a run error), 2 bad usage,
+            3 --mode sandbox impossible here, 130 interrupted (SIGINT/SIGTERM)`;
 
 export const DEFAULT_PAIRS = 10_000;
 /** Pairs in flight per worker by default: enough to hide one pair's round trips, few enough to stay cache-warm. */

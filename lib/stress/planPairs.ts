@@ -7,7 +7,7 @@
  * only, so no 4-tuple is reused during a run, however long earlier connections linger in TIME_WAIT.
  * Pure: no sockets, no clock.
  */
-import { UsageError } from '../core/cli.ts';
+import { UsageError } from '../core/errors.ts';
 import type { PortRange } from '../core/types.ts';
 import type { AddressPlan, PairEndpoints } from './types.ts';
 

@@ -1,0 +1,119 @@
+/**
+ * Where a stress run goes: in the sandbox (a private network namespace; the script re-executes itself
+ * there), or in race mode on the host loopback, asked for or as the fallback when no sandbox can be
+ * made. Pure apart from what the context gives it, so a test can call it in process with any probe.
+ */
+import { ExitError, UsageError } from '../core/errors.ts';
+import { DROP_EARLY_RST_RULESET, type SandboxProbe } from '../core/sandbox.ts';
+import { CROSS_FINS_RTO_MIN_MS, crossFinsRuleset } from './finCrossing.ts';
+import { parseStressOptions } from './options.ts';
+import type { AddressPlan, StressOptions } from './types.ts';
+
+/** --mode sandbox asked for, but no private network namespace can be made here. */
+export const EXIT_NO_SANDBOX = 3;
+
+/** The re-executed child learns from this why it runs in the sandbox (for the report). */
+export const MODE_REASON_ENV = 'SIMOPEN_STRESS_MODE_REASON';
+
+export interface ModeContext {
+  /** Default worker count. */
+  cores: number;
+  /** True in the process that reexecInSandbox started. */
+  insideSandbox: boolean;
+  /** Can a sandbox be made here (lib/core/sandbox.ts probeSandbox)? Called only when needed. */
+  probe: () => SandboxProbe;
+  /** A random first address pair for runs on a shared loopback, or traced ones (the tracepoint is global). */
+  randomRound: () => number;
+  /** The reason the parent put into MODE_REASON_ENV, inside the sandbox. */
+  reasonFromParent?: string;
+}
+
+/** The sandbox's network as the run needs it: the nft ruleset and, for crossing FINs, a minimum RTO. */
+export interface SandboxNetwork {
+  ruleset: string;
+  rtoMinMs?: number;
+}
+
+export type ModeChoice =
+  | { action: 'help' }
+  /** Re-run this script in the sandbox; the child reports `reason`. */
+  | { action: 'reexec'; reason: string }
+  | {
+      action: 'run';
+      options: StressOptions;
+      plan: AddressPlan;
+      modeReason: string;
+      /** Inside the sandbox: what to set up before the first pair. */
+      network?: SandboxNetwork;
+      /** The fallback to race mode: one line for stderr. */
+      warning?: string;
+    };
+
+/**
+ * Parses the arguments and decides. Usage errors are UsageError (exit 2); --mode sandbox where no
+ * sandbox can be made is an ExitError with EXIT_NO_SANDBOX.
+ */
+export function chooseMode(args: string[], context: ModeContext): ModeChoice {
+  const { cores } = context;
+  const first = parseStressOptions(args, { cores });
+  if (first.help) return { action: 'help' };
+  const { options } = first;
+  if (options.mode === 'race') {
+    // A random first address pair: TIME_WAITs of an earlier run on the shared loopback are elsewhere.
+    const parsed = parseStressOptions(args, { cores, mode: 'race', roundOffset: context.randomRound() });
+    if (parsed.help) return { action: 'help' };
+    return {
+      action: 'run',
+      ...parsed,
+      modeReason: 'asked for; host loopback, sides retry from different threads',
+    };
+  }
+  if (context.insideSandbox) {
+    // The tracepoint sees other namespaces' sockets too: a random address block keeps our 4-tuples apart.
+    const parsed = options.trace
+      ? parseStressOptions(args, { cores, roundOffset: context.randomRound() })
+      : first;
+    if (parsed.help) return { action: 'help' };
+    // On loopback the first FIN arrives inside the shutdown() that sends it: held, the FINs cross.
+    const network: SandboxNetwork =
+      options.close === 'simultaneous'
+        ? { ruleset: crossFinsRuleset(), rtoMinMs: CROSS_FINS_RTO_MIN_MS }
+        : { ruleset: DROP_EARLY_RST_RULESET };
+    return {
+      action: 'run',
+      options: parsed.options,
+      plan: parsed.plan,
+      modeReason: context.reasonFromParent ?? 'private network namespace, early RSTs dropped',
+      network,
+    };
+  }
+  const probe = context.probe();
+  if (probe.ok) {
+    const held = options.close === 'simultaneous' ? ', FINs held until both sides sent theirs' : '';
+    return {
+      action: 'reexec',
+      reason: `${options.modeExplicit ? 'asked for' : 'default'}; ${probe.reason}, early RSTs dropped by nft${held}`,
+    };
+  }
+  if (options.modeExplicit)
+    throw new ExitError(`--mode sandbox is not possible here: ${probe.reason}`, EXIT_NO_SANDBOX);
+  let parsed: ReturnType<typeof parseStressOptions>;
+  try {
+    parsed = parseStressOptions(args, { cores, mode: 'race', roundOffset: context.randomRound() });
+  } catch (error) {
+    // Valid for the sandbox, not for the fallback (e.g. --workers 1): say why race mode came into it.
+    if (error instanceof UsageError)
+      throw new UsageError(
+        `no sandbox (${probe.reason}), and the race-mode fallback refuses: ${error.message}`,
+      );
+    throw error;
+  }
+  if (parsed.help) return { action: 'help' };
+  return {
+    action: 'run',
+    options: parsed.options,
+    plan: parsed.plan,
+    modeReason: `fallback: no sandbox (${probe.reason})`,
+    warning: `no sandbox (${probe.reason}); falling back to race mode on the host loopback`,
+  };
+}
