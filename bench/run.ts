@@ -13,7 +13,8 @@ import { dirname, resolve } from 'node:path';
 import { parseCount, parseFlags, runMain } from '../lib/core/cli.ts';
 import { EXIT, ExitError, UsageError } from '../lib/core/errors.ts';
 import { insideSandbox, probeSandbox, reexecInSandbox, setupSandboxNetwork } from '../lib/core/sandbox.ts';
-import { type BaselineResult, type CloseKind, runBaseline } from './baselineListener.ts';
+import { CLOSE_MODES, type CloseMode } from '../lib/stress/types.ts';
+import { type BaselineResult, runBaseline } from './baselineListener.ts';
 import {
   flatRateVerdict,
   flatRssVerdict,
@@ -28,13 +29,12 @@ import {
 } from './benchReport.ts';
 import { signalChildren } from './childProcess.ts';
 import { type BuildOutcome, buildCReference, type CReferenceResult, runCReference } from './cReference.ts';
-import { runStress, type StressRun, stressAvailable } from './stressRunner.ts';
+import { runStressScript, type StressRun, stressAvailable } from './stressRunner.ts';
 
 const USAGE =
   'npm run bench -- [--quick] [--skip-1m] [--pairs N] [--workers N] [--payload BYTES] ' +
   '[--close graceful|reset|simultaneous] [--inflight K] [--repeat N] [--only c,baseline,stress] [--json FILE]';
 
-const CLOSE_KINDS: readonly CloseKind[] = ['graceful', 'reset', 'simultaneous'];
 const PARTS = ['c', 'baseline', 'stress'] as const;
 type PartName = (typeof PARTS)[number];
 const DEFAULT_SCALE = [10_000, 100_000, 1_000_000];
@@ -46,7 +46,7 @@ interface BenchOptions {
   scale: number[];
   workers: number;
   payloadBytes: number;
-  close: CloseKind;
+  close: CloseMode;
   /** Pairs in flight per worker/thread. */
   inflight: number;
   /** Which figures to measure (all by default). */
@@ -75,8 +75,8 @@ function parseOptions(args: string[]): BenchOptions {
   let scale = values.quick ? QUICK_SCALE : DEFAULT_SCALE;
   if (values['skip-1m']) scale = scale.filter((pairs) => pairs < 1_000_000);
   const close = values.close ?? 'graceful';
-  if (!CLOSE_KINDS.includes(close as CloseKind))
-    throw new UsageError(`--close: '${close}' is not one of ${CLOSE_KINDS.join(', ')}`);
+  if (!(CLOSE_MODES as readonly string[]).includes(close))
+    throw new UsageError(`--close: '${close}' is not one of ${CLOSE_MODES.join(', ')}`);
   if (values.json !== undefined) {
     const directory = dirname(resolve(values.json));
     if (values.json === '' || !existsSync(directory))
@@ -95,7 +95,7 @@ function parseOptions(args: string[]): BenchOptions {
     scale,
     workers: values.workers ? parseCount(values.workers, '--workers', 1, 256) : os.availableParallelism(),
     payloadBytes: values.payload ? parseCount(values.payload, '--payload', 0, 1_000_000) : 64,
-    close: close as CloseKind,
+    close: close as CloseMode,
     inflight: values.inflight ? parseCount(values.inflight, '--inflight', 1, 10_000) : 64,
     only: only as Set<PartName>,
     // The machine may be shared: a median of three damps a burst of someone else's load.
@@ -231,7 +231,13 @@ async function benchInSandbox(options: BenchOptions): Promise<number> {
       `stress.ts, ${formatCount(count)} pairs${round}`,
       () => {
         if (!stressAvailable()) throw new Error('scripts/stress.ts does not exist');
-        return runStress({ pairs: count, workers, payloadBytes, close, concurrency: inflight * workers });
+        return runStressScript({
+          pairs: count,
+          workers,
+          payloadBytes,
+          close,
+          concurrency: inflight * workers,
+        });
       },
       stressFigure,
     );
@@ -380,8 +386,8 @@ async function benchInSandbox(options: BenchOptions): Promise<number> {
       notMeasured.push(`stress.ts at ${shortCount(count)} pairs`);
     }
   }
-  const rssSource = [...scaleRuns.values()].find((sample) => sample.raw)?.raw?.peakRssSource;
-  if (rssSource) lines.push(`  (peak RSS: ${rssSource}; the largest of the runs at that count)`);
+  if (points.length > 0)
+    lines.push('  (peak RSS: stress.ts --json peakRssBytes; the largest of the runs at that count)');
   if (points.length >= 2) verdicts.push(flatRateVerdict(points), flatRssVerdict(points));
 
   const loadAfter = os.loadavg()[0] ?? 0;
