@@ -22,18 +22,55 @@ import {
   formatFigure,
   formatMb,
   formatVerdict,
+  RATE_SPREAD_TOLERANCE,
+  RSS_GROWTH_TOLERANCE,
   type ScalePoint,
   shareOfCVerdict,
   shortCount,
+  TARGET_SHARE_OF_C,
   type Verdict,
 } from './benchReport.ts';
 import { signalChildren } from './childProcess.ts';
 import { type BuildOutcome, buildCReference, type CReferenceResult, runCReference } from './cReference.ts';
+import { describeMachine } from './machine.ts';
 import { runStressScript, type StressRun, stressAvailable } from './stressRunner.ts';
 
 const USAGE =
   'npm run bench -- [--quick] [--skip-1m] [--pairs N] [--workers N] [--payload BYTES] ' +
   '[--close graceful|reset|simultaneous] [--inflight K] [--repeat N] [--only c,baseline,stress] [--json FILE]';
+
+/** --help: every option, described once (docs/bench.md quotes it). */
+const HELP = `usage: ${USAGE}
+
+Measures, in a private network namespace whose nft rule drops the early RSTs (as stress.ts's sandbox),
+pairs per second, where a pair is: open, a payload both ways checked byte by byte, close.
+  C reference    bench/simopen_ref.c (built with cc), one thread per worker, epoll, both sides of
+                 each pair in one thread: simultaneous open
+  Node baseline  ordinary connect + accept to a listener, one Piscina worker per shard
+  stress.ts      scripts/stress.ts --mode sandbox --json, run as a child process as a user runs it
+The comparison runs the three at --pairs, --repeat times interleaved, and reports each median; then
+stress.ts runs at 10k, 100k and 1M pairs (the scaling points).
+
+  --pairs N          pairs of each comparison run (default 100k; 20k with --quick)
+  --repeat N         runs of the comparison and of scaling points up to 100k pairs; the median is
+                     reported (default 3; 1 with --quick)
+  --quick            scaling points 5k, 20k, 50k instead of 10k, 100k, 1M
+  --skip-1m          leave out the 1M-pair scaling point
+  --workers N        stress.ts workers = C threads = baseline workers (default: one per core)
+  --payload BYTES    payload each way per pair (default 64)
+  --close KIND       graceful, reset or simultaneous, as stress.ts --close (default graceful)
+  --inflight K       pairs in flight per worker or thread (default 64; stress.ts gets --concurrency
+                     K x workers)
+  --only LIST        measure only these, comma-separated: c, baseline, stress (default all)
+  --json FILE        write every figure, run and verdict, and the machine (CPU, cores, kernel, Node,
+                     load average at start and end, dates), as JSON
+  -h, --help         this text
+
+verdicts (PASS/FAIL): stress.ts >= ${TARGET_SHARE_OF_C}x the C reference; rate flat within ${RATE_SPREAD_TOLERANCE * 100}% across
+the scaling points; peak RSS at the largest point within ${RSS_GROWTH_TOLERANCE * 100}% of the smallest.
+exit codes: 0 every figure measured (targets met or not: read the verdicts), 1 a figure could not
+            be measured (no sandbox, cc failed, stress.ts failing, a run with no completed pair),
+            2 bad usage, 130 interrupted (SIGINT/SIGTERM)`;
 
 const PARTS = ['c', 'baseline', 'stress'] as const;
 type PartName = (typeof PARTS)[number];
@@ -56,7 +93,7 @@ interface BenchOptions {
   jsonFile?: string;
 }
 
-function parseOptions(args: string[]): BenchOptions {
+function parseOptions(args: string[]): BenchOptions | 'help' {
   const { values, positionals } = parseFlags(args, {
     quick: { type: 'boolean' },
     'skip-1m': { type: 'boolean' },
@@ -70,7 +107,7 @@ function parseOptions(args: string[]): BenchOptions {
     repeat: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
-  if (values.help) throw new ExitError(`usage: ${USAGE}`, EXIT.ok);
+  if (values.help) return 'help';
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
   let scale = values.quick ? QUICK_SCALE : DEFAULT_SCALE;
   if (values['skip-1m']) scale = scale.filter((pairs) => pairs < 1_000_000);
@@ -195,12 +232,15 @@ async function benchInSandbox(options: BenchOptions): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   const { workers, payloadBytes, close, inflight, pairs } = options;
-  const cores = os.availableParallelism();
+  const machine = describeMachine();
+  const { cores } = machine;
+  const startedAt = new Date().toISOString();
   const loadBefore = os.loadavg()[0] ?? 0;
   process.stdout.write(
     `simopen bench: ${workers} workers/threads on ${cores} cores, payload ${payloadBytes} B each way, ` +
       `close ${close}, ${inflight} pairs in flight per worker${options.repeat > 1 ? `, comparison: median of ${options.repeat} runs` : ''}\n` +
-      `  ${new Date().toISOString()}, load average ${loadBefore.toFixed(2)}${loadBefore > cores * 0.5 ? ' (others are using this machine: figures will be noisy)' : ''}\n`,
+      `  ${machine.cpuModel}, ${machine.kernel}${machine.distribution ? `, ${machine.distribution}` : ''}, Node ${machine.node}\n` +
+      `  ${startedAt}, load average ${loadBefore.toFixed(2)}${loadBefore > cores * 0.5 ? ' (others are using this machine: figures will be noisy)' : ''}\n`,
   );
 
   let build: BuildOutcome = { ok: false, reason: 'not selected (--only)' };
@@ -417,6 +457,11 @@ async function benchInSandbox(options: BenchOptions): Promise<number> {
       wallMs: Math.round(run.wallMs),
     });
     const summary = {
+      // Where and when: the figures are only comparable with runs on the same kind of machine.
+      machine,
+      startedAt,
+      endedAt: new Date().toISOString(),
+      args: process.argv.slice(2),
       workers,
       cores,
       loadAverage: { before: loadBefore, after: loadAfter },
@@ -456,6 +501,10 @@ async function benchInSandbox(options: BenchOptions): Promise<number> {
 
 runMain('bench', USAGE, async () => {
   const options = parseOptions(process.argv.slice(2));
+  if (options === 'help') {
+    process.stdout.write(`${HELP}\n`);
+    return EXIT.ok;
+  }
   if (insideSandbox()) return benchInSandbox(options);
   const probe = probeSandbox();
   if (!probe.ok)
