@@ -112,7 +112,7 @@ export function runBaselineShard(options: BaselineShardOptions): Promise<Baselin
     };
 
     /**
-     * The close sequence of stress.ts (lib/runPair.ts), with the client as side A. Graceful: the client
+     * The close sequence of stress.ts (lib/stress/sandboxPair.ts), with the client as side A. Graceful: the client
      * ends once it has the server's payload and the server answers its FIN (allowHalfOpen off).
      * Simultaneous: both end once both payloads are in. Reset: then the client aborts with RST.
      */

@@ -58,9 +58,9 @@ export const DEFAULT_PAIRS = 10_000;
 export const DEFAULT_CONCURRENCY_PER_WORKER = 64;
 export const MAX_PAYLOAD = 16 * 1024 * 1024;
 /**
- * Throwaway pairs per worker, enough for V8 to optimize the hot paths: 10k-pair runs then measure as 1M runs
- * do. After 2,000, TurboFan still compiled pump/start/report in the run's first milliseconds (10k: 45,507
- * pairs/s); after 5,000 nothing of the per-pair path (47,547; medians of 5 interleaved runs, 100k: ~51,000).
+ * Throwaway pairs per worker: enough for TurboFan to have compiled the whole per-pair path before the
+ * clock starts (with fewer, it still compiles some of it during the run), so that a 10k-pair run
+ * measures as a 1M-pair run does (docs/design.md, the warm-up).
  */
 export const DEFAULT_WARMUP = 5000;
 /** Sandbox: the namespace is ours alone. Race: the host's loopback, in the range the team gave stress. */
@@ -189,8 +189,8 @@ export function parseStressOptions(args: string[], context: ParseContext): Parse
   const rate = values.rate === undefined ? undefined : parseCount(values.rate, '--rate', 1, 10_000_000);
   const payload = values.payload === undefined ? 64 : parseBytes(values.payload, '--payload', MAX_PAYLOAD);
   const close = values.close === undefined ? 'graceful' : parseChoice(values.close, '--close', CLOSE_MODES);
-  // A simultaneous close waits about 0.3 s on FIN timers (lib/sandbox.ts crossFinsRuleset): the CPU is
-  // not what limits those pairs, so JIT warm-up buys nothing and would cost ~10 s.
+  // A simultaneous close waits on FIN timers (lib/stress/finCrossing.ts): the CPU is not what limits
+  // those pairs, so JIT warm-up buys nothing, and its pairs would wait on the same timers.
   const warmup =
     mode === 'race'
       ? 0
