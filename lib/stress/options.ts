@@ -35,8 +35,9 @@ export const STRESS_HELP = `usage: ${STRESS_USAGE}
                        simultaneous (both FINs cross: sandbox mode holds the FINs until both sides
                        sent theirs, about 0.3 s per pair; race mode: best effort) (default graceful)
   --timeout D          per pair (default 10s)
-  --mode MODE          sandbox (default; private network namespace, falls back to race if impossible)
-                       or race (host loopback, the two sides retry from different threads)
+  --mode MODE          sandbox (default; private network namespace, falls back to race if impossible:
+                       npm run setup as root installs what it needs) or race (host loopback, the two
+                       sides retry from different threads)
   --json FILE          write the summary as JSON
   --log FILE           write one NDJSON record per planned pair
   --min-success PCT    exit 1 if fewer pairs were established (default 100)
@@ -44,8 +45,8 @@ export const STRESS_HELP = `usage: ${STRESS_USAGE}
   --addresses N        loopback addresses to spread pairs over (default all of 127.0.1.1 and up)
   --warmup N           sandbox mode: throwaway pairs per worker before the clock starts (default 5000;
                        0 with --close simultaneous, whose pairs wait on FIN timers, not on the CPU)
-  --sockets KIND       sandbox mode: handle (default; Node's libuv TCP handles directly, about twice
-                       as fast) or net (net.Socket); race mode always uses net.Socket
+  --sockets KIND       sandbox mode: handle (default; Node's libuv TCP handles directly, faster) or
+                       net (net.Socket); race mode always uses net.Socket
   --trace              record every pair's TCP states with the kernel tracepoint (root; else sampled
                        from /proc/net/tcp, labelled) and count how pairs opened and closed
   --quiet              no progress output
