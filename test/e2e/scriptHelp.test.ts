@@ -1,12 +1,33 @@
 /**
  * Every option is described once, in its script's --help: each script prints its full help (every
- * flag it takes, and its exit codes) on stdout and exits 0, without touching anything else.
+ * flag it takes, and its exit codes) on stdout and exits 0, without touching anything else; and the
+ * docs quote that text as it is, not a copy that drifts.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+function help(script: string) {
+  return spawnSync(process.execPath, ['--import', 'tsx', script, '--help'], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+}
+
+/** Which doc quotes which script's --help. */
+const QUOTED_IN: [script: string, doc: string][] = [
+  ['scripts/peer.ts', 'docs/peer.md'],
+  ['scripts/stress.ts', 'docs/stress.md'],
+  ['scripts/trace.ts', 'docs/trace.md'],
+  ['scripts/lab.ts', 'docs/lab.md'],
+  ['scripts/rendezvous.ts', 'docs/lab.md'],
+  ['bench/run.ts', 'docs/bench.md'],
+];
 
 const SCRIPTS: [script: string, flags: string[], exitCodes: string[]][] = [
   [
@@ -108,11 +129,7 @@ const SCRIPTS: [script: string, flags: string[], exitCodes: string[]][] = [
 
 describe('--help', () => {
   it.each(SCRIPTS)('%s prints every option and its exit codes, exit 0', (script, flags, exitCodes) => {
-    const run = spawnSync(process.execPath, ['--import', 'tsx', script, '--help'], {
-      cwd: repoRoot,
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
+    const run = help(script);
     expect(run.status).toBe(0);
     expect(run.stderr).toBe('');
     expect(run.stdout).toMatch(/^usage: /);
@@ -120,5 +137,18 @@ describe('--help', () => {
     const codes = run.stdout.slice(run.stdout.indexOf('exit codes:')).replace(/\s+/g, ' ');
     expect(run.stdout).toContain('exit codes:');
     for (const code of exitCodes) expect(codes).toContain(code);
+  });
+});
+
+describe('the docs quote --help', () => {
+  it.each(QUOTED_IN)('%s --help appears verbatim in %s', (script, doc) => {
+    const run = help(script);
+    expect(run.status).toBe(0);
+    const text = readFileSync(join(repoRoot, doc), 'utf8');
+    // When this fails: paste the output of `npx tsx SCRIPT --help` into the doc's quote of it.
+    expect(
+      text.includes(`$ npx tsx ${script} --help\n${run.stdout}\`\`\``),
+      `${doc} quotes ${script} --help`,
+    ).toBe(true);
   });
 });
