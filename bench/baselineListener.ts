@@ -8,8 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
 import { buildPatterns, chunkMatches, patternOffset } from '../lib/core/payloadPattern.ts';
 import { workerExecArgv } from '../lib/core/workerExecArgv.ts';
-
-export type CloseKind = 'graceful' | 'reset' | 'simultaneous';
+import type { CloseMode } from '../lib/stress/types.ts';
 
 export interface BaselineShardOptions {
   /** Which shard this is: picks its listener and client addresses, so shards never share a 4-tuple. */
@@ -18,7 +17,7 @@ export interface BaselineShardOptions {
   /** Connections in flight in this shard. */
   concurrency: number;
   payloadBytes: number;
-  close: CloseKind;
+  close: CloseMode;
   /** Second octet of the 127.0.0.0/8 addresses used, so separate runs never share a 4-tuple. */
   net: number;
   timeoutMs: number;
@@ -113,7 +112,7 @@ export function runBaselineShard(options: BaselineShardOptions): Promise<Baselin
     };
 
     /**
-     * The close sequence of stress.ts (lib/runPair.ts), with the client as side A. Graceful: the client
+     * The close sequence of stress.ts (lib/stress/sandboxPair.ts), with the client as side A. Graceful: the client
      * ends once it has the server's payload and the server answers its FIN (allowHalfOpen off).
      * Simultaneous: both end once both payloads are in. Reset: then the client aborts with RST.
      */
@@ -237,7 +236,7 @@ export interface BaselineOptions {
   /** Connections in flight per worker. */
   concurrencyPerWorker: number;
   payloadBytes: number;
-  close: CloseKind;
+  close: CloseMode;
   net: number;
   timeoutMs?: number;
   /** Aborting ends the workers at once. */

@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { CloseKind } from './baselineListener.ts';
+import type { CloseMode } from '../lib/stress/types.ts';
 import { runChild } from './childProcess.ts';
 
 const SOURCE = fileURLToPath(new URL('./simopen_ref.c', import.meta.url));
@@ -48,7 +48,7 @@ export interface CReferenceOptions {
   threads: number;
   inflightPerThread: number;
   payloadBytes: number;
-  close: CloseKind;
+  close: CloseMode;
   /** Second octet of its 127.0.0.0/8 addresses, so runs never share a 4-tuple. */
   net: number;
   timeoutMs?: number;
@@ -60,7 +60,7 @@ export interface CReferenceResult {
   threads: number;
   inflightPerThread: number;
   payload: number;
-  close: CloseKind;
+  close: CloseMode;
   completed: number;
   failed: number;
   bytesVerified: number;

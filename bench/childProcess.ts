@@ -18,8 +18,6 @@ export interface ChildRun {
 
 export interface ChildOptions {
   env?: NodeJS.ProcessEnv;
-  /** Called with the pid right after the spawn (for memory sampling). */
-  onSpawn?: (pid: number) => void;
   /** Pass the child's stderr through to ours as it comes (progress lines). */
   passStderr?: boolean;
 }
@@ -44,7 +42,6 @@ export function runChild(command: string, args: string[], options: ChildOptions 
       running.delete(child);
       reject(error);
     });
-    if (child.pid !== undefined) options.onSpawn?.(child.pid);
     child.once('close', (code, signal) => {
       running.delete(child);
       resolve({

@@ -13,7 +13,8 @@ import { dirname, resolve } from 'node:path';
 import { parseCount, parseFlags, runMain } from '../lib/core/cli.ts';
 import { EXIT, ExitError, UsageError } from '../lib/core/errors.ts';
 import { insideSandbox, probeSandbox, reexecInSandbox, setupSandboxNetwork } from '../lib/core/sandbox.ts';
-import { type BaselineResult, type CloseKind, runBaseline } from './baselineListener.ts';
+import { CLOSE_MODES, type CloseMode } from '../lib/stress/types.ts';
+import { type BaselineResult, runBaseline } from './baselineListener.ts';
 import {
   flatRateVerdict,
   flatRssVerdict,
@@ -21,20 +22,56 @@ import {
   formatFigure,
   formatMb,
   formatVerdict,
+  RATE_SPREAD_TOLERANCE,
+  RSS_GROWTH_TOLERANCE,
   type ScalePoint,
   shareOfCVerdict,
   shortCount,
+  TARGET_SHARE_OF_C,
   type Verdict,
 } from './benchReport.ts';
 import { signalChildren } from './childProcess.ts';
 import { type BuildOutcome, buildCReference, type CReferenceResult, runCReference } from './cReference.ts';
-import { runStress, type StressRun, stressAvailable } from './stressRunner.ts';
+import { describeMachine } from './machine.ts';
+import { runStressScript, type StressRun, stressAvailable } from './stressRunner.ts';
 
 const USAGE =
   'npm run bench -- [--quick] [--skip-1m] [--pairs N] [--workers N] [--payload BYTES] ' +
   '[--close graceful|reset|simultaneous] [--inflight K] [--repeat N] [--only c,baseline,stress] [--json FILE]';
 
-const CLOSE_KINDS: readonly CloseKind[] = ['graceful', 'reset', 'simultaneous'];
+/** --help: every option, described once (docs/bench.md quotes it). */
+const HELP = `usage: ${USAGE}
+
+Measures, in a private network namespace whose nft rule drops the early RSTs (as stress.ts's sandbox),
+pairs per second, where a pair is: open, a payload both ways checked byte by byte, close.
+  C reference    bench/simopen_ref.c (built with cc), one thread per worker, epoll, both sides of
+                 each pair in one thread: simultaneous open
+  Node baseline  ordinary connect + accept to a listener, one Piscina worker per shard
+  stress.ts      scripts/stress.ts --mode sandbox --json, run as a child process as a user runs it
+The comparison runs the three at --pairs, --repeat times interleaved, and reports each median; then
+stress.ts runs at 10k, 100k and 1M pairs (the scaling points).
+
+  --pairs N          pairs of each comparison run (default 100k; 20k with --quick)
+  --repeat N         runs of the comparison and of scaling points up to 100k pairs; the median is
+                     reported (default 3; 1 with --quick)
+  --quick            scaling points 5k, 20k, 50k instead of 10k, 100k, 1M
+  --skip-1m          leave out the 1M-pair scaling point
+  --workers N        stress.ts workers = C threads = baseline workers (default: one per core)
+  --payload BYTES    payload each way per pair (default 64)
+  --close KIND       graceful, reset or simultaneous, as stress.ts --close (default graceful)
+  --inflight K       pairs in flight per worker or thread (default 64; stress.ts gets --concurrency
+                     K x workers)
+  --only LIST        measure only these, comma-separated: c, baseline, stress (default all)
+  --json FILE        write every figure, run and verdict, and the machine (CPU, cores, kernel, Node,
+                     load average at start and end, dates), as JSON
+  -h, --help         this text
+
+verdicts (PASS/FAIL): stress.ts >= ${TARGET_SHARE_OF_C}x the C reference; rate flat within ${RATE_SPREAD_TOLERANCE * 100}% across
+the scaling points; peak RSS at the largest point within ${RSS_GROWTH_TOLERANCE * 100}% of the smallest.
+exit codes: 0 every figure measured (targets met or not: read the verdicts), 1 a figure could not
+            be measured (no sandbox, cc failed, stress.ts failing, a run with no completed pair),
+            2 bad usage, 130 interrupted (SIGINT/SIGTERM)`;
+
 const PARTS = ['c', 'baseline', 'stress'] as const;
 type PartName = (typeof PARTS)[number];
 const DEFAULT_SCALE = [10_000, 100_000, 1_000_000];
@@ -46,7 +83,7 @@ interface BenchOptions {
   scale: number[];
   workers: number;
   payloadBytes: number;
-  close: CloseKind;
+  close: CloseMode;
   /** Pairs in flight per worker/thread. */
   inflight: number;
   /** Which figures to measure (all by default). */
@@ -56,7 +93,7 @@ interface BenchOptions {
   jsonFile?: string;
 }
 
-function parseOptions(args: string[]): BenchOptions {
+function parseOptions(args: string[]): BenchOptions | 'help' {
   const { values, positionals } = parseFlags(args, {
     quick: { type: 'boolean' },
     'skip-1m': { type: 'boolean' },
@@ -70,13 +107,13 @@ function parseOptions(args: string[]): BenchOptions {
     repeat: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
-  if (values.help) throw new ExitError(`usage: ${USAGE}`, EXIT.ok);
+  if (values.help) return 'help';
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
   let scale = values.quick ? QUICK_SCALE : DEFAULT_SCALE;
   if (values['skip-1m']) scale = scale.filter((pairs) => pairs < 1_000_000);
   const close = values.close ?? 'graceful';
-  if (!CLOSE_KINDS.includes(close as CloseKind))
-    throw new UsageError(`--close: '${close}' is not one of ${CLOSE_KINDS.join(', ')}`);
+  if (!(CLOSE_MODES as readonly string[]).includes(close))
+    throw new UsageError(`--close: '${close}' is not one of ${CLOSE_MODES.join(', ')}`);
   if (values.json !== undefined) {
     const directory = dirname(resolve(values.json));
     if (values.json === '' || !existsSync(directory))
@@ -95,7 +132,7 @@ function parseOptions(args: string[]): BenchOptions {
     scale,
     workers: values.workers ? parseCount(values.workers, '--workers', 1, 256) : os.availableParallelism(),
     payloadBytes: values.payload ? parseCount(values.payload, '--payload', 0, 1_000_000) : 64,
-    close: close as CloseKind,
+    close: close as CloseMode,
     inflight: values.inflight ? parseCount(values.inflight, '--inflight', 1, 10_000) : 64,
     only: only as Set<PartName>,
     // The machine may be shared: a median of three damps a burst of someone else's load.
@@ -195,12 +232,15 @@ async function benchInSandbox(options: BenchOptions): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   const { workers, payloadBytes, close, inflight, pairs } = options;
-  const cores = os.availableParallelism();
+  const machine = describeMachine();
+  const { cores } = machine;
+  const startedAt = new Date().toISOString();
   const loadBefore = os.loadavg()[0] ?? 0;
   process.stdout.write(
     `simopen bench: ${workers} workers/threads on ${cores} cores, payload ${payloadBytes} B each way, ` +
       `close ${close}, ${inflight} pairs in flight per worker${options.repeat > 1 ? `, comparison: median of ${options.repeat} runs` : ''}\n` +
-      `  ${new Date().toISOString()}, load average ${loadBefore.toFixed(2)}${loadBefore > cores * 0.5 ? ' (others are using this machine: figures will be noisy)' : ''}\n`,
+      `  ${machine.cpuModel}, ${machine.kernel}${machine.distribution ? `, ${machine.distribution}` : ''}, Node ${machine.node}\n` +
+      `  ${startedAt}, load average ${loadBefore.toFixed(2)}${loadBefore > cores * 0.5 ? ' (others are using this machine: figures will be noisy)' : ''}\n`,
   );
 
   let build: BuildOutcome = { ok: false, reason: 'not selected (--only)' };
@@ -231,7 +271,13 @@ async function benchInSandbox(options: BenchOptions): Promise<number> {
       `stress.ts, ${formatCount(count)} pairs${round}`,
       () => {
         if (!stressAvailable()) throw new Error('scripts/stress.ts does not exist');
-        return runStress({ pairs: count, workers, payloadBytes, close, concurrency: inflight * workers });
+        return runStressScript({
+          pairs: count,
+          workers,
+          payloadBytes,
+          close,
+          concurrency: inflight * workers,
+        });
       },
       stressFigure,
     );
@@ -380,8 +426,8 @@ async function benchInSandbox(options: BenchOptions): Promise<number> {
       notMeasured.push(`stress.ts at ${shortCount(count)} pairs`);
     }
   }
-  const rssSource = [...scaleRuns.values()].find((sample) => sample.raw)?.raw?.peakRssSource;
-  if (rssSource) lines.push(`  (peak RSS: ${rssSource}; the largest of the runs at that count)`);
+  if (points.length > 0)
+    lines.push('  (peak RSS: stress.ts --json peakRssBytes; the largest of the runs at that count)');
   if (points.length >= 2) verdicts.push(flatRateVerdict(points), flatRssVerdict(points));
 
   const loadAfter = os.loadavg()[0] ?? 0;
@@ -411,6 +457,11 @@ async function benchInSandbox(options: BenchOptions): Promise<number> {
       wallMs: Math.round(run.wallMs),
     });
     const summary = {
+      // Where and when: the figures are only comparable with runs on the same kind of machine.
+      machine,
+      startedAt,
+      endedAt: new Date().toISOString(),
+      args: process.argv.slice(2),
       workers,
       cores,
       loadAverage: { before: loadBefore, after: loadAfter },
@@ -450,6 +501,10 @@ async function benchInSandbox(options: BenchOptions): Promise<number> {
 
 runMain('bench', USAGE, async () => {
   const options = parseOptions(process.argv.slice(2));
+  if (options === 'help') {
+    process.stdout.write(`${HELP}\n`);
+    return EXIT.ok;
+  }
   if (insideSandbox()) return benchInSandbox(options);
   const probe = probeSandbox();
   if (!probe.ok)

@@ -7,7 +7,7 @@
  * byte by byte, then the pair closes (graceful, reset or simultaneous). Prints one JSON line.
  *
  * It needs a private network namespace whose lo drops the RST a closed port sends back to an early
- * SYN (see lib/sandbox.ts); on a plain loopback the first connect of each pair is refused.
+ * SYN (see lib/core/sandbox.ts); on a plain loopback the first connect of each pair is refused.
  *
  * Build: cc -O2 -pthread -o bench/build/simopen_ref bench/simopen_ref.c
  * Usage: simopen_ref [--pairs N] [--threads T] [--inflight K] [--payload BYTES]
@@ -81,7 +81,7 @@ struct thread_arg {
   struct thread_result result;
 };
 
-/* The streams of lib/payloadPattern.ts: A sends (id + k) mod 251, B sends 250 - that. Built once,
+/* The streams of lib/core/payloadPattern.ts: A sends (id + k) mod 251, B sends 250 - that. Built once,
  * payload + 251 bytes long; pair id reads them from offset id mod 251, so sending is one send() from the
  * buffer and checking is one memcmp, as in the Node code. */
 #define PATTERN_PERIOD 251
@@ -176,7 +176,7 @@ static int pair_done(struct pair *p) { return p->side[0].state == S_CLOSED && p-
 static int side_verified(struct pair *p, int i) { return p->side[i].received == opt_payload; }
 static int side_sent(struct pair *p, int i) { return p->side[i].sent == opt_payload; }
 
-/* Starts the close when its moment has come, as stress.ts does (lib/runPair.ts). Graceful: A closes
+/* Starts the close when its moment has come, as stress.ts does (lib/stress/sandboxPair.ts). Graceful: A closes
  * once it has B's payload, B closes on A's FIN (A ends in TIME_WAIT). Simultaneous: both send FIN once
  * both payloads are in, and each closes on the other's FIN. Reset: once both payloads are in, A aborts
  * with RST and B is closed. */

@@ -21,14 +21,40 @@ import {
 
 const USAGE =
   'lab.ts up [TOPOLOGY] | down | status | exec HOST -- COMMAND [ARG...] | matrix [--punches N] [--deadline 3s] [--retry-interval 0ms] [--only ROW,...]';
+/** --help: every command and option, described once (docs/lab.md quotes it). */
 const HELP = `usage: ${USAGE}
-  TOPOLOGY: comma-separated routers, one per private host (alice, bob, carol, ...), each MAPPING:FILTERING:INBOUND[:LOSS%]
-    MAPPING   eim (endpoint-independent, port-preserving) | edm (endpoint-dependent, random ports: symmetric)
-    FILTERING apdf (address-and-port-dependent) | eif (endpoint-independent)
-    INBOUND   drop | rst (what the router does with an unsolicited SYN)
-    LOSS%     packets dropped at random by the router, e.g. 5%
-  default: eim:apdf:drop,eim:apdf:drop; hosts: rv (203.0.113.10), alice-nat, alice (10.0.1.2), bob-nat, bob (10.0.2.2), ...
-  exit codes: 0 ok, 1 failure, 2 usage, 3 matrix mismatch, 4 no lab (or one already up), 5 no lab possible here`;
+
+A NAT lab of network namespaces: private hosts behind emulated NAT routers (nftables), a public host
+for the rendezvous server, all joined by a bridge. Runs as root, or unprivileged inside a user
+namespace that lives as long as the command.
+
+commands:
+  up [TOPOLOGY]         build a lab (default eim:apdf:drop,eim:apdf:drop); refuses if one is up
+  status                the labs up: hosts, namespaces, addresses, router behaviours
+  exec HOST -- COMMAND  run COMMAND in a host (rv, alice, alice-nat, bob, bob-nat, ..., internet);
+                        exits with its code
+  down                  remove every lab and whatever runs in it
+  matrix                build a lab, punch through every combination of router behaviours, and
+                        compare each row with its expected outcome (the table goes to stdout)
+matrix options:
+  --punches N           punches per row, 1..100 (default 3)
+  --deadline D          how long one punch may take, 500ms..60s (default 3s; rows expected to succeed
+                        only by timing get three times as long)
+  --retry-interval D    pause between connect attempts after a refusal, 0..1s (default 0ms: at once)
+  --only ROW,...        run only these rows (numbers as in the table)
+
+TOPOLOGY: comma-separated routers, one per private host (alice, bob, carol, dave, erin, frank; up to
+six), each MAPPING:FILTERING:INBOUND[:LOSS%], fields in any order, missing ones eim:apdf:drop
+  MAPPING    eim (endpoint-independent, port-preserving) | edm (endpoint-dependent, random ports: symmetric)
+  FILTERING  apdf (address-and-port-dependent) | eif (endpoint-independent)
+  INBOUND    drop | rst (what the router does with an unsolicited SYN)
+  LOSS%      packets dropped at random by the router, e.g. 5%
+hosts: rv (203.0.113.10), alice-nat, alice (10.0.1.2), bob-nat, bob (10.0.2.2), ...
+
+exit codes: 0 ok (matrix: every row matched), 1 failure, 2 bad usage, 3 matrix: a row did not match,
+            4 no lab is up (status, exec) or one already is (up), 5 no lab possible here (ip or nft
+            missing; not root and no user namespaces), 130 matrix interrupted (SIGINT; the lab is
+            removed first)`;
 
 /** lab.ts exit codes beyond the shared ones. */
 const LAB_EXIT = {

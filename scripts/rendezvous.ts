@@ -9,6 +9,27 @@ import { startRendezvousServer } from '../lib/rendezvous/server.ts';
 const USAGE =
   'rendezvous.ts [--listen HOST:PORT] [--probe-port PORT|0] [--idle-timeout 10s] [--pair-timeout 30s]';
 
+/** --help: every option, described once (docs/lab.md quotes it). */
+const HELP = `usage: ${USAGE}
+
+The public server that introduces two peers for TCP hole punching (peer.ts --rendezvous). Each peer
+registers a session name and a token derived from the secret they share (the server never sees the
+secret); once two peers with the same session and token are in, each learns the other's public
+endpoint and a start time, and both dial. One log line per event on stdout; runs until Ctrl-C or
+SIGTERM. Protocol: one JSON object per line (docs/lab.md).
+
+  --listen HOST:PORT   where to listen (default 127.0.0.1:33478)
+  --probe-port PORT|0  a second port that answers each connection with the endpoint it came from, so
+                       a client learns whether its NAT maps each destination to a new port
+                       (default: the listen port + 1; 0: none)
+  --idle-timeout D     a client must register within D, and report its result within D plus the
+                       pair timeout (default 10s)
+  --pair-timeout D     a registered client whose session gets no second peer within D is dropped
+                       (default 30s)
+  -h, --help           this text
+
+exit codes: 0 stopped by SIGTERM, 1 cannot listen, 2 bad usage, 130 stopped by Ctrl-C (SIGINT)`;
+
 runMain('rendezvous', USAGE, async () => {
   const { values, positionals } = parseFlags(process.argv.slice(2), {
     listen: { type: 'string', default: '127.0.0.1:33478' },
@@ -18,7 +39,7 @@ runMain('rendezvous', USAGE, async () => {
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
-    process.stdout.write(`usage: ${USAGE}\n`);
+    process.stdout.write(`${HELP}\n`);
     return EXIT.ok;
   }
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);

@@ -1,7 +1,7 @@
 /**
  * stress.ts: load-test TCP simultaneous open. Plans N pairs, opens each by simultaneous open (both
  * sides connect, nobody listens), exchanges and checks a payload, closes, and reports.
- * See the stress.ts section of README.md.
+ * docs/stress.md explains the run; STRESS_HELP (lib/stress/options.ts) its options.
  */
 import { randomInt } from 'node:crypto';
 import { writeFileSync } from 'node:fs';

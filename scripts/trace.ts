@@ -26,6 +26,36 @@ import type { ConnectionPath } from '../lib/trace/types.ts';
 const USAGE =
   'trace.ts [--ports A-B] [--host ADDR] [--json] [--source auto|kernel|sampled] [--confirm-time-wait] [-- COMMAND ...] | trace.ts --demo simultaneous-open|simultaneous-close|normal-open|normal-close [--json] [--max-tries N]';
 
+/** --help: every option, described once (docs/trace.md quotes it). */
+const HELP = `usage: trace.ts [--ports A-B] [--host ADDR]... [--json] [--source auto|kernel|sampled] [--confirm-time-wait] [-- COMMAND ...]
+       trace.ts --demo simultaneous-open|simultaneous-close|normal-open|normal-close [--json] [--max-tries N]
+
+Prints the kernel's record of TCP state transitions, one line per connection side, named by the 11
+TCP states, with microsecond offsets from the start of tracing. Traces while COMMAND runs, or without
+one until Ctrl-C or SIGTERM. TIME_WAIT is inferred (printed TIME_WAIT*): Linux does not report it.
+
+  --ports A-B          only connections with either port in A..B (default: all TCP ports)
+  --host ADDR          only connections with this local or remote address (repeatable; IPv4 ones are
+                       filtered in the kernel too)
+  --json               one JSON document on stdout: events, paths, open and close kinds, pairs (the
+                       command's own stdout then goes to stderr)
+  --source SOURCE      auto (default): the kernel tracepoint, else sampling /proc/net/tcp every 10 ms,
+                       labelled, with the reason; kernel: the tracepoint or exit 3; sampled: sampling
+  --confirm-time-wait  check each inferred TIME_WAIT in the socket table (/proc/net/tcp)
+  -- COMMAND ...       trace while COMMAND runs, then report
+  --demo KIND          open real sockets in a private network namespace until the kernel shows the
+                       classic path: simultaneous-open, simultaneous-close, normal-open, normal-close
+  --max-tries N        --demo: tries on fresh ports before giving up (default 20, at most 100)
+  -h, --help           this text
+
+The kernel tracepoint (sock:inet_sock_set_state) needs root and tracefs; --demo needs root, unshare,
+ip and nft.
+exit codes: 0 done (without a command, Ctrl-C ends the trace; a demo showed its path), 1 a demo did
+            not show its path, or another failure, 2 bad usage, 3 the facility is missing (--source
+            kernel without tracefs; --demo without root, tracefs or a network namespace),
+            130 a demo was interrupted; with -- COMMAND: the command's exit code (128+N if signal N
+            ended it, 127 if it could not start)`;
+
 /** Exit code when the facility a mode needs (tracefs, a network namespace) is unavailable. */
 const EXIT_UNAVAILABLE = 3;
 
@@ -163,7 +193,7 @@ async function main(): Promise<number> {
   const command = split >= 0 ? argv.slice(split + 1) : [];
   const { values, positionals } = parseFlags(split >= 0 ? argv.slice(0, split) : argv, OPTIONS, true);
   if (values.help) {
-    process.stdout.write(`usage: ${USAGE}\n`);
+    process.stdout.write(`${HELP}\n`);
     return EXIT.ok;
   }
   if (positionals.length)

@@ -1,5 +1,5 @@
 /**
- * Piscina task module of stress.ts: runs one batch of pairs in this thread (see lib/batchRunner.ts).
+ * Piscina task module of stress.ts: runs one batch of pairs in this thread (see lib/stress/runBatch.ts).
  * A task without a batch is the warm-up: it returns once the module (and the tsx loader) is loaded.
  */
 import { runBatch } from '../lib/stress/runBatch.ts';

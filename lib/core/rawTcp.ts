@@ -7,7 +7,7 @@
  * shutdown, reset and close, with the same events a net.Socket would give.
  *
  * process.binding is a pending deprecation (DEP0111) but its tcp_wrap and stream_wrap entries are on
- * Node's allow list and have been stable since Node 12; rawTcpAvailable() checks them at run time
+ * Node's allow list and have been stable since Node 12; rawTcpUnavailable() checks them at run time
  * and stress.ts falls back to net.Socket (--sockets net) when anything is missing.
  */
 import { getSystemErrorName } from 'node:util';

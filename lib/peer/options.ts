@@ -24,7 +24,7 @@ Type lines to send them; /quit or end of input closes (FIN).
 exit codes: 0 done, 2 usage, 3 no peer before --timeout, 4 connection reset or lost, 5 local endpoint unusable,
             6 rendezvous failed, 130 interrupted`;
 
-/** peer.ts exit codes (documented in the README). */
+/** peer.ts exit codes (PEER_HELP lists them; docs/peer.md explains them). */
 export const PEER_EXIT = {
   ...EXIT,
   /** The deadline passed and no peer answered. */

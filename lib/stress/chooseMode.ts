@@ -114,6 +114,10 @@ export function chooseMode(args: string[], context: ModeContext): ModeChoice {
     options: parsed.options,
     plan: parsed.plan,
     modeReason: `fallback: no sandbox (${probe.reason})`,
-    warning: `no sandbox (${probe.reason}); falling back to race mode on the host loopback`,
+    warning:
+      `no sandbox (${probe.reason}); falling back to race mode on the host loopback, ` +
+      'which opens tens to hundreds of pairs per second where the sandbox opens tens of thousands. ' +
+      'For the sandbox: npm run setup as root (installs nftables, util-linux, iproute2), ' +
+      'then run this again (as root if user namespaces are disabled)',
   };
 }

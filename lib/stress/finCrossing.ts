@@ -14,7 +14,8 @@ export const FIN_HOLD_LIMIT_MS = 3000;
  * Minimum RTO on the sandbox's loopback routes while FINs are held. A held FIN is retried from the
  * probe timer, max(RTO, 200 ms) later: 300 ms puts that timer in the timer wheel's second level
  * (64 jiffies and more at HZ >= 250), whose 8-jiffy granularity makes two timers armed a jiffy apart
- * still expire together. At 200 ms (first level, exact) about 1 pair in 4,000 did not cross.
+ * still expire together. At 200 ms (the first level, exact to the jiffy) more pairs miss the shared
+ * expiry (docs/design.md).
  */
 export const CROSS_FINS_RTO_MIN_MS = 300;
 /** An IPv4 flow as the FIN sets key it (stress plans use 127.0.0.0/8 only), and its reverse. */

@@ -35,8 +35,9 @@ export const STRESS_HELP = `usage: ${STRESS_USAGE}
                        simultaneous (both FINs cross: sandbox mode holds the FINs until both sides
                        sent theirs, about 0.3 s per pair; race mode: best effort) (default graceful)
   --timeout D          per pair (default 10s)
-  --mode MODE          sandbox (default; private network namespace, falls back to race if impossible)
-                       or race (host loopback, the two sides retry from different threads)
+  --mode MODE          sandbox (default; private network namespace, falls back to race if impossible:
+                       npm run setup as root installs what it needs) or race (host loopback, the two
+                       sides retry from different threads)
   --json FILE          write the summary as JSON
   --log FILE           write one NDJSON record per planned pair
   --min-success PCT    exit 1 if fewer pairs were established (default 100)
@@ -44,8 +45,8 @@ export const STRESS_HELP = `usage: ${STRESS_USAGE}
   --addresses N        loopback addresses to spread pairs over (default all of 127.0.1.1 and up)
   --warmup N           sandbox mode: throwaway pairs per worker before the clock starts (default 5000;
                        0 with --close simultaneous, whose pairs wait on FIN timers, not on the CPU)
-  --sockets KIND       sandbox mode: handle (default; Node's libuv TCP handles directly, about twice
-                       as fast) or net (net.Socket); race mode always uses net.Socket
+  --sockets KIND       sandbox mode: handle (default; Node's libuv TCP handles directly, faster) or
+                       net (net.Socket); race mode always uses net.Socket
   --trace              record every pair's TCP states with the kernel tracepoint (root; else sampled
                        from /proc/net/tcp, labelled) and count how pairs opened and closed
   --quiet              no progress output
@@ -58,9 +59,9 @@ export const DEFAULT_PAIRS = 10_000;
 export const DEFAULT_CONCURRENCY_PER_WORKER = 64;
 export const MAX_PAYLOAD = 16 * 1024 * 1024;
 /**
- * Throwaway pairs per worker, enough for V8 to optimize the hot paths: 10k-pair runs then measure as 1M runs
- * do. After 2,000, TurboFan still compiled pump/start/report in the run's first milliseconds (10k: 45,507
- * pairs/s); after 5,000 nothing of the per-pair path (47,547; medians of 5 interleaved runs, 100k: ~51,000).
+ * Throwaway pairs per worker: enough for TurboFan to have compiled the whole per-pair path before the
+ * clock starts (with fewer, it still compiles some of it during the run), so that a 10k-pair run
+ * measures as a 1M-pair run does (docs/design.md, the warm-up).
  */
 export const DEFAULT_WARMUP = 5000;
 /** Sandbox: the namespace is ours alone. Race: the host's loopback, in the range the team gave stress. */
@@ -189,8 +190,8 @@ export function parseStressOptions(args: string[], context: ParseContext): Parse
   const rate = values.rate === undefined ? undefined : parseCount(values.rate, '--rate', 1, 10_000_000);
   const payload = values.payload === undefined ? 64 : parseBytes(values.payload, '--payload', MAX_PAYLOAD);
   const close = values.close === undefined ? 'graceful' : parseChoice(values.close, '--close', CLOSE_MODES);
-  // A simultaneous close waits about 0.3 s on FIN timers (lib/sandbox.ts crossFinsRuleset): the CPU is
-  // not what limits those pairs, so JIT warm-up buys nothing and would cost ~10 s.
+  // A simultaneous close waits on FIN timers (lib/stress/finCrossing.ts): the CPU is not what limits
+  // those pairs, so JIT warm-up buys nothing, and its pairs would wait on the same timers.
   const warmup =
     mode === 'race'
       ? 0

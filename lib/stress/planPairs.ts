@@ -61,10 +61,10 @@ export function planPairs(pairs: number | undefined, options: PlanOptions): Addr
  *
  * Built from the run's own plan, with the same keys and the same `capacity` value: the object crosses to
  * the worker by structured clone, and V8 gives it the same hidden class only if every field has the same
- * representation. A warm-up plan of its own (capacity 64,512, a small integer) and a run plan (5x10^11,
- * a double) differed: the first run plan deprecated the warmed class and deoptimized every function that
- * had inlined pairEndpoints (the whole per-pair path), and the recompiling cost the first ~100 ms of
- * every run about half its rate (measured: TurboFan threads took ~0.8 of the 2 cores then).
+ * representation. A warm-up plan of its own would have a small-integer capacity where the run plan's is
+ * a double: the first run plan would then deprecate the warmed class and deoptimize every function that
+ * inlined pairEndpoints (the whole per-pair path), which recompiles while the clock runs
+ * (docs/design.md, the warm-up).
  */
 export function warmupPlan(plan: AddressPlan): AddressPlan {
   const rounds = LOOPBACK_ADDRESS_COUNT / 2;

@@ -70,7 +70,7 @@ function format(endpoint: { host: string; port: number }): string {
 
 /** Runs one batch; resolves when every pair of it has been reported. */
 export function runBatch(task: BatchTask): Promise<BatchResult> {
-  // Held FINs cross only when both timers of a pair are on one CPU's timer wheel (lib/pinThread.ts).
+  // Held FINs cross only when both timers of a pair are on one CPU's timer wheel (lib/core/pinThread.ts).
   if (task.config.mode === 'sandbox' && task.config.close === 'simultaneous') pinThisThread();
   return new Promise((resolve, reject) => {
     const batch: Batch = {

@@ -5,7 +5,7 @@
  *
  * Sandbox mode: one pool, each worker runs both sides of its pairs. Race mode: two pools, one per
  * side, so the two connects of a pair always come from different threads; they meet in a
- * SharedArrayBuffer per batch (lib/raceJoin.ts).
+ * SharedArrayBuffer per batch (lib/stress/raceJoin.ts).
  */
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -82,8 +82,8 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
         idleTimeout: 60_000,
         execArgv,
         // Every pair leaves garbage; with V8's default young generation the heaps keep growing for
-        // a few hundred thousand pairs before they settle. 8 MB settles them early (RSS flat from
-        // 10k to 1M pairs) and costs no measurable rate.
+        // a few hundred thousand pairs before they settle. A small one settles them early, so peak
+        // RSS stays flat across pair counts, without costing rate (docs/design.md).
         resourceLimits: { maxYoungGenerationSizeMb: 8 },
       }),
   );
@@ -149,7 +149,7 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
     // pair no run uses, so the clock starts with optimized code. The warm-up goes through the run's own
     // path (same batch size, two batches per worker in flight, a plan of the run plan's hidden class,
     // statistics merged here): code warmed on other shapes or paths is deoptimized or compiled in the
-    // run's first ~100 ms, and on 2 cores the compiler threads then take CPU from the workers.
+    // run's first milliseconds, and on 2 cores the compiler threads then take CPU from the workers.
     const warmThreads = sides[0] ?? 1;
     const warmupPerWorker = Math.min(options.warmup, Math.floor(warmupCapacity(plan) / warmThreads));
     if (mode === 'sandbox' && warmupPerWorker > 0) {

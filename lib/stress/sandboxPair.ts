@@ -225,7 +225,7 @@ export class SandboxPair implements PairReport {
       case 'simultaneous':
         // Both shut down back to back. That alone does not make the FINs cross: on loopback the first
         // FIN reaches the peer inside the first shutdown(), so the peer would close passively. The
-        // sandbox's nft rules (lib/sandbox.ts crossFinsRuleset) hold both FINs and let them go together.
+        // sandbox's nft rules (lib/stress/finCrossing.ts crossFinsRuleset) hold both FINs and let them go together.
         if (this.received[0] < payload || this.received[1] < payload) return;
         this.closing = true;
         a.end();

@@ -8,7 +8,7 @@ import type { Endpoint, PortRange } from '../core/types.ts';
 export const MODES = ['sandbox', 'race'] as const;
 export type Mode = (typeof MODES)[number];
 
-/** The close a run asks for (--close); what the kernel then showed is trace's CloseMode. */
+/** The close a run asks for (--close); what the kernel then showed is trace's CloseKind. */
 export const CLOSE_MODES = ['graceful', 'reset', 'simultaneous'] as const;
 export type CloseMode = (typeof CLOSE_MODES)[number];
 

@@ -1,6 +1,6 @@
 /**
  * The four classic paths produced on real sockets and traced by the kernel, for `trace.ts --demo`
- * and the tests. Runs inside a private network namespace (lib/sandbox.ts): the demos install nft
+ * and the tests. Runs inside a private network namespace (lib/core/sandbox.ts): the demos install nft
  * rules there that hold SYNs or FINs until both sides have sent theirs, so that the retransmissions
  * cross. Where kernel timing still decides, a demo repeats (on fresh ports) until the trace shows the
  * path, and says how many tries that took.

@@ -382,7 +382,7 @@ function uninstallHandlers(): void {
 
 /**
  * Starts tracing TCP state transitions in a fresh private instance. Throws (with the reason) when
- * tracefs cannot be used; callers that can live with less fall back to lib/procNetTcpSampler.ts.
+ * tracefs cannot be used; callers that can live with less fall back to lib/trace/socketTableSampler.ts.
  */
 export function startKernelTrace(options: KernelTraceOptions = {}): KernelTrace {
   const probe = probeTracefs();
