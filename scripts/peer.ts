@@ -11,7 +11,7 @@ import { DialError, dialSimultaneous, prepareDial } from '../lib/peer/dialSimult
 import { PEER_EXIT, PEER_HELP, PEER_USAGE, parsePeerArgs } from '../lib/peer/options.ts';
 import type { PeerOptions, RendezvousChoice } from '../lib/peer/types.ts';
 import { PunchError, punchThroughRendezvous } from '../lib/rendezvous/client.ts';
-import { startLiveTrace } from '../lib/trace/connectionLiveTrace.ts';
+import { type LiveTrace, startLiveTrace } from '../lib/trace/connectionLiveTrace.ts';
 
 const status = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -35,6 +35,7 @@ async function punch(
   options: PeerOptions,
   rendezvous: RendezvousChoice,
   signal: AbortSignal,
+  trace: LiveTrace | undefined,
 ): Promise<Socket | number> {
   status(
     `registering with ${formatEndpoint(rendezvous.server)} for session '${rendezvous.session}' from port ${options.local.port}`,
@@ -42,16 +43,16 @@ async function punch(
   try {
     const punched = await punchThroughRendezvous({
       server: rendezvous.server,
-      // The server's probe port is its port + 1 (the rendezvous.ts default).
-      probePort: rendezvous.server.port < 65535 ? rendezvous.server.port + 1 : 0,
       local: options.local,
       session: rendezvous.session,
       secret: rendezvous.secret,
-      deadlineMs: options.timeoutMs,
+      // --timeout bounds it all: the wait for the server and the peer, and the punch.
+      timeoutMs: options.timeoutMs,
       retryIntervalMs: options.retryIntervalMs,
-      serverTimeoutMs: options.timeoutMs + 5000,
       signal,
       onProgress: status,
+      // The probe port comes from the server's hello; its connection is not ours to trace.
+      onProbe: (probe) => trace?.ignoreRemote(probe),
     });
     const { socket } = punched;
     status(
@@ -91,16 +92,11 @@ async function main(): Promise<number> {
     options.trace &&
     startLiveTrace({
       local: options.local,
-      ignoreRemotes: options.rendezvous
-        ? [
-            options.rendezvous.server,
-            { ...options.rendezvous.server, port: options.rendezvous.server.port + 1 },
-          ]
-        : [],
+      ignoreRemotes: options.rendezvous ? [options.rendezvous.server] : [],
       write: status,
     });
   try {
-    return await chat(options, prepared, interrupt.signal);
+    return await chat(options, prepared, interrupt.signal, trace || undefined);
   } finally {
     if (trace) await trace.stop();
   }
@@ -110,9 +106,10 @@ async function chat(
   options: PeerOptions,
   prepared: Awaited<ReturnType<typeof prepareDial>> | undefined,
   signal: AbortSignal,
+  trace: LiveTrace | undefined,
 ): Promise<number> {
   const connected = options.rendezvous
-    ? await punch(options, options.rendezvous, signal)
+    ? await punch(options, options.rendezvous, signal, trace)
     : prepared && (await dial(prepared, options, signal));
   if (connected === undefined) throw new UsageError('missing REMOTE_HOST and REMOTE_PORT');
   if (typeof connected === 'number') return connected;

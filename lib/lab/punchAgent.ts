@@ -39,7 +39,6 @@ export async function performPunch(name: string, request: PunchRequest): Promise
   try {
     const result = await punchThroughRendezvous({
       server: request.server,
-      probePort: request.probePort,
       local: { port: request.localPort },
       session: request.session,
       secret: request.secret,
