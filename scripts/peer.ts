@@ -15,6 +15,11 @@ import { type LiveTrace, startLiveTrace } from '../lib/trace/connectionLiveTrace
 
 const status = (line: string) => process.stderr.write(`${line}\n`);
 
+// A closed stdout or stderr (`| head -1`) must not crash us with an unhandled EPIPE: the chat notices
+// a closed stdout on its next line and ends (runChat); status lines to a closed stderr are dropped.
+process.stdout.on('error', () => {});
+process.stderr.on('error', () => {});
+
 function exitCodeForDialError(error: DialError): number {
   switch (error.code) {
     case 'EDEADLINE':
@@ -82,10 +87,10 @@ async function main(): Promise<number> {
     (await prepareDial({ ...options, remote }).catch((error: unknown) => {
       throw error instanceof DialError ? new UsageError(error.message) : error;
     }));
+  // The signal's name is the abort reason: the chat says which one ended it.
   const interrupt = new AbortController();
-  const onSignal = () => interrupt.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+    process.once(signal, () => interrupt.abort(signal));
 
   // --trace: the kernel's record of our connection (the rendezvous server's connection left out).
   const trace =
@@ -119,9 +124,11 @@ async function chat(
     socket,
     input: process.stdin,
     output: process.stdout,
+    ...terminalFor(process.stdin),
     status,
     prefix: options.prefix,
     lingerMs: options.lingerMs,
+    maxLineBytes: options.maxLineBytes,
     signal,
   });
   // stdin may still hold the event loop open (a terminal); we are done with it.
@@ -129,12 +136,29 @@ async function chat(
   switch (end.kind) {
     case 'quit':
     case 'peer-closed':
+    case 'output-closed':
       return PEER_EXIT.ok;
     case 'interrupted':
       return PEER_EXIT.interrupted;
+    case 'line-too-long':
+      return PEER_EXIT.lineTooLong;
     case 'lost':
       return PEER_EXIT.connectionLost;
   }
+}
+
+/**
+ * A terminal on stdin is read in raw mode with readline's line editing, echoing to a terminal we
+ * write to: the canonical mode of the terminal itself cuts a line at 4095 bytes.
+ */
+function terminalFor(input: NodeJS.ReadStream): { terminal?: NodeJS.WriteStream } {
+  if (!input.isTTY) return {};
+  const terminal = [process.stdout, process.stderr].find((stream) => stream.isTTY);
+  if (!terminal)
+    status(
+      'warning: stdin is a terminal but neither stdout nor stderr is: the terminal cuts typed lines at 4095 bytes',
+    );
+  return terminal ? { terminal } : {};
 }
 
 async function dial(
