@@ -5,12 +5,16 @@
  */
 import { StringDecoder } from 'node:string_decoder';
 
-/** A line longer than the cap: `bytes` is how much of it had arrived when that became known. */
+/**
+ * A line longer than the cap: `bytes` is how much of it had arrived when that became known, and
+ * `before` the complete lines of the same chunk that came before it (they are not lost).
+ */
 export class LineTooLongError extends Error {
   override name = 'LineTooLongError';
   constructor(
     readonly maxBytes: number,
     readonly bytes: number,
+    readonly before: string[] = [],
   ) {
     super(`a line longer than ${maxBytes} bytes`);
   }
@@ -19,7 +23,8 @@ export class LineTooLongError extends Error {
 /**
  * Lines end with "\n" ("\r\n" counts as one end); a line's length is its bytes without that end.
  * `push` returns the complete lines in a chunk, decoded as UTF-8 (a character split across chunks
- * is kept whole), and throws LineTooLongError as soon as a line is known to be over maxBytes.
+ * is kept whole), and throws LineTooLongError as soon as a line is known to be over maxBytes (with
+ * the lines before it in that chunk); after that it holds and returns nothing.
  */
 export class LineSplitter {
   private pending: Buffer[] = [];
@@ -36,7 +41,7 @@ export class LineSplitter {
       const length = this.pendingBytes + newline;
       // The "\r" of a "\r\n" is part of the end, not of the line.
       const cr = newline > 0 ? data[newline - 1] === 0x0d : this.endsWithCr();
-      this.check(length - (cr ? 1 : 0));
+      this.check(length - (cr ? 1 : 0), lines);
       const line = Buffer.concat([...this.pending, data.subarray(0, newline)], length);
       lines.push(new StringDecoder('utf8').end(cr ? line.subarray(0, length - 1) : line));
       this.pending = [];
@@ -45,7 +50,7 @@ export class LineSplitter {
     }
     if (data.length) {
       // A trailing "\r" may yet be the start of a "\r\n": allow for it until the next chunk.
-      this.check(this.pendingBytes + data.length - (data[data.length - 1] === 0x0d ? 1 : 0));
+      this.check(this.pendingBytes + data.length - (data[data.length - 1] === 0x0d ? 1 : 0), lines);
       this.pending.push(Buffer.from(data));
       this.pendingBytes += data.length;
     }
@@ -70,11 +75,11 @@ export class LineSplitter {
     return last !== undefined && last[last.length - 1] === 0x0d;
   }
 
-  private check(bytes: number) {
+  private check(bytes: number, before: string[]) {
     if (bytes <= this.maxBytes) return;
     this.failed = true;
     this.pending = [];
     this.pendingBytes = 0;
-    throw new LineTooLongError(this.maxBytes, bytes);
+    throw new LineTooLongError(this.maxBytes, bytes, before);
   }
 }

@@ -38,6 +38,11 @@ function readPipedLines(input: Readable, maxLineBytes: number, on: TypedHandlers
       lines = splitter.push(chunk);
     } catch (error) {
       if (!(error instanceof LineTooLongError)) throw error;
+      for (const line of error.before) {
+        if (closed) return;
+        on.line(line);
+      }
+      if (closed) return;
       close();
       on.tooLong();
       return;
@@ -230,6 +235,8 @@ export function runChat(options: ChatOptions): Promise<ChatEnd> {
         lines = received.push(chunk);
       } catch (error) {
         if (!(error instanceof LineTooLongError)) throw error;
+        // The whole lines before the long one are shown: nothing the peer sent whole is lost.
+        for (const line of error.before) show(line);
         status(`the peer sent a line longer than --max-line ${maxLineBytes} bytes; dropping the connection`);
         socket.resetAndDestroy();
         finish({ kind: 'line-too-long', side: 'received' });
