@@ -27,10 +27,9 @@ Type lines to send them; /quit or end of input closes (FIN). A terminal is read 
 typed line has no length limit but --max-line. With --rendezvous, --timeout bounds everything from
 the first connect to the direct connection, and the server's first message names its probe port.
 
-exit codes: 0 done (we quit, input ended, the peer closed, or our stdout was closed),
-            2 usage, 3 no peer before --timeout, 4 connection reset or lost, 5 local endpoint unusable,
-            6 rendezvous failed, 7 a line longer than --max-line,
-            130 interrupted (SIGINT, SIGTERM, SIGHUP)`;
+exit codes: 0 done, 2 usage, 3 no peer before --timeout, 4 connection reset or lost, 5 local endpoint unusable,
+            6 rendezvous failed, 7 a line longer than --max-line, 130 interrupted (SIGINT, SIGTERM, SIGHUP);
+            done: we quit, input ended, the peer closed, or our stdout was closed`;
 
 /** peer.ts exit codes (documented in the README). */
 export const PEER_EXIT = {
