@@ -11,9 +11,14 @@ import { DialError, dialSimultaneous, prepareDial } from '../lib/peer/dialSimult
 import { PEER_EXIT, PEER_HELP, PEER_USAGE, parsePeerArgs } from '../lib/peer/options.ts';
 import type { PeerOptions, RendezvousChoice } from '../lib/peer/types.ts';
 import { PunchError, punchThroughRendezvous } from '../lib/rendezvous/client.ts';
-import { startLiveTrace } from '../lib/trace/connectionLiveTrace.ts';
+import { type LiveTrace, startLiveTrace } from '../lib/trace/connectionLiveTrace.ts';
 
 const status = (line: string) => process.stderr.write(`${line}\n`);
+
+// A closed stdout or stderr (`| head -1`) must not crash us with an unhandled EPIPE: the chat notices
+// a closed stdout on its next line and ends (runChat); status lines to a closed stderr are dropped.
+process.stdout.on('error', () => {});
+process.stderr.on('error', () => {});
 
 function exitCodeForDialError(error: DialError): number {
   switch (error.code) {
@@ -35,6 +40,7 @@ async function punch(
   options: PeerOptions,
   rendezvous: RendezvousChoice,
   signal: AbortSignal,
+  trace: LiveTrace | undefined,
 ): Promise<Socket | number> {
   status(
     `registering with ${formatEndpoint(rendezvous.server)} for session '${rendezvous.session}' from port ${options.local.port}`,
@@ -42,16 +48,16 @@ async function punch(
   try {
     const punched = await punchThroughRendezvous({
       server: rendezvous.server,
-      // The server's probe port is its port + 1 (the rendezvous.ts default).
-      probePort: rendezvous.server.port < 65535 ? rendezvous.server.port + 1 : 0,
       local: options.local,
       session: rendezvous.session,
       secret: rendezvous.secret,
-      deadlineMs: options.timeoutMs,
+      // --timeout bounds it all: the wait for the server and the peer, and the punch.
+      timeoutMs: options.timeoutMs,
       retryIntervalMs: options.retryIntervalMs,
-      serverTimeoutMs: options.timeoutMs + 5000,
       signal,
       onProgress: status,
+      // The probe port comes from the server's hello; its connection is not ours to trace.
+      onProbe: (probe) => trace?.ignoreRemote(probe),
     });
     const { socket } = punched;
     status(
@@ -81,26 +87,21 @@ async function main(): Promise<number> {
     (await prepareDial({ ...options, remote }).catch((error: unknown) => {
       throw error instanceof DialError ? new UsageError(error.message) : error;
     }));
+  // The signal's name is the abort reason: the chat says which one ended it.
   const interrupt = new AbortController();
-  const onSignal = () => interrupt.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+    process.once(signal, () => interrupt.abort(signal));
 
   // --trace: the kernel's record of our connection (the rendezvous server's connection left out).
   const trace =
     options.trace &&
     startLiveTrace({
       local: options.local,
-      ignoreRemotes: options.rendezvous
-        ? [
-            options.rendezvous.server,
-            { ...options.rendezvous.server, port: options.rendezvous.server.port + 1 },
-          ]
-        : [],
+      ignoreRemotes: options.rendezvous ? [options.rendezvous.server] : [],
       write: status,
     });
   try {
-    return await chat(options, prepared, interrupt.signal);
+    return await chat(options, prepared, interrupt.signal, trace || undefined);
   } finally {
     if (trace) await trace.stop();
   }
@@ -110,9 +111,10 @@ async function chat(
   options: PeerOptions,
   prepared: Awaited<ReturnType<typeof prepareDial>> | undefined,
   signal: AbortSignal,
+  trace: LiveTrace | undefined,
 ): Promise<number> {
   const connected = options.rendezvous
-    ? await punch(options, options.rendezvous, signal)
+    ? await punch(options, options.rendezvous, signal, trace)
     : prepared && (await dial(prepared, options, signal));
   if (connected === undefined) throw new UsageError('missing REMOTE_HOST and REMOTE_PORT');
   if (typeof connected === 'number') return connected;
@@ -122,9 +124,11 @@ async function chat(
     socket,
     input: process.stdin,
     output: process.stdout,
+    ...terminalFor(process.stdin),
     status,
     prefix: options.prefix,
     lingerMs: options.lingerMs,
+    maxLineBytes: options.maxLineBytes,
     signal,
   });
   // stdin may still hold the event loop open (a terminal); we are done with it.
@@ -132,12 +136,29 @@ async function chat(
   switch (end.kind) {
     case 'quit':
     case 'peer-closed':
+    case 'output-closed':
       return PEER_EXIT.ok;
     case 'interrupted':
       return PEER_EXIT.interrupted;
+    case 'line-too-long':
+      return PEER_EXIT.lineTooLong;
     case 'lost':
       return PEER_EXIT.connectionLost;
   }
+}
+
+/**
+ * A terminal on stdin is read in raw mode with readline's line editing, echoing to a terminal we
+ * write to: the canonical mode of the terminal itself cuts a line at 4095 bytes.
+ */
+function terminalFor(input: NodeJS.ReadStream): { terminal?: NodeJS.WriteStream } {
+  if (!input.isTTY) return {};
+  const terminal = [process.stdout, process.stderr].find((stream) => stream.isTTY);
+  if (!terminal)
+    status(
+      'warning: stdin is a terminal but neither stdout nor stderr is: the terminal cuts typed lines at 4095 bytes',
+    );
+  return terminal ? { terminal } : {};
 }
 
 async function dial(

@@ -24,7 +24,7 @@ describe('rendezvous protocol', () => {
   it('round-trips a register message and rejects what is not the protocol', () => {
     const auth = authToken('s3cret', 'demo');
     const line = encodeMessage({
-      v: 1,
+      v: 2,
       type: 'register',
       session: 'demo',
       auth,
@@ -34,22 +34,22 @@ describe('rendezvous protocol', () => {
     expect(line.endsWith('\n')).toBe(true);
     expect(decodeClientMessage(line.trim())).toEqual({
       ok: true,
-      message: { v: 1, type: 'register', session: 'demo', auth, name: 'alice', probed: null },
+      message: { v: 2, type: 'register', session: 'demo', auth, name: 'alice', probed: null },
     });
     expect(decodeClientMessage('hello')).toMatchObject({ ok: false, code: 'malformed' });
     expect(decodeClientMessage('[1]')).toMatchObject({ ok: false, code: 'malformed' });
-    expect(decodeClientMessage('{"v":2,"type":"probe"}')).toMatchObject({ ok: false, code: 'bad-version' });
-    expect(decodeClientMessage('{"v":1,"type":"register","session":"a b","auth":"x"}')).toMatchObject({
+    expect(decodeClientMessage('{"v":1,"type":"probe"}')).toMatchObject({ ok: false, code: 'bad-version' });
+    expect(decodeClientMessage('{"v":2,"type":"register","session":"a b","auth":"x"}')).toMatchObject({
       ok: false,
       code: 'malformed',
     });
-    expect(decodeClientMessage(`{"v":1,"type":"probe","pad":"${'x'.repeat(MAX_LINE_BYTES)}"}`)).toMatchObject(
+    expect(decodeClientMessage(`{"v":2,"type":"probe","pad":"${'x'.repeat(MAX_LINE_BYTES)}"}`)).toMatchObject(
       {
         ok: false,
         code: 'too-large',
       },
     );
-    expect(decodeServerMessage('{"v":1,"type":"peer","self":{},"peer":{},"startInMs":1}')).toMatchObject({
+    expect(decodeServerMessage('{"v":2,"type":"peer","self":{},"peer":{},"startInMs":1}')).toMatchObject({
       ok: false,
       code: 'malformed',
     });
@@ -137,7 +137,7 @@ class RawClient {
         const decoded = decodeServerMessage(line);
         if (!decoded.ok) throw new Error(`server sent a bad line: ${line}`);
         this.received.push(decoded.message);
-        if (decoded.message.type === 'ping') this.send({ v: 1, type: 'pong', id: decoded.message.id });
+        if (decoded.message.type === 'ping') this.send({ v: 2, type: 'pong', id: decoded.message.id });
       }
       for (const wake of this.waiters.splice(0)) wake();
     });
@@ -150,7 +150,7 @@ class RawClient {
   }
 
   register(session: string, secret: string, name: string) {
-    this.send({ v: 1, type: 'register', session, auth: authToken(secret, session), name, probed: null });
+    this.send({ v: 2, type: 'register', session, auth: authToken(secret, session), name, probed: null });
   }
 
   async waitFor(type: ServerMessage['type']): Promise<ServerMessage> {
@@ -235,11 +235,11 @@ describe('rendezvous server', () => {
     await new Promise((resolve) => socket.once('close', resolve));
     expect(decodeServerMessage(text.trim())).toEqual({
       ok: true,
-      message: { v: 1, type: 'observed', endpoint: { host: '127.0.0.1', port: 33420 } },
+      message: { v: 2, type: 'observed', endpoint: { host: '127.0.0.1', port: 33420 } },
     });
   });
 
-  it('drops malformed, oversized, wrong-version and unauthenticated clients, and keeps serving the session', async () => {
+  it('drops malformed, oversized and wrong-version clients, keeps a wrong secret apart, and keeps serving the session', async () => {
     const waiting = client();
     waiting.register('s2', 'right', 'alice');
     await waiting.waitFor('registered');
@@ -252,19 +252,20 @@ describe('rendezvous server', () => {
     future.send({ v: 99, type: 'register' });
     const intruder = client();
     intruder.register('s2', 'wrong', 'mallory');
-    await Promise.all([garbage.closed, huge.closed, future.closed, intruder.closed]);
+    await Promise.all([garbage.closed, huge.closed, future.closed, intruder.waitFor('registered')]);
     expect(garbage.errorCode()).toBe('malformed');
     expect(huge.errorCode()).toBe('too-large');
     expect(future.errorCode()).toBe('bad-version');
-    expect(intruder.errorCode()).toBe('unauthorized');
 
     // Alice was not disturbed: the rightful peer still pairs with her.
     const bob = client();
     bob.register('s2', 'right', 'bob');
     const [peerOfAlice] = await expectPaired(waiting, bob);
     expect(peerOfAlice.peer.name).toBe('bob');
+    // The intruder was never paired with anyone.
+    expect(intruder.received.some((message) => message.type === 'peer')).toBe(false);
     // One log line per event, the errors included.
-    for (const code of ['malformed', 'too-large', 'bad-version', 'unauthorized'])
+    for (const code of ['malformed', 'too-large', 'bad-version'])
       expect(log.filter((line) => line.includes(` error `) && line.includes(`code=${code}`))).toHaveLength(1);
   });
 
@@ -302,7 +303,7 @@ describe('rendezvous server', () => {
 });
 
 describe('peer.ts --rendezvous against a real server', () => {
-  it('a peer with the wrong secret exits 6 with the reason; the rightful peer keeps waiting', async () => {
+  it('a peer with the wrong secret is never paired nor told its secret is wrong; the rightful peer keeps waiting', async () => {
     const server = runScript('rendezvous', ['--listen', '127.0.0.1:33450']);
     const common = ['--rendezvous', '127.0.0.1:33450', '--session', 'locked', '--timeout', '20s'];
     const started = [server];
@@ -311,19 +312,26 @@ describe('peer.ts --rendezvous against a real server', () => {
       const rightful = runScript('peer', [...common, '--secret', 'right', '--local-port', '33452']);
       started.push(rightful);
       await server.waitFor(/ register client=\d+ session=locked /);
-      const intruder = runScript('peer', [...common, '--secret', 'wrong', '--local-port', '33453']);
+      const intruder = runScript('peer', [
+        ...common,
+        '--timeout',
+        '2s',
+        '--secret',
+        'wrong',
+        '--local-port',
+        '33453',
+      ]);
       started.push(intruder);
       expect(await intruder.exited).toBe(6);
-      expect(intruder.stderr()).toMatch(
-        /rendezvous server refused: wrong secret for session 'locked' \(unauthorized\)/,
-      );
+      expect(intruder.stderr()).toMatch(/not paired through the rendezvous server .* within 2000 ms/);
+      expect(intruder.stderr()).not.toMatch(/wrong secret/);
       // The first peer is still registered and waiting, unaffected.
       expect(rightful.child.exitCode).toBe(null);
       expect(server.stdout()).not.toMatch(/ disconnect client=1 /);
       rightful.child.kill('SIGTERM');
       expect(await rightful.exited).toBe(130);
       server.child.kill('SIGTERM');
-      expect(await server.exited).toBe(0);
+      expect(await server.exited).toBe(130);
     } finally {
       for (const run of started) run.child.kill('SIGKILL');
     }
@@ -341,8 +349,8 @@ describe('peer.ts --rendezvous against a real server', () => {
       '33465',
     ]);
     expect(await run.exited).toBe(6);
-    // The probe port (server port + 1) is tried first.
-    expect(run.stderr()).toMatch(/cannot reach the rendezvous server 127\.0\.0\.1:3346[01] from port 33465/);
+    // The main port is tried first: its hello names the probe port.
+    expect(run.stderr()).toMatch(/cannot reach the rendezvous server 127\.0\.0\.1:33460 from port 33465/);
   });
 });
 
@@ -364,7 +372,7 @@ describe('rendezvous.ts', () => {
     expect(idle.errorCode()).toBe('idle');
     await run.waitFor(/ error client=1 .*code=idle/);
     run.child.kill('SIGTERM');
-    expect(await run.exited).toBe(0);
+    expect(await run.exited).toBe(130);
     expect(run.stdout()).toMatch(/stopped signal=SIGTERM/);
   });
 });

@@ -60,6 +60,16 @@ export function parsePortRange(text: string, name: string): PortRange {
   return range;
 }
 
+/** "4096", "64k"/"64KiB" (x1024), "1M"/"1MiB" (x1048576). */
+export function parseBytes(text: string, name: string, max: number): number {
+  const match = /^(\d+)\s*(k|K|KiB|m|M|MiB)?$/.exec(text.trim());
+  if (!match) throw new UsageError(`${name}: '${text}' is not a byte count (examples: 0, 512, 64KiB, 1MiB)`);
+  const unit = match[2]?.[0]?.toLowerCase();
+  const value = Number(match[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 * 1024 : 1);
+  if (value > max) throw new UsageError(`${name}: ${value} bytes is larger than the maximum ${max}`);
+  return value;
+}
+
 /** A host name or IP literal (IPv6 may come in brackets); returns it without brackets. */
 export function parseHost(text: string, name: string): string {
   const host = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;

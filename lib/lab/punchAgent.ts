@@ -6,21 +6,28 @@
  */
 import type net from 'node:net';
 import { createInterface } from 'node:readline';
+import { LineSplitter } from '../core/lineSplitter.ts';
 import { PunchError, punchThroughRendezvous } from '../rendezvous/client.ts';
 import type { LabProcess } from './namespaceProcess.ts';
 import type { PunchOutcome, PunchRequest } from './types.ts';
 
+/** The hello line is short: a peer sending more without a newline is not a punch agent. */
+const MAX_HELLO_BYTES = 4096;
+
 function readLine(socket: net.Socket, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    let buffered = '';
+    const lines = new LineSplitter(MAX_HELLO_BYTES);
     const timer = setTimeout(
       () => done(new Error(`no line from the peer within ${timeoutMs} ms`)),
       timeoutMs,
     );
     const onData = (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      const newline = buffered.indexOf('\n');
-      if (newline >= 0) done(undefined, buffered.slice(0, newline));
+      try {
+        const [line] = lines.push(chunk);
+        if (line !== undefined) done(undefined, line);
+      } catch (error) {
+        done(error as Error);
+      }
     };
     const onClose = () => done(new Error('the peer closed before sending its line'));
     const done = (error?: Error, line?: string) => {
@@ -39,7 +46,6 @@ export async function performPunch(name: string, request: PunchRequest): Promise
   try {
     const result = await punchThroughRendezvous({
       server: request.server,
-      probePort: request.probePort,
       local: { port: request.localPort },
       session: request.session,
       secret: request.secret,

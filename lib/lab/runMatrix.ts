@@ -82,7 +82,6 @@ export async function punchOnce(
     session: `p${process.pid}-${id}`,
     secret: `secret-${id}`,
     server: { host: RENDEZVOUS_ADDRESS, port: RENDEZVOUS_PORT },
-    probePort: RENDEZVOUS_PORT + 1,
     localPort,
     deadlineMs: options.deadlineMs,
     retryIntervalMs: options.retryIntervalMs,

@@ -84,8 +84,8 @@ export interface PunchRequest {
   id: number;
   session: string;
   secret: string;
+  /** The server's hello names its probe port. */
   server: { host: string; port: number };
-  probePort: number;
   localPort: number;
   deadlineMs: number;
   singleAttempt: boolean;

@@ -48,6 +48,8 @@ export interface PeerOptions {
   /** After our FIN, how long to wait for the peer's before closing anyway. */
   lingerMs: number;
   prefix: string;
+  /** --max-line: the longest line, in bytes without its newline, received or sent. */
+  maxLineBytes: number;
   /** Print the connection's TCP state changes as they happen (lib/trace/connectionLiveTrace.ts). */
   trace: boolean;
 }
@@ -56,15 +58,27 @@ export type ChatEnd =
   | { kind: 'quit'; peerClosed: boolean }
   | { kind: 'peer-closed' }
   | { kind: 'lost'; code: string; message: string }
-  | { kind: 'interrupted' };
+  | { kind: 'interrupted'; signal: string }
+  /** A line over --max-line: the peer's (the connection was dropped) or ours (not sent; we closed). */
+  | { kind: 'line-too-long'; side: 'received' | 'typed' }
+  /** Our stdout was closed (a reader like `head` went away): we closed the connection. */
+  | { kind: 'output-closed'; code: string };
 
 export interface ChatOptions {
   socket: net.Socket;
   input: Readable;
   output: Writable;
+  /**
+   * When input is a terminal: the terminal to echo typed lines to. The terminal is then read in raw
+   * mode with readline's own line editing, which has no line limit (canonical mode cuts at 4095 bytes).
+   */
+  terminal?: Writable;
   /** Status lines (connected, closed, ...): stderr in peer.ts, so stdout carries only the chat. */
   status: (line: string) => void;
   prefix: string;
   lingerMs: number;
+  /** The longest line, in bytes without its newline, received or sent (--max-line). */
+  maxLineBytes: number;
+  /** Aborting ends the chat as interrupted; the reason (a signal name) is reported. */
   signal?: AbortSignal;
 }

@@ -1,5 +1,7 @@
 /**
- * The rendezvous client: learns our public endpoint and the peer's from the rendezvous server, waits
+ * The rendezvous client: learns our public endpoint and the peer's from the rendezvous server (and
+ * from the probe port the server's hello names, whether our NAT's mapping depends on the
+ * destination), waits
  * for the start time the server chose from measured round trips (so both SYNs leave together), then
  * opens a direct connection by simultaneous open from the SAME local port it used to reach the server:
  * that port's NAT mapping is the hole. Node binds with SO_REUSEADDR, so the port can be shared.
@@ -8,15 +10,14 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatEndpoint } from '../core/endpoint.ts';
+import { escapeUnprintable } from '../core/printable.ts';
 import type { Endpoint } from '../core/types.ts';
 import { DialError, dialSimultaneous } from '../peer/dialSimultaneous.ts';
-import { authToken, decodeServerMessage, encodeMessage, LineSplitter } from './protocol.ts';
+import { authToken, decodeServerMessage, encodeMessage, LineSplitter, PROTOCOL_VERSION } from './protocol.ts';
 import type { ClientMessage, PeerInfo, ServerMessage } from './types.ts';
 
 export interface PunchOptions {
   server: Endpoint;
-  /** The server's probe port (0: skip the probe; mappings are then 'unknown'). */
-  probePort: number;
   /** Our side: every connection (probe, server, peer) leaves from this port. */
   local: { host?: string; port: number };
   session: string;
@@ -32,9 +33,17 @@ export interface PunchOptions {
   extraDelayMs?: number;
   /** How long to wait for the server (connect, registration, pairing); default 60 s. */
   serverTimeoutMs?: number;
+  /**
+   * One bound for everything, from the first connect to the direct connection (peer.ts --timeout):
+   * the wait for the server and the peer, the start delay and the dial share it. Replaces
+   * serverTimeoutMs; the dial gets what is left, at most deadlineMs.
+   */
+  timeoutMs?: number;
   signal?: AbortSignal;
   /** Progress, one line at a time (peer.ts prints these). */
   onProgress?: (line: string) => void;
+  /** Called with the probe endpoint the server announced, before connecting to it. */
+  onProbe?: (probe: Endpoint) => void;
 }
 
 export interface PunchResult {
@@ -173,9 +182,10 @@ function connectFrom(
 }
 
 function rendezvousError(message: ServerMessage): PunchError {
+  // The server's text goes to our terminal: nothing in it may act as a control sequence there.
   return new PunchError(
     message.type === 'error'
-      ? `rendezvous server refused: ${message.message} (${message.code})`
+      ? `rendezvous server refused: ${escapeUnprintable(message.message)} (${message.code})`
       : `rendezvous server sent an unexpected '${message.type}'`,
     'ERENDEZVOUS',
   );
@@ -240,7 +250,8 @@ export function explainFailure(
  */
 export async function punchThroughRendezvous(options: PunchOptions): Promise<PunchResult> {
   const progress = options.onProgress ?? (() => {});
-  const serverTimeoutMs = options.serverTimeoutMs ?? 60_000;
+  const begun = performance.now();
+  const serverTimeoutMs = options.timeoutMs ?? options.serverTimeoutMs ?? 60_000;
   const serverTimeout = AbortSignal.timeout(serverTimeoutMs);
   const signal = options.signal ? AbortSignal.any([options.signal, serverTimeout]) : serverTimeout;
   const local = {
@@ -253,21 +264,11 @@ export async function punchThroughRendezvous(options: PunchOptions): Promise<Pun
     if (options.signal?.aborted) return new PunchError('aborted', 'ABORT_ERR');
     if (serverTimeout.aborted)
       return new PunchError(
-        `no pairing from the rendezvous server ${formatEndpoint(options.server)} within ${serverTimeoutMs} ms`,
+        `not paired through the rendezvous server ${formatEndpoint(options.server)} within ${serverTimeoutMs} ms (no peer with the same session and secret, or the server did not answer)`,
         'ERENDEZVOUS',
       );
     return error;
   };
-
-  let probed: Endpoint | null = null;
-  if (options.probePort) {
-    probed = await probe(local, { host: options.server.host, port: options.probePort }, signal).catch(
-      (error) => {
-        throw explainAbort(error);
-      },
-    );
-    progress(`probe: port ${local.port} maps to ${formatEndpoint(probed)} towards port ${options.probePort}`);
-  }
 
   const socket = await connectFrom(local, options.server, signal).catch((error) => {
     throw explainAbort(error);
@@ -276,9 +277,31 @@ export async function punchThroughRendezvous(options: PunchOptions): Promise<Pun
   const connection = new ServerConnection(socket, 'rendezvous');
   const abortConnection = () => socket.destroy();
   signal.addEventListener('abort', abortConnection, { once: true });
+  const next = () =>
+    connection.next().catch((error) => {
+      throw explainAbort(error);
+    });
   try {
+    // The server's first message says where its probe port is, or that it has none.
+    const hello = await next();
+    if (hello.type !== 'hello') throw rendezvousError(hello);
+    if (serverTimeoutMs > hello.pairTimeoutMs)
+      progress(
+        `note: the server drops a peer left unpaired after ${hello.pairTimeoutMs} ms, sooner than our ${serverTimeoutMs} ms`,
+      );
+    let probed: Endpoint | null = null;
+    if (hello.probePort === null) progress('the server has no probe port: NAT mappings will show as unknown');
+    else {
+      const probeEndpoint = { host: options.server.host, port: hello.probePort };
+      options.onProbe?.(probeEndpoint);
+      probed = await probe(local, probeEndpoint, signal).catch((error) => {
+        throw explainAbort(error);
+      });
+      progress(`probe: port ${local.port} maps to ${formatEndpoint(probed)} towards port ${hello.probePort}`);
+    }
+
     connection.send({
-      v: 1,
+      v: PROTOCOL_VERSION,
       type: 'register',
       session: options.session,
       auth: authToken(options.secret, options.session),
@@ -287,10 +310,8 @@ export async function punchThroughRendezvous(options: PunchOptions): Promise<Pun
     });
     let pairing: Extract<ServerMessage, { type: 'peer' }> | undefined;
     while (!pairing) {
-      const message = await connection.next().catch((error) => {
-        throw explainAbort(error);
-      });
-      if (message.type === 'ping') connection.send({ v: 1, type: 'pong', id: message.id });
+      const message = await next();
+      if (message.type === 'ping') connection.send({ v: PROTOCOL_VERSION, type: 'pong', id: message.id });
       else if (message.type === 'registered')
         progress(
           `registered for session '${options.session}'; public endpoint ${formatEndpoint(message.observed)}`,
@@ -308,7 +329,17 @@ export async function punchThroughRendezvous(options: PunchOptions): Promise<Pun
       throw new PunchError('aborted', 'ABORT_ERR');
     });
 
-    const deadlineMs = options.deadlineMs ?? 10_000;
+    // With one overall timeout, the dial gets what is left of it after the start delay.
+    const leftMs =
+      options.timeoutMs === undefined
+        ? Number.POSITIVE_INFINITY
+        : options.timeoutMs - (performance.now() - begun);
+    if (leftMs <= 0)
+      throw new PunchError(
+        `the timeout of ${options.timeoutMs} ms ran out before the agreed start`,
+        'ENOPATH',
+      );
+    const deadlineMs = Math.min(options.deadlineMs ?? (options.timeoutMs ? leftMs : 10_000), leftMs);
     // Behind a symmetric NAT every retry leaves from a new random public port: retrying would only
     // guess ports (thousands of attempts sometimes hit the right one by luck). One honest attempt.
     const symmetric = self.mapping === 'endpoint-dependent' || peer.mapping === 'endpoint-dependent';
@@ -326,7 +357,13 @@ export async function punchThroughRendezvous(options: PunchOptions): Promise<Pun
         ...(options.signal ? { signal: options.signal } : {}),
       });
       const elapsedMs = performance.now() - started;
-      connection.send({ v: 1, type: 'result', ok: true, elapsedMs, attempts: result.attempts });
+      connection.send({
+        v: PROTOCOL_VERSION,
+        type: 'result',
+        ok: true,
+        elapsedMs,
+        attempts: result.attempts,
+      });
       return {
         socket: result.socket,
         self,
@@ -342,7 +379,7 @@ export async function punchThroughRendezvous(options: PunchOptions): Promise<Pun
         throw new PunchError('aborted', 'ABORT_ERR', error.attempts, error.errors, error.elapsedMs);
       const why = explainFailure(self, peer, error);
       connection.send({
-        v: 1,
+        v: PROTOCOL_VERSION,
         type: 'result',
         ok: false,
         elapsedMs: error.elapsedMs,

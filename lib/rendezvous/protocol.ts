@@ -3,20 +3,45 @@
  * no line longer than MAX_LINE_BYTES. Pure: encode, decode and validate; no sockets here.
  *
  * Flow (client C, server S):
- *   C->S on the probe port: probe             S->C: observed {endpoint}, then S closes
+ *   C connects to the main port             S->C: hello {probePort (null: none), pairTimeoutMs}
+ *   if probePort: C connects to that port on the server's host, from the same local port:
+ *     C->S: probe                            S->C: observed {endpoint}, then S closes
  *   C->S on the main port:  register {session, auth, name, probed}
  *   S->C: registered {observed}; ping {id} (a few, for the RTT) answered by C with pong {id}
- *   when both peers of a session are registered and measured:
+ *   when two peers with the same session AND auth are registered and measured:
  *   S->C: peer {self, peer, startInMs}       C dials the peer, then C->S: result {ok, ...}
  *   S->C: error {code, message}               then S closes that connection
- * `auth` is HMAC-SHA256(secret, session): the server pairs equal tokens and never sees the secret.
+ * `auth` is HMAC-SHA256(secret, session): the server pairs peers on (session, auth), so peers with
+ * different secrets never meet nor block each other, and the server never sees the secret.
  */
 import { createHmac } from 'node:crypto';
+import { isIP } from 'node:net';
+import { LineSplitter as CoreLineSplitter, LineTooLongError } from '../core/lineSplitter.ts';
 import type { Endpoint } from '../core/types.ts';
-import type { ClientMessage, Decoded, ErrorCode, ObservedMapping, PeerInfo, ServerMessage } from './types.ts';
+import type {
+  ClientMessage,
+  Decoded,
+  ErrorCode,
+  ObservedMapping,
+  PeerInfo,
+  ProtocolVersion,
+  ServerMessage,
+} from './types.ts';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION: ProtocolVersion = 2;
 export const MAX_LINE_BYTES = 4096;
+/** A start delay covers half the slower round trip plus a margin: more than this is not a real one. */
+export const MAX_START_DELAY_MS = 60_000;
+
+const KNOWN_ERROR_CODES: Record<ErrorCode, true> = {
+  'bad-version': true,
+  malformed: true,
+  'too-large': true,
+  idle: true,
+  unpaired: true,
+  'session-full': true,
+  'bad-state': true,
+};
 
 export class ProtocolError extends Error {
   override name = 'ProtocolError';
@@ -47,6 +72,7 @@ export function authToken(secret: string, session: string): string {
 
 const SESSION_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 const NAME_PATTERN = /^[A-Za-z0-9._-]{0,32}$/;
+const AUTH_PATTERN = /^[0-9a-f]{64}$/;
 
 export function isValidSession(session: string): boolean {
   return SESSION_PATTERN.test(session);
@@ -60,19 +86,21 @@ function isEndpoint(value: unknown): value is Endpoint {
     typeof endpoint === 'object' &&
     endpoint !== null &&
     typeof endpoint.host === 'string' &&
-    endpoint.host.length > 0 &&
-    endpoint.host.length <= 64 &&
-    Number.isInteger(endpoint.port) &&
-    (endpoint.port as number) >= 1 &&
-    (endpoint.port as number) <= 65535
+    isIP(endpoint.host) !== 0 &&
+    isPort(endpoint.port)
   );
+}
+
+function isPort(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65535;
 }
 
 function isFiniteNumber(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value);
 }
 
-function parseObject(line: string): Decoded<Shape> {
+/** `us`: who decodes, for the version message ("this server speaks v2"). */
+function parseObject(line: string, us: 'server' | 'client'): Decoded<Shape> {
   if (Buffer.byteLength(line) > MAX_LINE_BYTES)
     return { ok: false, code: 'too-large', error: `line exceeds ${MAX_LINE_BYTES} bytes` };
   let value: unknown;
@@ -88,7 +116,7 @@ function parseObject(line: string): Decoded<Shape> {
     return {
       ok: false,
       code: 'bad-version',
-      error: `unsupported protocol version ${JSON.stringify(object.v)} (this server speaks v${PROTOCOL_VERSION})`,
+      error: `unsupported protocol version ${JSON.stringify(object.v)?.slice(0, 20)} (this ${us} speaks v${PROTOCOL_VERSION})`,
     };
   if (typeof object.type !== 'string') return { ok: false, code: 'malformed', error: 'missing "type"' };
   return { ok: true, message: object };
@@ -98,16 +126,16 @@ const malformed = (error: string): Decoded<never> => ({ ok: false, code: 'malfor
 
 /** Validates a line from a client. */
 export function decodeClientMessage(line: string): Decoded<ClientMessage> {
-  const parsed = parseObject(line);
+  const parsed = parseObject(line, 'server');
   if (!parsed.ok) return parsed;
   const m = parsed.message;
   switch (m.type) {
     case 'probe':
-      return { ok: true, message: { v: 1, type: 'probe' } };
+      return { ok: true, message: { v: PROTOCOL_VERSION, type: 'probe' } };
     case 'register': {
       if (typeof m.session !== 'string' || !isValidSession(m.session))
         return malformed('register: "session" must be 1..64 of [A-Za-z0-9._-]');
-      if (typeof m.auth !== 'string' || !/^[0-9a-f]{64}$/.test(m.auth))
+      if (typeof m.auth !== 'string' || !AUTH_PATTERN.test(m.auth))
         return malformed('register: "auth" must be 64 hex digits');
       const name = m.name ?? '';
       if (typeof name !== 'string' || !NAME_PATTERN.test(name))
@@ -117,12 +145,12 @@ export function decodeClientMessage(line: string): Decoded<ClientMessage> {
         return malformed('register: "probed" must be an endpoint or null');
       return {
         ok: true,
-        message: { v: 1, type: 'register', session: m.session, auth: m.auth, name, probed },
+        message: { v: PROTOCOL_VERSION, type: 'register', session: m.session, auth: m.auth, name, probed },
       };
     }
     case 'pong':
       if (!Number.isInteger(m.id)) return malformed('pong: "id" must be an integer');
-      return { ok: true, message: { v: 1, type: 'pong', id: m.id as number } };
+      return { ok: true, message: { v: PROTOCOL_VERSION, type: 'pong', id: m.id as number } };
     case 'result': {
       if (typeof m.ok !== 'boolean' || !isFiniteNumber(m.elapsedMs) || !Number.isInteger(m.attempts))
         return malformed('result: needs "ok" (boolean), "elapsedMs" (number), "attempts" (integer)');
@@ -130,7 +158,7 @@ export function decodeClientMessage(line: string): Decoded<ClientMessage> {
       return {
         ok: true,
         message: {
-          v: 1,
+          v: PROTOCOL_VERSION,
           type: 'result',
           ok: m.ok,
           elapsedMs: m.elapsedMs,
@@ -150,6 +178,7 @@ function isPeerInfo(value: unknown): value is PeerInfo {
     typeof info === 'object' &&
     info !== null &&
     typeof info.name === 'string' &&
+    NAME_PATTERN.test(info.name) &&
     isEndpoint(info.endpoint) &&
     (info.mapping === 'endpoint-independent' ||
       info.mapping === 'endpoint-dependent' ||
@@ -160,52 +189,82 @@ function isPeerInfo(value: unknown): value is PeerInfo {
 
 /** Validates a line from the server. */
 export function decodeServerMessage(line: string): Decoded<ServerMessage> {
-  const parsed = parseObject(line);
+  const parsed = parseObject(line, 'client');
   if (!parsed.ok) return parsed;
   const m = parsed.message;
   switch (m.type) {
+    case 'hello': {
+      const probePort = m.probePort ?? null;
+      if (probePort !== null && !isPort(probePort))
+        return malformed('hello: "probePort" must be a port (1..65535) or null');
+      if (!Number.isInteger(m.pairTimeoutMs) || (m.pairTimeoutMs as number) <= 0)
+        return malformed('hello: "pairTimeoutMs" must be a positive integer');
+      return {
+        ok: true,
+        message: { v: PROTOCOL_VERSION, type: 'hello', probePort, pairTimeoutMs: m.pairTimeoutMs as number },
+      };
+    }
     case 'observed':
       if (!isEndpoint(m.endpoint)) return malformed('observed: bad "endpoint"');
-      return { ok: true, message: { v: 1, type: 'observed', endpoint: m.endpoint } };
+      return { ok: true, message: { v: PROTOCOL_VERSION, type: 'observed', endpoint: m.endpoint } };
     case 'registered':
       if (!isEndpoint(m.observed)) return malformed('registered: bad "observed"');
-      return { ok: true, message: { v: 1, type: 'registered', observed: m.observed } };
+      return { ok: true, message: { v: PROTOCOL_VERSION, type: 'registered', observed: m.observed } };
     case 'ping':
       if (!Number.isInteger(m.id)) return malformed('ping: "id" must be an integer');
-      return { ok: true, message: { v: 1, type: 'ping', id: m.id as number } };
+      return { ok: true, message: { v: PROTOCOL_VERSION, type: 'ping', id: m.id as number } };
     case 'peer':
-      if (!isPeerInfo(m.self) || !isPeerInfo(m.peer) || !isFiniteNumber(m.startInMs) || m.startInMs < 0)
+      if (
+        !isPeerInfo(m.self) ||
+        !isPeerInfo(m.peer) ||
+        !isFiniteNumber(m.startInMs) ||
+        m.startInMs < 0 ||
+        m.startInMs > MAX_START_DELAY_MS
+      )
         return malformed('peer: bad "self", "peer" or "startInMs"');
       return {
         ok: true,
-        message: { v: 1, type: 'peer', self: m.self, peer: m.peer, startInMs: m.startInMs },
+        message: { v: PROTOCOL_VERSION, type: 'peer', self: m.self, peer: m.peer, startInMs: m.startInMs },
       };
     case 'error':
-      if (typeof m.code !== 'string' || typeof m.message !== 'string') return malformed('error: bad fields');
-      return { ok: true, message: { v: 1, type: 'error', code: m.code as ErrorCode, message: m.message } };
+      if (
+        typeof m.code !== 'string' ||
+        !Object.hasOwn(KNOWN_ERROR_CODES, m.code) ||
+        typeof m.message !== 'string'
+      )
+        return malformed('error: bad "code" or "message"');
+      return {
+        ok: true,
+        message: {
+          v: PROTOCOL_VERSION,
+          type: 'error',
+          code: m.code as ErrorCode,
+          message: m.message.slice(0, 512),
+        },
+      };
     default:
       return malformed(`unknown message type ${JSON.stringify(m.type).slice(0, 40)}`);
   }
 }
 
 /**
- * Splits a byte stream into lines, refusing to buffer more than MAX_LINE_BYTES without a newline
- * (so a peer cannot make us hold an unbounded line). `push` returns complete lines.
+ * The protocol's lines from a byte stream: no line longer than `limit` bytes with its newline is
+ * held or returned (ProtocolError 'too-large'); empty lines are skipped.
  */
 export class LineSplitter {
-  private pending = '';
-  constructor(private readonly limit = MAX_LINE_BYTES) {}
+  private readonly lines: CoreLineSplitter;
+  constructor(private readonly limit = MAX_LINE_BYTES) {
+    this.lines = new CoreLineSplitter(limit - 1);
+  }
 
-  push(chunk: string): string[] {
-    this.pending += chunk;
-    const lines = this.pending.split('\n');
-    this.pending = lines.pop() ?? '';
-    for (const line of lines)
-      if (Buffer.byteLength(line) + 1 > this.limit)
+  push(chunk: Buffer | string): string[] {
+    try {
+      return this.lines.push(chunk).filter((line) => line.length > 0);
+    } catch (error) {
+      if (error instanceof LineTooLongError)
         throw new ProtocolError('too-large', `message exceeds ${this.limit} bytes`);
-    if (Buffer.byteLength(this.pending) >= this.limit)
-      throw new ProtocolError('too-large', `message exceeds ${this.limit} bytes without a newline`);
-    return lines.map((line) => line.replace(/\r$/, '')).filter((line) => line.length > 0);
+      throw error;
+    }
   }
 }
 

@@ -1,18 +1,22 @@
 /**
  * The rendezvous server: pairs two peers of a session, tells each the other's public endpoint as
- * observed here, and a start time so both SYNs leave together. It never relays data. Every problem
- * with one client (bad secret, malformed or oversized line, idling, never pairing, a third peer) ends
- * with an error line to that client and its connection closed; no other client is affected.
+ * observed here, and a start time so both SYNs leave together. It never relays data. Peers meet on
+ * their session AND their auth token (from the secret): a client with another secret waits in a
+ * slot of its own, so without the secret nobody can join or block a pair. Every problem with one
+ * client (malformed or oversized line, idling, never pairing, a third peer) ends with an error line
+ * to that client and its connection closed; no other client is affected.
  */
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { formatEndpoint } from '../core/endpoint.ts';
+import { logValue } from '../core/printable.ts';
 import type { Endpoint } from '../core/types.ts';
 import {
   classifyMapping,
   decodeClientMessage,
   encodeMessage,
   LineSplitter,
+  PROTOCOL_VERSION,
   type ProtocolError,
   startDelays,
 } from './protocol.ts';
@@ -21,8 +25,11 @@ import type { ClientMessage, ErrorCode, PeerInfo, ServerMessage } from './types.
 export interface RendezvousServerOptions {
   host: string;
   port: number;
-  /** Second port, answering each connection with the endpoint it came from (to classify mappings). 0: none. */
-  probePort: number;
+  /**
+   * Second port, answering each connection with the endpoint it came from (to classify mappings);
+   * 0: any free port; null: none. The hello message tells every client which (or that there is none).
+   */
+  probePort: number | null;
   /** A client must register within this long of connecting (and, later, report within it). */
   idleTimeoutMs?: number;
   /** A registered client whose session gets no second peer within this long is dropped. */
@@ -34,7 +41,7 @@ export interface RendezvousServerOptions {
 }
 
 export interface RendezvousServer {
-  address: { host: string; port: number; probePort: number };
+  address: { host: string; port: number; probePort: number | null };
   close(): Promise<void>;
 }
 
@@ -51,11 +58,14 @@ interface Client {
   timer?: NodeJS.Timeout;
 }
 
+/** The peers of one session that share one auth token (so one secret): at most two. */
 interface Session {
   id: string;
   auth: string;
   clients: Client[];
 }
+
+const slotKey = (session: string, auth: string) => `${session}\n${auth}`;
 
 function isClosed(client: Client): boolean {
   return client.state === 'closed';
@@ -83,14 +93,13 @@ export async function startRendezvousServer(options: RendezvousServerOptions): P
   const sessions = new Map<string, Session>();
   const clients = new Set<Client>();
   let nextClientId = 1;
+  let probePort: number | null = null;
 
+  // Values can come from clients (a result's error text): logValue escapes what is not plain text.
   const event = (name: string, fields: Record<string, string | number | undefined>) => {
     const text = Object.entries(fields)
       .filter(([, value]) => value !== undefined)
-      .map(
-        ([key, value]) =>
-          `${key}=${typeof value === 'string' && /\s/.test(value) ? JSON.stringify(value) : value}`,
-      )
+      .map(([key, value]) => `${key}=${logValue(value as string | number)}`)
       .join(' ');
     log(`${new Date().toISOString()} ${name} ${text}`);
   };
@@ -109,7 +118,8 @@ export async function startRendezvousServer(options: RendezvousServerOptions): P
     if (!session) return;
     client.session = undefined;
     session.clients = session.clients.filter((member) => member !== client);
-    if (session.clients.length === 0 && sessions.get(session.id) === session) sessions.delete(session.id);
+    const key = slotKey(session.id, session.auth);
+    if (session.clients.length === 0 && sessions.get(key) === session) sessions.delete(key);
   };
 
   const drop = (client: Client, code: ErrorCode, message: string) => {
@@ -121,7 +131,7 @@ export async function startRendezvousServer(options: RendezvousServerOptions): P
       code,
       message,
     });
-    send(client, { v: 1, type: 'error', code, message });
+    send(client, { v: PROTOCOL_VERSION, type: 'error', code, message });
     close(client);
   };
 
@@ -139,7 +149,7 @@ export async function startRendezvousServer(options: RendezvousServerOptions): P
   const ping = (client: Client) => {
     const id = client.rtts.length + 1;
     client.pingSentAt.set(id, performance.now());
-    send(client, { v: 1, type: 'ping', id });
+    send(client, { v: PROTOCOL_VERSION, type: 'ping', id });
   };
 
   const info = (client: Client): PeerInfo => ({
@@ -158,7 +168,7 @@ export async function startRendezvousServer(options: RendezvousServerOptions): P
       [b, a, delayB],
     ] as const) {
       self.state = 'paired';
-      send(self, { v: 1, type: 'peer', self: info(self), peer: info(peer), startInMs });
+      send(self, { v: PROTOCOL_VERSION, type: 'peer', self: info(self), peer: info(peer), startInMs });
       // The client reports its outcome, then we are done with it.
       setTimer(self, idleTimeoutMs + pairTimeoutMs, () => drop(self, 'idle', 'no result reported in time'));
     }
@@ -174,13 +184,13 @@ export async function startRendezvousServer(options: RendezvousServerOptions): P
     switch (message.type) {
       case 'register': {
         if (client.state !== 'new') return drop(client, 'bad-state', 'already registered');
-        const existing = sessions.get(message.session);
-        if (existing && existing.auth !== message.auth)
-          return drop(client, 'unauthorized', `wrong secret for session '${message.session}'`);
+        const key = slotKey(message.session, message.auth);
+        const existing = sessions.get(key);
+        // Only a client with the same secret can get here: it is a third peer, not an intruder.
         if (existing && existing.clients.length >= 2)
           return drop(client, 'session-full', `session '${message.session}' already has two peers`);
         const session = existing ?? { id: message.session, auth: message.auth, clients: [] };
-        sessions.set(session.id, session);
+        sessions.set(key, session);
         session.clients.push(client);
         client.session = session;
         client.name = message.name;
@@ -193,14 +203,14 @@ export async function startRendezvousServer(options: RendezvousServerOptions): P
           from: formatEndpoint(client.observed),
           probed: message.probed ? formatEndpoint(message.probed) : undefined,
         });
-        send(client, { v: 1, type: 'registered', observed: client.observed });
+        send(client, { v: PROTOCOL_VERSION, type: 'registered', observed: client.observed });
         setTimer(client, pairTimeoutMs, () =>
           client.state === 'measuring'
             ? drop(client, 'idle', `no answer to ping within ${pairTimeoutMs} ms`)
             : drop(
                 client,
                 'unpaired',
-                `no second peer joined session '${session.id}' within ${pairTimeoutMs} ms`,
+                `no second peer joined session '${session.id}' with the same secret within ${pairTimeoutMs} ms`,
               ),
         );
         ping(client);
@@ -249,6 +259,7 @@ export async function startRendezvousServer(options: RendezvousServerOptions): P
     };
     clients.add(client);
     event('connect', { client: client.id, from: formatEndpoint(client.observed) });
+    send(client, { v: PROTOCOL_VERSION, type: 'hello', probePort, pairTimeoutMs: Math.ceil(pairTimeoutMs) });
     setTimer(client, idleTimeoutMs, () =>
       drop(client, 'idle', `nothing registered within ${idleTimeoutMs} ms`),
     );
@@ -289,22 +300,21 @@ export async function startRendezvousServer(options: RendezvousServerOptions): P
     const observed = { host: plainAddress(socket.remoteAddress), port: socket.remotePort ?? 0 };
     event('probe', { from: formatEndpoint(observed) });
     socket.on('error', () => {});
-    socket.end(encodeMessage({ v: 1, type: 'observed', endpoint: observed }));
+    socket.end(encodeMessage({ v: PROTOCOL_VERSION, type: 'observed', endpoint: observed }));
   });
 
-  const port = await listen(mainServer, options.host, options.port);
-  let probePort = 0;
-  if (options.probePort !== 0) {
-    try {
-      probePort = await listen(probeServer, options.host, options.probePort);
-    } catch (error) {
-      mainServer.close();
-      throw error;
-    }
+  // The probe port first: every client's hello names it, from the first connection on.
+  probePort = options.probePort === null ? null : await listen(probeServer, options.host, options.probePort);
+  let port: number;
+  try {
+    port = await listen(mainServer, options.host, options.port);
+  } catch (error) {
+    probeServer.close();
+    throw error;
   }
   event('listening', {
     on: formatEndpoint({ host: options.host, port }),
-    probe: probePort ? formatEndpoint({ host: options.host, port: probePort }) : 'off',
+    probe: probePort === null ? 'off' : formatEndpoint({ host: options.host, port: probePort }),
   });
 
   return {

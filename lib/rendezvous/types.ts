@@ -1,6 +1,9 @@
 /** The vocabulary of the rendezvous protocol: its messages and what they carry. Leaf module: types only. */
 import type { Endpoint } from '../core/types.ts';
 
+/** The protocol version every message carries (`v`); protocol.ts holds the value. */
+export type ProtocolVersion = 2;
+
 /** How a peer's NAT mapped its local port, as seen by the server from two of its ports. */
 export type ObservedMapping = 'endpoint-independent' | 'endpoint-dependent' | 'unknown';
 
@@ -8,18 +11,24 @@ export type ErrorCode =
   | 'bad-version'
   | 'malformed'
   | 'too-large'
-  | 'unauthorized'
   | 'idle'
   | 'unpaired'
   | 'session-full'
   | 'bad-state';
 
 export type ClientMessage =
-  | { v: 1; type: 'probe' }
-  | { v: 1; type: 'register'; session: string; auth: string; name: string; probed: Endpoint | null }
-  | { v: 1; type: 'pong'; id: number }
+  | { v: ProtocolVersion; type: 'probe' }
   | {
-      v: 1;
+      v: ProtocolVersion;
+      type: 'register';
+      session: string;
+      auth: string;
+      name: string;
+      probed: Endpoint | null;
+    }
+  | { v: ProtocolVersion; type: 'pong'; id: number }
+  | {
+      v: ProtocolVersion;
       type: 'result';
       ok: boolean;
       elapsedMs: number;
@@ -35,10 +44,12 @@ export interface PeerInfo {
 }
 
 export type ServerMessage =
-  | { v: 1; type: 'observed'; endpoint: Endpoint }
-  | { v: 1; type: 'registered'; observed: Endpoint }
-  | { v: 1; type: 'ping'; id: number }
-  | { v: 1; type: 'peer'; self: PeerInfo; peer: PeerInfo; startInMs: number }
-  | { v: 1; type: 'error'; code: ErrorCode; message: string };
+  /** The first message on the main port: the probe port on the server's host (null: none), and how long an unpaired peer is kept. */
+  | { v: ProtocolVersion; type: 'hello'; probePort: number | null; pairTimeoutMs: number }
+  | { v: ProtocolVersion; type: 'observed'; endpoint: Endpoint }
+  | { v: ProtocolVersion; type: 'registered'; observed: Endpoint }
+  | { v: ProtocolVersion; type: 'ping'; id: number }
+  | { v: ProtocolVersion; type: 'peer'; self: PeerInfo; peer: PeerInfo; startInMs: number }
+  | { v: ProtocolVersion; type: 'error'; code: ErrorCode; message: string };
 
 export type Decoded<T> = { ok: true; message: T } | { ok: false; code: ErrorCode; error: string };

@@ -4,7 +4,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parseCount, parseDuration, parseFlags, parsePortRange } from '../core/cli.ts';
+import { parseBytes, parseCount, parseDuration, parseFlags, parsePortRange } from '../core/cli.ts';
 import { UsageError } from '../core/errors.ts';
 import type { PortRange } from '../core/types.ts';
 import { PLAN_ADDRESS_COUNT, planPairs } from './planPairs.ts';
@@ -92,15 +92,8 @@ const flagSpec = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-/** "4096", "64k"/"64KiB" (x1024), "1M"/"1MiB" (x1048576). */
-export function parseBytes(text: string, name: string, max: number): number {
-  const match = /^(\d+)\s*(k|K|KiB|m|M|MiB)?$/.exec(text.trim());
-  if (!match) throw new UsageError(`${name}: '${text}' is not a byte count (examples: 0, 512, 64KiB, 1MiB)`);
-  const unit = match[2]?.[0]?.toLowerCase();
-  const value = Number(match[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 * 1024 : 1);
-  if (value > max) throw new UsageError(`${name}: ${value} bytes is larger than the maximum ${max}`);
-  return value;
-}
+// Also a peer.ts option: the byte-count parser lives with the other value parsers.
+export { parseBytes } from '../core/cli.ts';
 
 function parsePercent(text: string, name: string): number {
   const value = /^\d+(\.\d+)?%?$/.test(text.trim()) ? Number.parseFloat(text) : Number.NaN;

@@ -64,6 +64,8 @@ export function createLivePrinter(
 }
 
 export interface LiveTrace {
+  /** Leaves connections to this endpoint out from now on (a server port learned after the start). */
+  ignoreRemote(remote: Endpoint): void;
   /** Waits (up to limitMs) for our connection's path to end, prints the rest, removes the tracer. */
   stop(limitMs?: number): Promise<void>;
 }
@@ -73,9 +75,8 @@ const ended = (path: ConnectionPath) => ['CLOSED', 'TIME_WAIT'].includes(path.st
 export function startLiveTrace(options: LiveTraceOptions): LiveTrace {
   const { local, write } = options;
   // The kernel reports addresses: a remote given by name is matched on its port alone.
-  const ignored = new Set(
-    (options.ignoreRemotes ?? []).map((remote) => `${isIP(remote.host) ? remote.host : '*'}|${remote.port}`),
-  );
+  const ignoredKey = (remote: Endpoint) => `${isIP(remote.host) ? remote.host : '*'}|${remote.port}`;
+  const ignored = new Set((options.ignoreRemotes ?? []).map(ignoredKey));
   const isOurs = (side: Pick<TraceEvent, 'local' | 'remote'>) =>
     side.local.port === local.port &&
     (WILDCARDS.has(local.host) || side.local.host === local.host) &&
@@ -91,6 +92,9 @@ export function startLiveTrace(options: LiveTraceOptions): LiveTrace {
   print = createLivePrinter(write, trace.startedUs, isOurs);
   write(`trace: ${formatSourceLabel(trace.label)}`);
   return {
+    ignoreRemote(remote) {
+      ignored.add(ignoredKey(remote));
+    },
     async stop(limitMs = 2000) {
       const until = Date.now() + limitMs;
       const ours = () => trace.paths.filter(isOurs);

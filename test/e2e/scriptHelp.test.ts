@@ -41,8 +41,9 @@ const SCRIPTS: [script: string, flags: string[], exitCodes: string[]][] = [
       '--prefix',
       '--trace',
       '--rendezvous',
+      '--max-line',
     ],
-    ['0 done', '2 usage', '3 no peer', '4 connection reset', '5 local endpoint', '6 rendezvous', '130'],
+    ['0 done', '2 usage', '3 no peer', '4 connection reset', '5 local endpoint', '6 rendezvous', '7 ', '130'],
   ],
   [
     'scripts/stress.ts',
@@ -91,7 +92,7 @@ const SCRIPTS: [script: string, flags: string[], exitCodes: string[]][] = [
   [
     'scripts/rendezvous.ts',
     ['--listen', '--probe-port', '--idle-timeout', '--pair-timeout'],
-    ['0 stopped by SIGTERM', '1 cannot listen', '2 bad usage', '130 stopped'],
+    ['0 stopped because stdout was closed', '1 cannot listen', '2 bad usage', '130 stopped by a signal'],
   ],
   [
     'scripts/setup.ts',
