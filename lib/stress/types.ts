@@ -200,6 +200,8 @@ export interface RunFacts {
   concurrency: number;
   /** handle: bare libuv TCP handles; net: net.Socket (always in race mode). */
   sockets: SocketKind;
+  /** Set only when bare handles were asked for and net.Socket was used: why (their self-test failed, say). */
+  socketsReason?: string;
   /** Throwaway pairs each worker ran before the clock started (not counted anywhere else). */
   warmupPairsPerWorker: number;
   payloadBytes: number;
