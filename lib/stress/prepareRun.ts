@@ -5,7 +5,7 @@
  * uses net.Socket and says why (stderr, and socketsReason in the report).
  */
 import { selfTestRawTcp } from '../core/rawTcpSelfTest.ts';
-import { applyNft, setLoopbackRtoMin, setupSandboxNetwork } from '../core/sandbox.ts';
+import { applyNft, clearSandboxRules, setLoopbackRtoMin, setupSandboxNetwork } from '../core/sandbox.ts';
 import type { SandboxNetwork } from './chooseMode.ts';
 import type { StressOptions } from './types.ts';
 
@@ -22,8 +22,11 @@ export async function prepareRun(
   warn: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
 ): Promise<PreparedRun> {
   // lo first, the rules after the self-test: the FIN-holding rules of --close simultaneous would
-  // hold the self-test's FINs for seconds.
-  if (network) setupSandboxNetwork('');
+  // hold the self-test's FINs for seconds. An earlier run of this process may have left its rules.
+  if (network) {
+    setupSandboxNetwork('');
+    clearSandboxRules();
+  }
   const socketsReason =
     options.mode === 'sandbox' && options.sockets === 'handle' ? await selfTestRawTcp() : undefined;
   if (network) {
