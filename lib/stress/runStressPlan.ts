@@ -19,8 +19,9 @@ import type { StressPlan, StressResult } from './types.ts';
 /** The stress.ts arguments that ask for this plan. */
 export function stressArgs(plan: StressPlan): string[] {
   const args: string[] = [];
+  // --name=value: a value that starts with '-' (a negative number, a file name) stays a value.
   const flag = (name: string, value: string | number | undefined) => {
-    if (value !== undefined) args.push(`--${name}`, String(value));
+    if (value !== undefined) args.push(`--${name}=${value}`);
   };
   const ms = (value: number | undefined) => (value === undefined ? undefined : `${value}ms`);
   flag('pairs', plan.pairs);
