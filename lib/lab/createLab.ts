@@ -56,12 +56,12 @@ let labsMade = 0;
  */
 export async function createLab(options: LabOptions = {}): Promise<Lab> {
   const topology = typeof options.topology === 'object' ? options.topology : parseTopology(options.topology);
+  const id = options.id ?? `${process.pid}l${labsMade + 1}`;
+  const plan = planLab(id, topology);
   const probe = probeLab();
   if (!probe.ok) throw new Error(`cannot build a lab here: ${probe.reason}`);
   if (process.getuid?.() !== 0 && !insideLabUserNamespace()) process.exit(await reexecInLabUserNamespace());
   labsMade += 1;
-  const id = options.id ?? `${process.pid}l${labsMade}`;
-  const plan = planLab(id, topology);
   applyLab(plan);
   const disarm = teardownOnExit(plan, () => process.exit(130));
   const started = new Set<LabProcess>();
