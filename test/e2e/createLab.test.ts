@@ -2,10 +2,12 @@
  * simopen/lab's createLab in this process (root): a real lab of network namespaces, commands run in
  * its hosts, a router reconfigured, and nothing of it left after close().
  */
+import { spawn, spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UsageError } from '../../lib/core/errors.ts';
 import { listLabNamespaces } from '../../lib/lab/buildLab.ts';
 import { createLab, type Lab, probeLab } from '../../lib/lab/index.ts';
+import { repoRoot } from '../helpers/runScript.ts';
 
 const facility = probeLab();
 const isRoot = process.getuid?.() === 0;
@@ -82,5 +84,35 @@ describe.skipIf(skip)('createLab', () => {
     await lab.close();
     // Ended by the lab's SIGTERM (143), not by an error of its own.
     expect(await dialer.exited).toBe(143);
+  });
+});
+
+/** An ordinary user's script (as root: run as nobody) is re-executed in a user+network+mount namespace. */
+const asUser: string[] | undefined = !isRoot
+  ? []
+  : spawnSync('runuser', ['-u', 'nobody', '--', 'true']).status === 0
+    ? ['runuser', '-u', 'nobody', '--', 'env', 'HOME=/tmp']
+    : undefined;
+const skipUser = !(asUser && (isRoot || facility.ok)) && !process.env.CI;
+if (skipUser)
+  console.warn(
+    `skipping the unprivileged createLab test: ${isRoot ? 'runuser cannot run as nobody' : facility.reason}`,
+  );
+
+describe.skipIf(skipUser)('createLab for an ordinary user', () => {
+  it('re-executes the script in a user namespace, where the lab is built and used', async () => {
+    const argv = [...(asUser ?? []), process.execPath, '--import', 'tsx', 'test/fixtures/labAsUser.ts'];
+    const child = spawn(argv[0] as string, argv.slice(1), {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    for (const stream of [child.stdout, child.stderr])
+      stream.setEncoding('utf8').on('data', (chunk: string) => {
+        output += chunk;
+      });
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect(output).toMatch(/^uid 0 exec 0: .*inet 10\.0\.1\.2\/24/);
+    expect(code).toBe(0);
   });
 });
