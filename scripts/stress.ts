@@ -8,16 +8,10 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { runMain } from '../lib/core/cli.ts';
 import { EXIT } from '../lib/core/errors.ts';
-import { rawTcpUnavailable } from '../lib/core/rawTcp.ts';
-import {
-  insideSandbox,
-  probeSandbox,
-  reexecInSandbox,
-  setLoopbackRtoMin,
-  setupSandboxNetwork,
-} from '../lib/core/sandbox.ts';
+import { insideSandbox, probeSandbox, reexecInSandbox } from '../lib/core/sandbox.ts';
 import { chooseMode, MODE_REASON_ENV } from '../lib/stress/chooseMode.ts';
 import { STRESS_HELP, STRESS_USAGE } from '../lib/stress/options.ts';
+import { prepareRun } from '../lib/stress/prepareRun.ts';
 import { printResult } from '../lib/stress/printResult.ts';
 import { runStress } from '../lib/stress/runStress.ts';
 import { annotatePairLog, pairsOfPlan, traceOptionsForPlan } from '../lib/stress/traceStress.ts';
@@ -36,17 +30,9 @@ runMain('stress', STRESS_USAGE, async () => {
     return EXIT.ok;
   }
   if (choice.action === 'reexec') return await reexecInSandbox({ [MODE_REASON_ENV]: choice.reason });
-  const { options, plan, modeReason, network, warning } = choice;
+  const { plan, modeReason, warning } = choice;
   if (warning) process.stderr.write(`stress: ${warning}\n`);
-  if (network) {
-    setupSandboxNetwork(network.ruleset);
-    if (network.rtoMinMs !== undefined) setLoopbackRtoMin(network.rtoMinMs);
-  }
-  const rawWhy = options.mode === 'sandbox' && options.sockets === 'handle' ? rawTcpUnavailable() : undefined;
-  if (rawWhy) {
-    process.stderr.write(`stress: ${rawWhy}; using net.Socket\n`);
-    options.sockets = 'net';
-  }
+  const { options, socketsReason } = await prepareRun(choice.options, choice.network);
   const trace = options.trace ? startPairTrace(traceOptionsForPlan(plan, options.pairs)) : undefined;
 
   const stop = new AbortController();
@@ -72,7 +58,14 @@ runMain('stress', STRESS_USAGE, async () => {
   const stopSignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const signal of stopSignals) process.on(signal, onSignal);
 
-  const result = await runStress({ options, plan, mode: options.mode, modeReason, stop: stop.signal });
+  const result = await runStress({
+    options,
+    plan,
+    mode: options.mode,
+    modeReason,
+    socketsReason,
+    stop: stop.signal,
+  });
   for (const signal of stopSignals) process.off(signal, onSignal);
   const traced = trace && (await trace.stop(pairsOfPlan(plan, result.pairs.planned)));
   if (traced) {

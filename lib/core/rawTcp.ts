@@ -7,8 +7,9 @@
  * shutdown, reset and close, with the same events a net.Socket would give.
  *
  * process.binding is a pending deprecation (DEP0111) but its tcp_wrap and stream_wrap entries are on
- * Node's allow list and have been stable since Node 12; rawTcpUnavailable() checks them at run time
- * and stress.ts falls back to net.Socket (--sockets net) when anything is missing.
+ * Node's allow list and have been stable since Node 12. rawTcpUnavailable() checks that they exist;
+ * rawTcpSelfTest.ts checks that they behave, with one real connection, and stress falls back to
+ * net.Socket (--sockets net) when either fails (lib/stress/prepareRun.ts).
  */
 import { getSystemErrorName } from 'node:util';
 

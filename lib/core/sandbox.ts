@@ -18,9 +18,12 @@ const PARENT_FD_ENV = 'SIMOPEN_SANDBOX_PARENT_FD';
  */
 export const DROP_EARLY_RST_RULE = 'oifname "lo" tcp flags & (rst) == rst tcp sequence 0 drop';
 
+/** The nft table that holds the sandbox's rules (DROP_EARLY_RST_RULESET, stress's crossFinsRuleset). */
+export const SANDBOX_TABLE = 'inet simopen_sandbox';
+
 /** The sandbox's nft table: DROP_EARLY_RST_RULE in the output hook. */
 export const DROP_EARLY_RST_RULESET = `
-table inet simopen_sandbox {
+table ${SANDBOX_TABLE} {
   chain out {
     type filter hook output priority 0;
     ${DROP_EARLY_RST_RULE}
@@ -127,6 +130,11 @@ export function applyNft(ruleset: string): void {
     const stderr = (error as { stderr?: Buffer }).stderr?.toString() ?? String(error);
     throw new Error(`nft failed: ${firstLine(stderr)}`);
   }
+}
+
+/** Removes the sandbox's rules if there are any (declaring the table first makes the delete safe). */
+export function clearSandboxRules(): void {
+  applyNft(`table ${SANDBOX_TABLE}\ndelete table ${SANDBOX_TABLE}\n`);
 }
 
 /** Inside the namespace: lo up, the ruleset in place, and an exit when the parent goes away. */

@@ -39,6 +39,7 @@ export function aggregateResult(stats: PairStats, facts: RunFacts): StressResult
     workers: facts.workers,
     concurrency: facts.concurrency,
     sockets: facts.sockets,
+    ...(facts.socketsReason ? { socketsReason: facts.socketsReason } : {}),
     warmupPairsPerWorker: facts.warmupPairsPerWorker,
     payloadBytes: facts.payloadBytes,
     close: facts.close,

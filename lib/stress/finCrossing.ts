@@ -3,7 +3,7 @@
  * connection have sent theirs, so that the two FINs cross (docs/design.md explains why loopback
  * needs this and how the timers line up).
  */
-import { DROP_EARLY_RST_RULE } from '../core/sandbox.ts';
+import { DROP_EARLY_RST_RULE, SANDBOX_TABLE } from '../core/sandbox.ts';
 
 /**
  * How long the cross-FINs rules hold a FIN at most. Its tries come at about 0, 0.3, 0.9, 2.1 and 4.5 s
@@ -45,7 +45,7 @@ export function crossFinsRuleset(): string {
     timeout ${timeout}
   }`;
   return `
-table inet simopen_sandbox {${flowSet('fin_recent', '1ms')}${flowSet('fin_go', '10s')}${flowSet('fin_seen', '10s')}${flowSet('fin_held', `${FIN_HOLD_LIMIT_MS}ms`)}
+table ${SANDBOX_TABLE} {${flowSet('fin_recent', '1ms')}${flowSet('fin_go', '10s')}${flowSet('fin_seen', '10s')}${flowSet('fin_held', `${FIN_HOLD_LIMIT_MS}ms`)}
   chain out {
     type filter hook output priority 0;
     ${DROP_EARLY_RST_RULE}

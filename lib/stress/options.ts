@@ -45,8 +45,9 @@ export const STRESS_HELP = `usage: ${STRESS_USAGE}
   --addresses N        loopback addresses to spread pairs over (default all of 127.0.1.1 and up)
   --warmup N           sandbox mode: throwaway pairs per worker before the clock starts (default 5000;
                        0 with --close simultaneous, whose pairs wait on FIN timers, not on the CPU)
-  --sockets KIND       sandbox mode: handle (default; Node's libuv TCP handles directly, faster) or
-                       net (net.Socket); race mode always uses net.Socket
+  --sockets KIND       sandbox mode: handle (default; Node's libuv TCP handles directly, faster; used
+                       if their self-test passes, else net.Socket and the reason in the report)
+                       or net (net.Socket); race mode always uses net.Socket
   --trace              record every pair's TCP states with the kernel tracepoint (root; else sampled
                        from /proc/net/tcp, labelled) and count how pairs opened and closed
   --quiet              no progress output

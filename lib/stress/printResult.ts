@@ -26,7 +26,7 @@ export function printResult(result: StressResult): string {
     `  mode           ${result.mode} (${result.modeReason})`,
     `  workers        ${result.workers}, ${n(result.concurrency)} pair${result.concurrency === 1 ? '' : 's'} in flight at most, ${
       result.sockets === 'handle' ? 'bare TCP handles' : 'net.Socket'
-    }${result.warmupPairsPerWorker ? `, ${n(result.warmupPairsPerWorker)} warm-up pairs each` : ''}${result.rate !== null ? `, open loop at ${n(result.rate)} pairs/s` : ''}`,
+    }${result.socketsReason ? ` (${result.socketsReason})` : ''}${result.warmupPairsPerWorker ? `, ${n(result.warmupPairsPerWorker)} warm-up pairs each` : ''}${result.rate !== null ? `, open loop at ${n(result.rate)} pairs/s` : ''}`,
     `  per pair       ${n(result.payloadBytes)} bytes each way, close ${result.close}, timeout ${result.timeoutMs} ms`,
     `  pairs          planned ${n(pairs.planned)}  established ${n(pairs.established)} (${pct(
       pairs.established,

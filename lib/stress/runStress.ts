@@ -34,6 +34,8 @@ export interface StressRunInput {
   plan: AddressPlan;
   mode: Mode;
   modeReason: string;
+  /** Why net.Socket although bare handles were asked for (lib/stress/prepareRun.ts); undefined otherwise. */
+  socketsReason?: string;
   /** Aborting it stops the run: no new pairs, in-flight ones cancelled, partial result. */
   stop: AbortSignal;
 }
@@ -313,6 +315,7 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
         ...configs.map((config, index) => config.slots * (sides[index] ?? 1)),
       ),
       sockets: mode === 'race' ? 'net' : options.sockets,
+      socketsReason: input.socketsReason,
       warmupPairsPerWorker: mode === 'sandbox' ? warmupPerWorker : 0,
       payloadBytes: options.payload,
       close: options.close,

@@ -200,6 +200,8 @@ export interface RunFacts {
   concurrency: number;
   /** handle: bare libuv TCP handles; net: net.Socket (always in race mode). */
   sockets: SocketKind;
+  /** Set only when bare handles were asked for and net.Socket was used: why (their self-test failed, say). */
+  socketsReason?: string;
   /** Throwaway pairs each worker ran before the clock started (not counted anywhere else). */
   warmupPairsPerWorker: number;
   payloadBytes: number;
@@ -245,4 +247,32 @@ export interface StressResult extends Omit<RunFacts, 'rate' | 'planned' | 'log'>
   openKinds?: Record<string, number>;
   closeKinds?: Record<string, number>;
   trace?: { source: string; reason?: string; sampleIntervalMs?: number; lostEvents: number };
+}
+
+/**
+ * A stress run described in code (runStressPlan, the `simopen/stress` API). Each field is the
+ * stress.ts flag of the same name (see `stress.ts --help`), with durations in milliseconds and bytes
+ * as numbers; what is left out takes the flag's default.
+ */
+export interface StressPlan {
+  pairs?: number;
+  durationMs?: number;
+  concurrency?: number;
+  rate?: number;
+  workers?: number;
+  payload?: number;
+  close?: CloseMode;
+  timeoutMs?: number;
+  /** Default: sandbox, falling back to race mode when no sandbox can be made (as stress.ts does). */
+  mode?: Mode;
+  /** Write one NDJSON record per planned pair to this file. */
+  log?: string;
+  ports?: PortRange;
+  addresses?: number;
+  warmup?: number;
+  sockets?: SocketKind;
+  /** Progress on stderr (default false, unlike stress.ts). */
+  progress?: boolean;
+  /** Aborting it stops the run: pairs in flight are cancelled and the partial result is returned. */
+  signal?: AbortSignal;
 }
