@@ -85,6 +85,14 @@ runMain('rendezvous', USAGE, async () => {
     if (stdoutOpen) process.stdout.write(`${line}\n`);
   };
 
+  // Listening first, then the handlers, would let a signal sent right after the 'listening' line
+  // kill the process before they exist.
+  const stopped = new Promise<{ signal: NodeJS.Signals } | { stdout: string }>((resolve) => {
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+      process.once(signal, () => resolve({ signal }));
+    stdoutClosed = (reason) => resolve({ stdout: reason });
+    if (!stdoutOpen) resolve({ stdout: 'closed' });
+  });
   const server = await startRendezvousServer({
     ...listen,
     probePort,
@@ -94,12 +102,7 @@ runMain('rendezvous', USAGE, async () => {
   }).catch((error: NodeJS.ErrnoException) => {
     throw new Error(`cannot listen on ${values.listen}: ${error.code ?? error.message}`);
   });
-  const stop = await new Promise<{ signal: NodeJS.Signals } | { stdout: string }>((resolve) => {
-    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
-      process.once(signal, () => resolve({ signal }));
-    stdoutClosed = (reason) => resolve({ stdout: reason });
-    if (!stdoutOpen) resolve({ stdout: 'closed' });
-  });
+  const stop = await stopped;
   await server.close();
   if ('signal' in stop) {
     log(`${new Date().toISOString()} stopped signal=${stop.signal}`);
