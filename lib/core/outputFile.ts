@@ -15,7 +15,7 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
-import { UsageError } from './errors.ts';
+import { EXIT, ExitError } from './errors.ts';
 
 export interface OutputSpec {
   /** The option that named it ("--json"), for messages. */
@@ -86,7 +86,7 @@ export class OutputFile {
 
 function openOne(spec: OutputSpec): OutputFile {
   const { option, path } = spec;
-  const refuse = (why: string) => new UsageError(`${option}: ${path} ${why}`);
+  const refuse = (why: string) => new ExitError(`${option}: ${path} ${why}`, EXIT.usage);
   let stat: Stats | undefined;
   try {
     stat = statSync(path, { throwIfNoEntry: false });
@@ -155,7 +155,7 @@ function probe(output: OutputFile, refuse: (why: string) => Error): OutputFile {
 
 /**
  * Checks and opens every output: all or none (on any problem the files this call created are removed
- * and a UsageError names the option, the path and the reason). Two options naming one regular file
+ * and an ExitError with EXIT.usage names the option, the path and the reason). Two options naming one regular file
  * are refused. Existing regular files are truncated only once all are open.
  */
 export function openOutputFiles(specs: OutputSpec[]): OutputFile[] {
@@ -167,7 +167,10 @@ export function openOutputFiles(specs: OutputSpec[]): OutputFile[] {
         const [x, y] = [opened[i] as OutputFile, opened[j] as OutputFile];
         const [sx, sy] = [fstatSync(x.fd), fstatSync(y.fd)];
         if (x.regular && y.regular && sx.dev === sy.dev && sx.ino === sy.ino)
-          throw new UsageError(`${x.option} ${x.path} and ${y.option} ${y.path} are the same file`);
+          throw new ExitError(
+            `${x.option} ${x.path} and ${y.option} ${y.path} are the same file`,
+            EXIT.usage,
+          );
       }
   } catch (error) {
     for (const output of opened) {

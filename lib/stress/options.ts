@@ -2,7 +2,7 @@
  * stress.ts command line -> typed, validated options. Pure: everything wrong with the input is a
  * UsageError (one line, exit 2) before any socket is opened or any file written.
  */
-import { existsSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseCount, parseDuration, parseFlags, parsePortRange } from '../core/cli.ts';
 import { UsageError } from '../core/errors.ts';
@@ -113,12 +113,24 @@ function parseChoice<T extends string>(text: string, name: string, choices: read
   return text as T;
 }
 
-/** A file we are about to write: its directory must exist, and it must not be a directory. */
+/**
+ * A file we are about to write: its directory must exist, and it must not be a directory. The rest
+ * (permissions, room, what kind of file) is checked when the run opens it (lib/core/outputFile.ts).
+ */
 function checkOutputPath(path: string, name: string): string {
   const full = resolve(path);
-  if (existsSync(full) && statSync(full).isDirectory())
-    throw new UsageError(`${name}: ${path} is a directory`);
-  if (!existsSync(dirname(full)) || !statSync(dirname(full)).isDirectory())
+  const stat = (file: string) => {
+    try {
+      return statSync(file);
+    } catch (error) {
+      // Only a missing file is ours to judge here; EACCES and the like are named when it is opened.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      return null;
+    }
+  };
+  if (stat(full)?.isDirectory()) throw new UsageError(`${name}: ${path} is a directory`);
+  const parent = stat(dirname(full));
+  if (parent === undefined || (parent && !parent.isDirectory()))
     throw new UsageError(`${name}: directory ${dirname(full)} does not exist`);
   return full;
 }

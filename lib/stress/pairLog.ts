@@ -31,16 +31,34 @@ export function formatNotStartedRecord(ids: IdRange[]): string {
   return `${JSON.stringify(record)}\n`;
 }
 
+/** A failed append: the fs error, and how many of its lines made it whole into the file before it. */
+export class AppendError extends Error {
+  constructor(
+    override readonly cause: unknown,
+    readonly linesWritten: number,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
+  }
+}
+
 /** Appends whole lines to a descriptor the caller owns; each append is one write() unless the kernel writes short. */
 export class PairLogFile {
   constructor(readonly fd: number) {}
 
+  /** Throws an AppendError when the file takes no more (ENOSPC, EFBIG, EIO...). */
   append(text: string): void {
     if (text.length === 0) return;
     const bytes = Buffer.from(text);
     let written = 0;
-    // A regular file takes the whole buffer in one write; loop only for the odd short write.
-    while (written < bytes.length) written += writeSync(this.fd, bytes, written, bytes.length - written);
+    try {
+      // A regular file takes the whole buffer in one write; loop only for the odd short write.
+      while (written < bytes.length) written += writeSync(this.fd, bytes, written, bytes.length - written);
+    } catch (error) {
+      let lines = 0;
+      for (let at = bytes.indexOf(0x0a); at >= 0 && at < written; at = bytes.indexOf(0x0a, at + 1))
+        lines += 1;
+      throw new AppendError(error, lines);
+    }
   }
 }
 

@@ -12,7 +12,7 @@ import { describeFileError } from '../core/outputFile.ts';
 import { buildPatterns, type Patterns } from '../core/payloadPattern.ts';
 import { pinThisThread } from '../core/pinThread.ts';
 import { addIdRange } from './idRanges.ts';
-import { formatPairRecord, PairLogFile } from './pairLog.ts';
+import { AppendError, formatPairRecord, PairLogFile } from './pairLog.ts';
 import { PairStats } from './pairStats.ts';
 import { pairEndpoints } from './planPairs.ts';
 import { type JoinedPair, RaceJoin } from './raceJoin.ts';
@@ -314,8 +314,9 @@ function pairDone(batch: Batch, count = 1): void {
         logFor(batch.task.config.logFd).append(batch.log.join(''));
       } catch (error) {
         Atomics.store(batch.control, CONTROL.logFailed, 1);
-        logError = describeFileError(error);
-        unlogged = batch.log.length;
+        const failed = error instanceof AppendError ? error : new AppendError(error, 0);
+        logError = describeFileError(failed.cause);
+        unlogged = batch.log.length - failed.linesWritten;
       }
     }
   }

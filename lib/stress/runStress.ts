@@ -14,7 +14,13 @@ import { describeFileError, type OutputFile } from '../core/outputFile.ts';
 import { workerExecArgv } from '../core/workerExecArgv.ts';
 import { aggregateResult } from './aggregateResult.ts';
 import { addIdRange, countIds, mergeIdRanges } from './idRanges.ts';
-import { formatNotStartedRecord, formatPairRecord, PairLogFile, trimTornLine } from './pairLog.ts';
+import {
+  AppendError,
+  formatNotStartedRecord,
+  formatPairRecord,
+  PairLogFile,
+  trimTornLine,
+} from './pairLog.ts';
 import { mergeStats, PairStats } from './pairStats.ts';
 import { pairEndpoints, warmupCapacity, warmupPlan } from './planPairs.ts';
 import { ProgressTracker } from './progressTracker.ts';
@@ -79,11 +85,11 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
   const onLogError = (error: string, unlogged: number) => {
     if (!log) return;
     if (!outputError) {
-      outputError = { option: '--log', path: log.path, error, unlogged: 0 };
+      outputError = { option: '--log', path: log.path, error: '', unlogged: 0 };
       Atomics.store(counters, CONTROL.logFailed, 1);
       halt.abort();
     }
-    // The thread that failed may report after others skipped their appends: its reason is the one.
+    // Threads that skipped their appends may report before the one that failed: its reason is the one.
     if (error && !outputError.error) {
       outputError.error = error;
       process.stderr.write(`\nstress: --log ${log.path}: ${error}; starting no more pairs\n`);
@@ -97,7 +103,8 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
     try {
       mainLog.append(text);
     } catch (error) {
-      onLogError(describeFileError(error), records);
+      const failed = error instanceof AppendError ? error : new AppendError(error, 0);
+      onLogError(describeFileError(failed.cause), Math.max(0, records - failed.linesWritten));
     }
   };
   const mergeBatch = (target: PairStats, result: BatchResult) => {

@@ -43,7 +43,7 @@ export interface RunAndReportOutcome {
 
 /**
  * Runs the chosen stress run and reports it. Every output is checked and opened before the first pair
- * (a UsageError, exit 2, names the one that cannot be written and why). An output that fails later does
+ * (an ExitError, exit 2, names the one that cannot be written and why). An output that fails later does
  * not lose the report: it is printed first, the failure is named, and the exit code is 1.
  */
 export async function runAndReport(input: RunAndReportInput): Promise<RunAndReportOutcome> {
@@ -122,6 +122,10 @@ async function runOpened(
       json.write(`${JSON.stringify(result, null, 2)}\n`);
     } catch (error) {
       fail(json, error);
+      // Half a JSON document would pass for a summary: leave the file empty instead.
+      try {
+        json.truncate();
+      } catch {}
     }
   }
 
