@@ -28,30 +28,40 @@ export const STRESS_HELP = `usage: ${STRESS_USAGE}
   --pairs N            pairs to run (default 10000; 10k, 1M accepted)
   --duration D         run for a time instead (30s, 2m); with --pairs, whichever ends first
   --concurrency N      pairs in flight over all workers (default 64 per worker)
-  --rate N             open loop: start N pairs per second; latency counts from each scheduled start
+  --rate N             open loop: start N pairs per second; latency counts from each scheduled start;
+                       with --duration D the schedule ends there: the pairs due before D, no more
   --workers N          worker threads (default: one per core; race mode needs 2)
   --payload BYTES      bytes each side sends and the other checks (default 64; 4KiB, 1MiB)
   --close KIND         graceful (A sends FIN first), reset (A aborts, B must see ECONNRESET),
                        simultaneous (both FINs cross: sandbox mode holds the FINs until both sides
                        sent theirs, about 0.3 s per pair; race mode: best effort) (default graceful)
-  --timeout D          per pair (default 10s)
+  --timeout D          per pair (default 10s; any duration at most 24.8 days, the longest timer)
   --mode MODE          sandbox (default; private network namespace, falls back to race if impossible)
                        or race (host loopback, the two sides retry from different threads)
-  --json FILE          write the summary as JSON
-  --log FILE           write one NDJSON record per planned pair
+  --json FILE          write the summary as JSON (after the report is printed)
+  --log FILE           write one NDJSON record per pair that started, then one record of the planned
+                       pairs that never started (a stop came first): {"outcome":"notStarted",...}
+                       Both are checked before the first pair (exit 2 if one cannot be written) and
+                       written through: a symlink is followed, nothing is renamed over; --log takes a
+                       file or a character device, with --trace a regular file (it is read back)
   --min-success PCT    exit 1 if fewer pairs were established (default 100)
   --ports LO-HI        local ports to spread pairs over (sandbox 1024-65535, race 21000-29999)
   --addresses N        loopback addresses to spread pairs over (default all of 127.0.1.1 and up)
   --warmup N           sandbox mode: throwaway pairs per worker before the clock starts (default 5000;
-                       0 with --close simultaneous, whose pairs wait on FIN timers, not on the CPU)
+                       0 with --close simultaneous, whose pairs wait on FIN timers, not on the CPU);
+                       with a payload of at most 64KiB, for at most 5 s; shown, and a signal stops it
   --sockets KIND       sandbox mode: handle (default; Node's libuv TCP handles directly, about twice
                        as fast) or net (net.Socket); race mode always uses net.Socket
   --trace              record every pair's TCP states with the kernel tracepoint (root; else sampled
                        from /proc/net/tcp, labelled) and count how pairs opened and closed
   --quiet              no progress output
 
-exit codes: 0 ok, 1 success below --min-success (or a run error), 2 bad usage,
-            3 --mode sandbox impossible here, 130 interrupted (SIGINT/SIGTERM)`;
+exit codes: 0 ok, 1 success below --min-success, an output that failed during or after the run (the
+            report is printed first) or a run error, 2 bad usage or an output that cannot be written,
+            3 --mode sandbox impossible here, 130 interrupted (SIGINT/SIGTERM/SIGHUP: pairs in flight
+            cancelled, partial report; a second signal quits at once without one), 128+N the run in
+            the sandbox was killed by signal N (said on stderr)
+see docs/guarantees.md for what happens to the output files, on signals and on a full disk`;
 
 export const DEFAULT_PAIRS = 10_000;
 /** Pairs in flight per worker by default: enough to hide one pair's round trips, few enough to stay cache-warm. */
