@@ -4,7 +4,6 @@
  * script ends, so a test can read what a run left on a full disk.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
 import { repoRoot, type ScriptRun } from './runScript.ts';
 
 export interface SmallDiskRun extends ScriptRun {
@@ -63,7 +62,8 @@ export function runStressOnSmallDisk(size: string, disk: string, out: string, ar
     });
   const scriptPid = async () => {
     for (let attempt = 0; attempt < 200; attempt += 1) {
-      const pid = childPids(child.pid as number)[0];
+      // The shell's other children (mount, cp) come and go: the script is the one running stress.ts.
+      const pid = childPids(child.pid as number, 'scripts/stress.ts')[0];
       if (pid) return pid;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -72,19 +72,15 @@ export function runStressOnSmallDisk(size: string, disk: string, out: string, ar
   return { child, stdout: () => stdout, stderr: () => stderr, waitFor, exited, scriptPid };
 }
 
-/** The direct children of a process. */
-export function childPids(pid: number): number[] {
+/** The direct children of a process, those whose command line holds `command` if given. */
+export function childPids(pid: number, command = ''): number[] {
   try {
-    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' })
+    return execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(pid)], { encoding: 'utf8' })
       .split('\n')
-      .map((line) => Number(line.trim()))
+      .filter((line) => line.includes(command))
+      .map((line) => Number.parseInt(line.trim(), 10))
       .filter((child) => child > 0);
   } catch {
     return []; // ps exits 1 when there is none
   }
-}
-
-/** What the run left on its disk (copied out). */
-export function filesIn(dir: string): string[] {
-  return readdirSync(dir).sort();
 }
