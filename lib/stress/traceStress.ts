@@ -50,6 +50,8 @@ export async function annotatePairLog(
   const copyPath = path.join(dir, 'records.ndjson');
   const copy = fs.openSync(copyPath, 'w+', 0o600);
   let truncated = false;
+  // Removed at the end unless it holds the only copy of the records (restoring them failed).
+  let keepCopy = false;
   try {
     try {
       copyDescriptor(log.fd, copy);
@@ -88,7 +90,7 @@ export async function annotatePairLog(
       fs.ftruncateSync(log.fd, 0);
       copyDescriptor(copy, log.fd);
     } catch (restoreError) {
-      fs.closeSync(copy);
+      keepCopy = true;
       throw new Error(
         `adding the trace kinds failed (${describeFileError(error)}), and so did restoring the log (${describeFileError(restoreError)}): the records as the run wrote them are in ${copyPath}`,
       );
@@ -97,11 +99,9 @@ export async function annotatePairLog(
       `adding the trace kinds failed (${describeFileError(error)}); the log keeps the records as the run wrote them`,
     );
   } finally {
-    try {
-      fs.closeSync(copy);
-    } catch {}
+    fs.closeSync(copy);
+    if (!keepCopy) fs.rmSync(dir, { recursive: true, force: true });
   }
-  fs.rmSync(dir, { recursive: true, force: true });
 }
 
 /** The planned pairs 0..count-1 of a stress address plan, but those that never started (sorted, merged ranges). */

@@ -126,8 +126,18 @@ describe('annotatePairLog', () => {
     const [log] = openOutputFiles([{ option: '--log', path: file, append: true }]);
     if (!log) throw new Error('not opened');
     log.write(`${written}not json\n`);
-    await expect(annotatePairLog(log, kinds)).rejects.toThrow(/keeps the records as the run wrote them/);
+    // The private copy goes to os.tmpdir(): this test's own, to see that it is gone again.
+    const tmp = fs.mkdtempSync(path.join(dir, 'tmp-'));
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    try {
+      await expect(annotatePairLog(log, kinds)).rejects.toThrow(/keeps the records as the run wrote them/);
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
     log.close();
     expect(fs.readFileSync(file, 'utf8')).toBe(`${written}not json\n`);
+    expect(fs.readdirSync(tmp)).toEqual([]);
   });
 });
