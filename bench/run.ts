@@ -7,11 +7,12 @@
  * not be measured (no sandbox, stress.ts missing or failing, a run with no completed pair), 2 usage,
  * 130 interrupted.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parseCount, parseFlags, runMain } from '../lib/core/cli.ts';
 import { EXIT, ExitError, UsageError } from '../lib/core/errors.ts';
+import { describeFileError, type OutputFile, openOutputFiles } from '../lib/core/outputFile.ts';
 import { insideSandbox, probeSandbox, reexecInSandbox, setupSandboxNetwork } from '../lib/core/sandbox.ts';
 import { CLOSE_MODES, type CloseMode } from '../lib/stress/types.ts';
 import { type BaselineResult, runBaseline } from './baselineListener.ts';
@@ -222,6 +223,16 @@ interface Part<T> {
 }
 
 async function benchInSandbox(options: BenchOptions): Promise<number> {
+  // Checked before minutes of measuring, not after (exit 2 with the reason).
+  const [jsonOut] = options.jsonFile ? openOutputFiles([{ option: '--json', path: options.jsonFile }]) : [];
+  try {
+    return await benchAll(options, jsonOut);
+  } finally {
+    jsonOut?.close();
+  }
+}
+
+async function benchAll(options: BenchOptions, jsonOut: OutputFile | undefined): Promise<number> {
   setupSandboxNetwork();
   const onSignal = (signal: NodeJS.Signals) => {
     interrupted = true;
@@ -438,7 +449,7 @@ async function benchInSandbox(options: BenchOptions): Promise<number> {
   if (notMeasured.length > 0) lines.push('', `could not measure: ${notMeasured.join('; ')}`);
   process.stdout.write(`${lines.join('\n')}\n`);
 
-  if (options.jsonFile) {
+  if (jsonOut) {
     const samplesJson = <T>(part: Part<T>, pick: (raw: T) => unknown) =>
       part.skipped
         ? { skipped: part.skipped }
@@ -494,7 +505,14 @@ async function benchInSandbox(options: BenchOptions): Promise<number> {
       verdicts,
       notMeasured,
     };
-    writeFileSync(options.jsonFile, `${JSON.stringify(summary, null, 2)}\n`);
+    try {
+      jsonOut.write(`${JSON.stringify(summary, null, 2)}\n`);
+    } catch (error) {
+      // The report is out already; say what failed and leave no half document behind.
+      process.stderr.write(`bench: --json ${jsonOut.path}: ${describeFileError(error)}\n`);
+      jsonOut.truncate();
+      return EXIT.failure;
+    }
   }
   return notMeasured.length > 0 ? EXIT.failure : EXIT.ok;
 }

@@ -25,7 +25,7 @@ import {
 import { printResult } from '../lib/stress/printResult.ts';
 import { combineHalves, joinBufferSize, RaceJoin, type SideHalf } from '../lib/stress/raceJoin.ts';
 import { runStress } from '../lib/stress/runStress.ts';
-import type { PairLogRecord, StressResult } from '../lib/stress/types.ts';
+import type { NotStartedRecord, PairLogRecord, StressResult } from '../lib/stress/types.ts';
 import { probeTracefs } from '../lib/trace/kernelTracepoint.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -78,15 +78,27 @@ function readLog(path: string): PairLogRecord[] {
     .map((line) => JSON.parse(line) as PairLogRecord);
 }
 
-/** The log holds exactly one record per planned pair, and agrees with the summary. */
-function expectLogMatchesSummary(records: PairLogRecord[], result: StressResult): void {
-  const { planned, established, failed, cancelled } = result.pairs;
-  expect(planned).toBe(established + failed + cancelled);
-  expect(records).toHaveLength(planned);
+/**
+ * The log holds one record per pair that started and, last, one record of the pairs that never did;
+ * together exactly the planned ids, agreeing with the summary.
+ */
+function expectLogMatchesSummary(lines: PairLogRecord[], result: StressResult): void {
+  const { planned, established, failed, cancelled, notStarted } = result.pairs;
+  expect(planned).toBe(established + failed + cancelled + notStarted);
+  const notStartedRecords = lines.filter(
+    (line) => (line.outcome as string) === 'notStarted',
+  ) as unknown as NotStartedRecord[];
+  const records = lines.filter((line) => (line.outcome as string) !== 'notStarted');
+  expect(notStartedRecords).toHaveLength(notStarted > 0 ? 1 : 0);
+  if (notStarted > 0) expect(lines[lines.length - 1]).toBe(notStartedRecords[0]);
+  expect(notStartedRecords[0]?.count ?? 0).toBe(notStarted);
+  expect(notStartedRecords[0]?.ids ?? []).toEqual(result.notStartedIds);
+  expect(records).toHaveLength(planned - notStarted);
   const ids = new Set(records.map((record) => record.id));
+  for (const [first, last] of result.notStartedIds) for (let id = first; id <= last; id += 1) ids.add(id);
   expect(ids.size).toBe(planned);
   // Distinct and within 0..planned-1: exactly the planned ids.
-  expect(records.every((record) => record.id >= 0 && record.id < planned)).toBe(true);
+  expect([...ids].every((id) => id >= 0 && id < planned)).toBe(true);
   const count = (outcome: string) => records.filter((record) => record.outcome === outcome).length;
   expect(count('established')).toBe(established);
   expect(count('failed')).toBe(failed);
@@ -324,7 +336,7 @@ describe('aggregateResult and printResult', () => {
       peakRssBytes: 150 * 1024 * 1024,
       log: undefined,
     });
-    expect(result.pairs).toEqual({ planned: 105, established: 100, failed: 3, cancelled: 2 });
+    expect(result.pairs).toEqual({ planned: 105, established: 100, failed: 3, cancelled: 2, notStarted: 0 });
     expect(result.peakRssBytes).toBe(150 * 1024 * 1024);
     expect(result.pairsPerSec).toBe(50);
     expect(result.successPct).toBeCloseTo(95.238, 2);
@@ -426,7 +438,13 @@ describe('stress.ts', () => {
     expect(result.stdout).toMatch(/established 2,000 \(100\.00%\)/);
     const summary = JSON.parse(readFileSync(json, 'utf8')) as StressResult;
     expect(summary.mode).toBe('sandbox');
-    expect(summary.pairs).toEqual({ planned: 2000, established: 2000, failed: 0, cancelled: 0 });
+    expect(summary.pairs).toEqual({
+      planned: 2000,
+      established: 2000,
+      failed: 0,
+      cancelled: 0,
+      notStarted: 0,
+    });
     expect(summary.bytesVerified).toBe(2000 * 2 * 1024);
     expect(summary.closeOutcomes).toEqual({ fin: 2000 });
     expect(summary.attempts).toMatchObject({ min: 1, max: 1 });
@@ -489,7 +507,13 @@ describe('stress.ts', () => {
           closeKinds: Record<string, number>;
         };
         expect(summary.trace).toMatchObject({ source: 'kernel', lostEvents: 0 });
-        expect(summary.pairs).toEqual({ planned: pairs, established: pairs, failed: 0, cancelled: 0 });
+        expect(summary.pairs).toEqual({
+          planned: pairs,
+          established: pairs,
+          failed: 0,
+          cancelled: 0,
+          notStarted: 0,
+        });
         expect(summary.closeOutcomes).toEqual({ fin: pairs });
         // Holding FINs changes nothing about the open: every pair is still a simultaneous open.
         expect((summary.openKinds['both-syn-received'] ?? 0) + (summary.openKinds['one-sided'] ?? 0)).toBe(

@@ -11,11 +11,12 @@ const RELAYED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /**
  * Relays SIGINT/SIGTERM/SIGHUP to a child in its own process group (a re-executed copy of this script)
- * until it exits, and resolves with its exit code. npm/npx/tsx wrappers relay the terminal's signal to
+ * until it exits, and resolves with its exit code. A child ended by a signal (SIGKILL from outside, or
+ * the OOM killer) printed nothing about it: `label` then names it on stderr, so the code is not silent. npm/npx/tsx wrappers relay the terminal's signal to
  * us as well: the same signal twice within 500 ms is forwarded once, so a second one cannot interrupt
  * the child's cleanup.
  */
-export function waitRelayingSignals(child: ChildProcess): Promise<number> {
+export function waitRelayingSignals(child: ChildProcess, label?: string): Promise<number> {
   let last = { signal: '', at: 0 };
   const forward = (signal: NodeJS.Signals) => {
     const now = Date.now();
@@ -34,7 +35,12 @@ export function waitRelayingSignals(child: ChildProcess): Promise<number> {
     });
     child.once('exit', (code, signal) => {
       stopRelaying();
-      resolve(exitCodeOf(code, signal));
+      const exitCode = exitCodeOf(code, signal);
+      if (signal && label)
+        process.stderr.write(
+          `${label} (pid ${child.pid}) was killed by ${signal}: no report (exit ${exitCode})\n`,
+        );
+      resolve(exitCode);
     });
   });
 }

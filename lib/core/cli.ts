@@ -11,10 +11,45 @@ import type { Endpoint, PortRange } from './types.ts';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
+/**
+ * An option that takes a value, followed by an argument that starts with '-': parseArgs calls that
+ * "ambiguous". A negative number is handed to the option (its value parser says what is wrong with it);
+ * anything else means the value is missing, which is said so.
+ */
+function joinDashValues<T extends Options>(args: string[], options: T): string[] {
+  const joined: string[] = [];
+  for (let index = 0; index < args.length; index += 1) {
+    const arg = args[index] as string;
+    joined.push(arg);
+    if (arg === '--') {
+      joined.push(...args.slice(index + 1));
+      break;
+    }
+    const name = arg.startsWith('--')
+      ? arg.slice(2)
+      : /^-[^-]$/.test(arg)
+        ? Object.keys(options).find((key) => options[key]?.short === arg[1])
+        : undefined;
+    const next = args[index + 1];
+    if (name === undefined || options[name]?.type !== 'string' || next === undefined) continue;
+    if (!next.startsWith('-') || next === '-') continue;
+    if (/^-(\d|\.\d)/.test(next)) {
+      joined[joined.length - 1] = `--${name}=${next}`;
+      index += 1;
+    } else {
+      throw new UsageError(
+        `${arg}: missing value (the next argument, '${next}', is an option; write --${name}=${next} to give a value that starts with '-')`,
+      );
+    }
+  }
+  return joined;
+}
+
 /** node:util parseArgs, strict, with its errors turned into a one-line UsageError naming the flag. */
 export function parseFlags<T extends Options>(args: string[], options: T, allowPositionals = true) {
+  const joined = joinDashValues(args, options);
   try {
-    return parseArgs({ args, options, allowPositionals, strict: true });
+    return parseArgs({ args: joined, options, allowPositionals, strict: true });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     // parseArgs messages are multi-line for unknown options; keep the first line.
@@ -24,17 +59,30 @@ export function parseFlags<T extends Options>(args: string[], options: T, allowP
 
 const durationUnitsMs: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
-/** "250ms", "30s", "2m", "1h", "1.5s"; a bare number means seconds. Returns milliseconds. */
+/** The longest delay a Node timer takes (2^31 - 1 ms, about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * "250ms", "30s", "2m", "1h", "1.5s"; a bare number means seconds. Returns milliseconds, at most
+ * MAX_TIMER_MS: every duration may end up in a timer.
+ */
 export function parseDuration(text: string, name: string): number {
+  if (/^\s*-\d/.test(text)) throw new UsageError(`${name}: invalid duration '${text}': it is negative`);
   const match = /^(\d+(?:\.\d+)?)(us|ms|s|m|h)?$/.exec(text.trim());
   if (!match) throw new UsageError(`${name}: invalid duration '${text}' (examples: 500ms, 30s, 2m)`);
   const value = Number(match[1]) * (durationUnitsMs[match[2] ?? 's'] ?? 1000);
   if (!Number.isFinite(value)) throw new UsageError(`${name}: invalid duration '${text}'`);
+  if (value > MAX_TIMER_MS)
+    throw new UsageError(
+      `${name}: ${text} is longer than the longest timer (${MAX_TIMER_MS} ms, about 24.8 days)`,
+    );
   return value;
 }
 
 /** A whole number in [min, max]; accepts 10000, 10_000, 10k, 1M. */
 export function parseCount(text: string, name: string, min: number, max: number): number {
+  const negative = /^\s*-(\d|\.\d)/.test(text);
+  if (negative) throw new UsageError(`${name}: ${text.trim()} is out of range ${min}..${max} (negative)`);
   const match = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(text.replaceAll('_', '').trim());
   const scale = match?.[2] ? (match[2].toLowerCase() === 'k' ? 1e3 : 1e6) : 1;
   const value = match ? Number(match[1]) * scale : Number.NaN;

@@ -6,6 +6,7 @@
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
+import { basename } from 'node:path';
 import { waitRelayingSignals } from './childProcess.ts';
 
 const SANDBOX_ENV = 'SIMOPEN_SANDBOX';
@@ -119,7 +120,12 @@ export function reexecInSandbox(extraEnv: Record<string, string> = {}): Promise<
       env: { ...process.env, ...extraEnv, [SANDBOX_ENV]: '1', [PARENT_FD_ENV]: '3' },
     },
   );
-  return waitRelayingSignals(child);
+  return waitRelayingSignals(child, `${scriptName()}: the run inside the sandbox`);
+}
+
+/** The running script's name ("stress" for scripts/stress.ts), for messages. */
+function scriptName(): string {
+  return basename(process.argv[1] ?? 'simopen').replace(/\.[cm]?[jt]s$/, '');
 }
 
 /** Writes an nft ruleset (nft -f -); throws with nft's first error line. */

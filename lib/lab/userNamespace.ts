@@ -61,7 +61,7 @@ export function reexecInLabUserNamespace(): Promise<number> {
       env: { ...process.env, [USERNS_ENV]: '1', [`${USERNS_ENV}_OUTER_UID`]: String(process.getuid?.()) },
     },
   );
-  return waitRelayingSignals(child);
+  return waitRelayingSignals(child, 'lab: the run inside the user namespace');
 }
 
 /** argv that runs `command` inside the namespaces held by process `pid` (a foreground `lab.ts up`). */

@@ -45,7 +45,14 @@ export function aggregateResult(stats: PairStats, facts: RunFacts): StressResult
     close: facts.close,
     rate: facts.rate ?? null,
     timeoutMs: facts.timeoutMs,
-    pairs: { planned, established: stats.established, failed: stats.failed, cancelled: stats.cancelled },
+    pairs: {
+      planned,
+      established: stats.established,
+      failed: stats.failed,
+      cancelled: stats.cancelled,
+      notStarted: stats.notStarted,
+    },
+    notStartedIds: facts.notStartedIds ?? [],
     successPct: planned > 0 ? round((stats.established / planned) * 100, 4) : 0,
     durationMs: round(facts.durationMs, 1),
     pairsPerSec: facts.durationMs > 0 ? round(stats.established / (facts.durationMs / 1000), 1) : 0,
@@ -70,5 +77,6 @@ export function aggregateResult(stats: PairStats, facts: RunFacts): StressResult
     interrupted: facts.interrupted,
     peakRssBytes: facts.peakRssBytes,
     log: facts.log ?? null,
+    ...(facts.outputError ? { outputErrors: [facts.outputError] } : {}),
   };
 }

@@ -2,7 +2,7 @@
  * stress.ts command line -> typed, validated options. Pure: everything wrong with the input is a
  * UsageError (one line, exit 2) before any socket is opened or any file written.
  */
-import { existsSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseBytes, parseCount, parseDuration, parseFlags, parsePortRange } from '../core/cli.ts';
 import { UsageError } from '../core/errors.ts';
@@ -28,23 +28,29 @@ export const STRESS_HELP = `usage: ${STRESS_USAGE}
   --pairs N            pairs to run (default 10000; 10k, 1M accepted)
   --duration D         run for a time instead (30s, 2m); with --pairs, whichever ends first
   --concurrency N      pairs in flight over all workers (default 64 per worker)
-  --rate N             open loop: start N pairs per second; latency counts from each scheduled start
+  --rate N             open loop: start N pairs per second; latency counts from each scheduled start;
+                       with --duration D the schedule ends there: the pairs due before D, no more
   --workers N          worker threads (default: one per core; race mode needs 2)
   --payload BYTES      bytes each side sends and the other checks (default 64; 4KiB, 1MiB)
   --close KIND         graceful (A sends FIN first), reset (A aborts, B must see ECONNRESET),
                        simultaneous (both FINs cross: sandbox mode holds the FINs until both sides
                        sent theirs, about 0.3 s per pair; race mode: best effort) (default graceful)
-  --timeout D          per pair (default 10s)
+  --timeout D          per pair (default 10s; any duration at most 24.8 days, the longest timer)
   --mode MODE          sandbox (default; private network namespace, falls back to race if impossible:
                        npm run setup as root installs what it needs) or race (host loopback, the two
                        sides retry from different threads)
-  --json FILE          write the summary as JSON
-  --log FILE           write one NDJSON record per planned pair
+  --json FILE          write the summary as JSON (after the report is printed)
+  --log FILE           write one NDJSON record per pair that started, then one record of the planned
+                       pairs that never started (a stop came first): {"outcome":"notStarted",...}
+                       Both are checked before the first pair (exit 2 if one cannot be written) and
+                       written through: a symlink is followed, nothing is renamed over; --log takes a
+                       file or a character device, with --trace a regular file (it is read back)
   --min-success PCT    exit 1 if fewer pairs were established (default 100)
   --ports LO-HI        local ports to spread pairs over (sandbox 1024-65535, race 21000-29999)
   --addresses N        loopback addresses to spread pairs over (default all of 127.0.1.1 and up)
   --warmup N           sandbox mode: throwaway pairs per worker before the clock starts (default 5000;
-                       0 with --close simultaneous, whose pairs wait on FIN timers, not on the CPU)
+                       0 with --close simultaneous, whose pairs wait on FIN timers, not on the CPU);
+                       with a payload of at most 64KiB, for at most 5 s; shown, and a signal stops it
   --sockets KIND       sandbox mode: handle (default; Node's libuv TCP handles directly, faster; used
                        if their self-test passes, else net.Socket and the reason in the report)
                        or net (net.Socket); race mode always uses net.Socket
@@ -52,8 +58,12 @@ export const STRESS_HELP = `usage: ${STRESS_USAGE}
                        from /proc/net/tcp, labelled) and count how pairs opened and closed
   --quiet              no progress output
 
-exit codes: 0 ok, 1 success below --min-success (or a run error), 2 bad usage,
-            3 --mode sandbox impossible here, 130 interrupted (SIGINT/SIGTERM)`;
+exit codes: 0 ok, 1 success below --min-success, an output that failed during or after the run (the
+            report is printed first) or a run error, 2 bad usage or an output that cannot be written,
+            3 --mode sandbox impossible here, 130 interrupted (SIGINT/SIGTERM/SIGHUP: pairs in flight
+            cancelled, partial report; a second signal quits at once without one), 128+N the run in
+            the sandbox was killed by signal N (said on stderr)
+see docs/guarantees.md for what happens to the output files, on signals and on a full disk`;
 
 export const DEFAULT_PAIRS = 10_000;
 /** Pairs in flight per worker by default: enough to hide one pair's round trips, few enough to stay cache-warm. */
@@ -108,12 +118,24 @@ function parseChoice<T extends string>(text: string, name: string, choices: read
   return text as T;
 }
 
-/** A file we are about to write: its directory must exist, and it must not be a directory. */
+/**
+ * A file we are about to write: its directory must exist, and it must not be a directory. The rest
+ * (permissions, room, what kind of file) is checked when the run opens it (lib/core/outputFile.ts).
+ */
 function checkOutputPath(path: string, name: string): string {
   const full = resolve(path);
-  if (existsSync(full) && statSync(full).isDirectory())
-    throw new UsageError(`${name}: ${path} is a directory`);
-  if (!existsSync(dirname(full)) || !statSync(dirname(full)).isDirectory())
+  const stat = (file: string) => {
+    try {
+      return statSync(file);
+    } catch (error) {
+      // Only a missing file is ours to judge here; EACCES and the like are named when it is opened.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      return null;
+    }
+  };
+  if (stat(full)?.isDirectory()) throw new UsageError(`${name}: ${path} is a directory`);
+  const parent = stat(dirname(full));
+  if (parent === undefined || (parent && !parent.isDirectory()))
     throw new UsageError(`${name}: directory ${dirname(full)} does not exist`);
   return full;
 }

@@ -18,6 +18,8 @@ export class PairStats {
   established = 0;
   failed = 0;
   cancelled = 0;
+  /** Planned pairs that never started (a stop came first). */
+  notStarted = 0;
   bytesVerified = 0;
   errors: Record<string, number> = {};
   retryErrors: Record<string, number> = {};
@@ -45,6 +47,10 @@ export class PairStats {
     this.cancelled += count;
   }
 
+  recordNotStarted(count = 1): void {
+    this.notStarted += count;
+  }
+
   recordAttempts(attempts: number): void {
     if (attempts > 0) this.attempts.recordValue(attempts);
   }
@@ -54,7 +60,7 @@ export class PairStats {
   }
 
   get total(): number {
-    return this.established + this.failed + this.cancelled;
+    return this.established + this.failed + this.cancelled + this.notStarted;
   }
 
   encode(): EncodedStats {
@@ -62,6 +68,7 @@ export class PairStats {
       established: this.established,
       failed: this.failed,
       cancelled: this.cancelled,
+      notStarted: this.notStarted,
       bytesVerified: this.bytesVerified,
       errors: { ...this.errors },
       retryErrors: { ...this.retryErrors },
@@ -91,6 +98,7 @@ export function mergeStats(target: PairStats, source: EncodedStats): PairStats {
   target.established += source.established;
   target.failed += source.failed;
   target.cancelled += source.cancelled;
+  target.notStarted += source.notStarted;
   target.bytesVerified += source.bytesVerified;
   addCounts(target.errors, source.errors);
   addCounts(target.retryErrors, source.retryErrors);

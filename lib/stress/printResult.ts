@@ -31,7 +31,7 @@ export function printResult(result: StressResult): string {
     `  pairs          planned ${n(pairs.planned)}  established ${n(pairs.established)} (${pct(
       pairs.established,
       pairs.planned,
-    )})  failed ${n(pairs.failed)}  cancelled ${n(pairs.cancelled)}`,
+    )})  failed ${n(pairs.failed)}  cancelled ${n(pairs.cancelled)}  not started ${n(pairs.notStarted)}`,
     `  throughput     ${n(result.pairsPerSec)} pairs/s (${(result.durationMs / 1000).toFixed(2)} s)`,
     `  establish      ${latency(result.establishMs)}`,
     `  whole pair     ${latency(result.pairMs)}`,
@@ -56,5 +56,11 @@ export function printResult(result: StressResult): string {
       `  worker crashes ${result.workerCrashes} (their unfinished pairs count as failed: EWORKERCRASH)`,
     );
   if (result.log) lines.push(`  pair log       ${result.log}`);
+  for (const failed of result.outputErrors ?? [])
+    lines.push(
+      `  output failed  ${failed.option} ${failed.path}: ${failed.error}${
+        failed.unlogged ? ` (${n(failed.unlogged)} pair records missing from it)` : ''
+      }`,
+    );
   return `${lines.join('\n')}\n`;
 }

@@ -7,9 +7,13 @@ export interface ProgressCounts {
   established: number;
   failed: number;
   cancelled: number;
+  /** Pairs that will not start (a stop came first). */
+  notStarted?: number;
 }
 
 export interface ProgressOptions {
+  /** What is in progress, before the counts ("warm-up"); the run itself has none. */
+  label?: string;
   /** Pairs planned; undefined when the run is bounded by time. */
   total: number | undefined;
   durationMs: number | undefined;
@@ -62,7 +66,7 @@ export class ProgressTracker {
     const counts = this.options.read();
     const { total, durationMs } = this.options;
     // A crashed worker's batch is counted again as failed: never show more than planned.
-    const counted = counts.established + counts.failed + counts.cancelled;
+    const counted = counts.established + counts.failed + counts.cancelled + (counts.notStarted ?? 0);
     const done = total === undefined ? counted : Math.min(total, counted);
     const elapsedS = (now - this.startedAt) / 1000;
     const windowS = (now - this.last.at) / 1000;
@@ -81,7 +85,8 @@ export class ProgressTracker {
     }
     const of = total !== undefined ? `/${formatCount(total)}` : '';
     const percent = fraction !== undefined ? ` ${(fraction * 100).toFixed(0).padStart(3)}%` : '';
-    const line = `${formatCount(done)}${of}${percent}  ${formatCount(rate)} pairs/s  ${formatCount(counts.failed)} failed${
+    const label = this.options.label ? `${this.options.label}: ` : '';
+    const line = `${label}${formatCount(done)}${of}${percent}  ${formatCount(rate)} pairs/s  ${formatCount(counts.failed)} failed${
       counts.cancelled ? `  ${formatCount(counts.cancelled)} cancelled` : ''
     }  ETA ${eta}`;
     return { line, fraction };
@@ -91,7 +96,10 @@ export class ProgressTracker {
     const now = performance.now();
     const { line, fraction } = this.describe(now);
     const counts = this.options.read();
-    this.last = { at: now, done: counts.established + counts.failed + counts.cancelled };
+    this.last = {
+      at: now,
+      done: counts.established + counts.failed + counts.cancelled + (counts.notStarted ?? 0),
+    };
     if (this.tty) {
       const width = 24;
       const filled = Math.round((fraction ?? 0) * width);

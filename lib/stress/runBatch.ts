@@ -8,15 +8,24 @@
  * every start and by a sweep every 100 ms (which also enforces --timeout), and progress counters.
  */
 import { performance } from 'node:perf_hooks';
+import { describeFileError } from '../core/outputFile.ts';
 import { buildPatterns, type Patterns } from '../core/payloadPattern.ts';
 import { pinThisThread } from '../core/pinThread.ts';
-import { formatPairRecord, PairLogFile } from './pairLog.ts';
+import { addIdRange } from './idRanges.ts';
+import { AppendError, formatPairRecord, PairLogFile } from './pairLog.ts';
 import { PairStats } from './pairStats.ts';
 import { pairEndpoints } from './planPairs.ts';
 import { type JoinedPair, RaceJoin } from './raceJoin.ts';
 import { RaceSide, type SideConfig } from './raceSide.ts';
 import { type PairConfig, SandboxPair } from './sandboxPair.ts';
-import { type BatchResult, type BatchTask, CONTROL, PAIR_ERRORS, type PairEndpoints } from './types.ts';
+import {
+  type BatchResult,
+  type BatchTask,
+  CONTROL,
+  type IdRange,
+  PAIR_ERRORS,
+  type PairEndpoints,
+} from './types.ts';
 
 /** Test hook, internal: the worker reporting the Nth pair of the run throws (a simulated crash). */
 export const CRASH_AFTER_ENV = 'SIMOPEN_TEST_CRASH_AFTER';
@@ -32,6 +41,8 @@ interface Batch {
   stats: PairStats;
   control: Int32Array;
   log: string[] | undefined;
+  /** Pairs of the batch that never started. */
+  notStarted: IdRange[];
   join: RaceJoin | undefined;
   /** What every pair of the batch gets (one object per batch, not per pair). */
   pairConfig: PairConfig & SideConfig;
@@ -56,11 +67,8 @@ function patternsFor(payload: number): Patterns {
   return patterns.patterns;
 }
 
-function logFor(path: string): PairLogFile {
-  if (logFile?.path !== path) {
-    logFile?.close();
-    logFile = new PairLogFile(path);
-  }
+function logFor(fd: number): PairLogFile {
+  if (logFile?.fd !== fd) logFile = new PairLogFile(fd);
   return logFile;
 }
 
@@ -79,7 +87,8 @@ export function runBatch(task: BatchTask): Promise<BatchResult> {
       pending: task.count,
       stats: new PairStats(),
       control: new Int32Array(task.control),
-      log: task.config.logPath ? [] : undefined,
+      log: task.config.logFd >= 0 ? [] : undefined,
+      notStarted: [],
       join: task.join ? new RaceJoin(task.join, task.count) : undefined,
       pairConfig: {
         payload: task.config.payload,
@@ -240,6 +249,13 @@ function report(
     stats.recordAttempts(pair.attempts[1]);
   }
   const started = pair.startedAt > 0;
+  if (!started && pair.outcome === 'cancelled') {
+    // Race mode: neither side started it before the stop.
+    addIdRange(batch.notStarted, id, id);
+    stats.recordNotStarted();
+    Atomics.add(control, CONTROL.notStarted, 1);
+    return;
+  }
   const pairUs = started ? (pair.finishedAt - pair.startedAt) * 1000 : -1;
   if (pair.outcome === 'established') {
     const lagUs = pair.lagMs * 1000;
@@ -288,22 +304,49 @@ function pairDone(batch: Batch, count = 1): void {
     clearInterval(sweepTimer);
     sweepTimer = undefined;
   }
+  // A failed append is the log's failure, not this thread's: the batch still reports its statistics.
+  let logError: string | undefined;
+  let unlogged = 0;
+  if (batch.log && batch.log.length > 0) {
+    if (Atomics.load(batch.control, CONTROL.logFailed) !== 0) unlogged = batch.log.length;
+    else {
+      try {
+        logFor(batch.task.config.logFd).append(batch.log.join(''));
+      } catch (error) {
+        Atomics.store(batch.control, CONTROL.logFailed, 1);
+        const failed = error instanceof AppendError ? error : new AppendError(error, 0);
+        logError = describeFileError(failed.cause);
+        unlogged = batch.log.length - failed.linesWritten;
+      }
+    }
+  }
   try {
-    if (batch.log && batch.task.config.logPath) logFor(batch.task.config.logPath).append(batch.log.join(''));
     const stats = batch.stats.encode();
     batch.stats.destroy();
-    batch.resolve({ stats });
+    batch.resolve({ stats, notStarted: batch.notStarted, logError, unlogged });
   } catch (error) {
     batch.reject(error);
   }
 }
 
-/** Stop requested: every pair not started yet is reported cancelled. */
+/**
+ * Stop requested: no pair not started yet will start. Sandbox mode counts them as one range per batch;
+ * race mode hands in a never-started half, and the pair is not started if the other side did not start
+ * it either (the side that joins the halves counts it).
+ */
 function cancelUnstarted(): void {
   for (const batch of [...batches]) {
     const { firstId, count, config } = batch.task;
     const unstarted = count - batch.next;
     if (unstarted <= 0) continue;
+    if (config.mode === 'sandbox') {
+      addIdRange(batch.notStarted, firstId + batch.next, firstId + count - 1);
+      batch.stats.recordNotStarted(unstarted);
+      Atomics.add(batch.control, CONTROL.notStarted, unstarted);
+      batch.next = count;
+      pairDone(batch, unstarted);
+      continue;
+    }
     for (let index = batch.next; index < count; index += 1) {
       const id = firstId + index;
       const endpoints = pairEndpoints(config.plan, id);
@@ -317,16 +360,7 @@ function cancelUnstarted(): void {
         startedAt: 0,
         finishedAt: 0,
       };
-      if (config.mode === 'race') {
-        putHalf(batch, id, endpoints, never, 0);
-      } else {
-        report(batch, id, endpoints, {
-          ...never,
-          attempts: [0, 0],
-          establishUs: [-1, -1],
-          lagMs: 0,
-        });
-      }
+      putHalf(batch, id, endpoints, never, 0);
     }
     batch.next = count;
     pairDone(batch, unstarted);

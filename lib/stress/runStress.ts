@@ -1,18 +1,26 @@
 /**
  * The main thread of a stress run: starts the Piscina pool(s), hands out batches of pair ids with a
  * bounded number in flight, merges the workers' encoded statistics, accounts for every planned pair
- * (also when stopped early or when a worker dies) and returns the summary.
+ * (also when stopped early, when a worker dies or when the log cannot be written) and returns the
+ * summary. Planned pairs that never started are counted and kept as id ranges, never one by one.
  *
  * Sandbox mode: one pool, each worker runs both sides of its pairs. Race mode: two pools, one per
  * side, so the two connects of a pair always come from different threads; they meet in a
  * SharedArrayBuffer per batch (lib/stress/raceJoin.ts).
  */
-import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
+import { describeFileError, type OutputFile } from '../core/outputFile.ts';
 import { workerExecArgv } from '../core/workerExecArgv.ts';
 import { aggregateResult } from './aggregateResult.ts';
-import { formatPairRecord, PairLogFile } from './pairLog.ts';
+import { addIdRange, countIds, mergeIdRanges } from './idRanges.ts';
+import {
+  AppendError,
+  formatNotStartedRecord,
+  formatPairRecord,
+  PairLogFile,
+  trimTornLine,
+} from './pairLog.ts';
 import { mergeStats, PairStats } from './pairStats.ts';
 import { pairEndpoints, warmupCapacity, warmupPlan } from './planPairs.ts';
 import { ProgressTracker } from './progressTracker.ts';
@@ -22,7 +30,9 @@ import {
   type BatchResult,
   type BatchTask,
   CONTROL,
+  type IdRange,
   type Mode,
+  type OutputError,
   PAIR_ERRORS,
   type RunConfig,
   type StressOptions,
@@ -38,7 +48,14 @@ export interface StressRunInput {
   socketsReason?: string;
   /** Aborting it stops the run: no new pairs, in-flight ones cancelled, partial result. */
   stop: AbortSignal;
+  /** The pair log (--log), opened by the caller (lib/core/outputFile.ts); runStress appends, never closes. */
+  log?: OutputFile;
 }
+
+/** Warm-up pairs carry at most this payload: warming the per-pair code needs no more, and big payloads would make it long. */
+export const WARMUP_PAYLOAD_MAX = 64 * 1024;
+/** The warm-up hands out no batch after this long (a slow machine, a big payload): the run starts anyway. */
+export const WARMUP_MAX_MS = 5000;
 
 const WORKER_FILE = new URL('../../workers/stressWorker.ts', import.meta.url).href;
 
@@ -61,11 +78,43 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
   const control = new SharedArrayBuffer(CONTROL.length * 4);
   const counters = new Int32Array(control);
   const stats = new PairStats();
-  let mainLog: PairLogFile | undefined;
-  if (options.log) {
-    writeFileSync(options.log, '');
-    mainLog = new PairLogFile(options.log);
-  }
+  const notStartedIds: IdRange[] = [];
+  const log = input.log;
+  const mainLog = log ? new PairLogFile(log.fd) : undefined;
+  let outputError: OutputError | undefined;
+  // The run's own stop (a failed output), beside the caller's.
+  const halt = new AbortController();
+  const onLogError = (error: string, unlogged: number) => {
+    if (!log) return;
+    if (!outputError) {
+      outputError = { option: log.option, path: log.path, error: '', unlogged: 0 };
+      Atomics.store(counters, CONTROL.logFailed, 1);
+      halt.abort();
+    }
+    // Threads that skipped their appends may report before the one that failed: its reason is the one.
+    if (error && !outputError.error) {
+      outputError.error = error;
+      process.stderr.write(`\nstress: ${log.option} ${log.path}: ${error}; starting no more pairs\n`);
+    }
+    outputError.unlogged = (outputError.unlogged ?? 0) + unlogged;
+  };
+  /** Main-thread appends (records of a crashed worker's pairs, the not-started record): never throw. */
+  const appendLog = (text: string, records: number) => {
+    if (!mainLog) return;
+    if (Atomics.load(counters, CONTROL.logFailed) !== 0) return onLogError('', records);
+    try {
+      mainLog.append(text);
+    } catch (error) {
+      const failed = error instanceof AppendError ? error : new AppendError(error, 0);
+      onLogError(describeFileError(failed.cause), Math.max(0, records - failed.linesWritten));
+    }
+  };
+  const mergeBatch = (target: PairStats, result: BatchResult) => {
+    mergeStats(target, result.stats);
+    if (target !== stats) return;
+    for (const [first, last] of result.notStarted) addIdRange(notStartedIds, first, last);
+    if (result.logError || result.unlogged) onLogError(result.logError ?? '', result.unlogged);
+  };
 
   // Race mode: threads for side A and side B.
   const sides =
@@ -105,10 +154,10 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
     Atomics.add(counters, CONTROL.failed, ids.length);
     if (!mainLog) return;
     const lines = ids.map((index) => mainRecord(firstId + index, 'failed', PAIR_ERRORS.workerCrash));
-    mainLog.append(lines.join(''));
+    appendLog(lines.join(''), lines.length);
   };
 
-  const mainRecord = (id: number, outcome: 'failed' | 'cancelled', error: string) => {
+  const mainRecord = (id: number, outcome: 'failed', error: string) => {
     const { a, b } = pairEndpoints(plan, id);
     return formatPairRecord({
       id,
@@ -139,7 +188,7 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
       rate: options.rate,
       t0,
       plan,
-      logPath: options.log,
+      logFd: log ? log.fd : -1,
       // Same shape as the warm-up's config: a new hidden class here would deoptimize the warmed code.
       warmup: false,
     });
@@ -154,31 +203,59 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
     // run's first milliseconds, and on 2 cores the compiler threads then take CPU from the workers.
     const warmThreads = sides[0] ?? 1;
     const warmupPerWorker = Math.min(options.warmup, Math.floor(warmupCapacity(plan) / warmThreads));
-    if (mode === 'sandbox' && warmupPerWorker > 0) {
+    let warmedPerWorker = 0;
+    if (mode === 'sandbox' && warmupPerWorker > 0 && !stop.aborted) {
       const config: RunConfig = {
         ...configFor(warmThreads, 0, epochNow()),
+        payload: Math.min(options.payload, WARMUP_PAYLOAD_MAX),
         plan: warmupPlan(plan),
-        logPath: undefined,
+        logFd: -1,
         rate: undefined,
         warmup: true,
       };
       const control = new SharedArrayBuffer(CONTROL.length * 4);
+      const warmCounters = new Int32Array(control);
       const throwaway = new PairStats();
       const total = warmupPerWorker * warmThreads;
+      const until = performance.now() + WARMUP_MAX_MS;
+      // A stop cancels the warm-up's pairs in flight, as the run's.
+      const onStop = () => Atomics.store(warmCounters, CONTROL.stop, 1);
+      stop.addEventListener('abort', onStop, { once: true });
+      if (!options.quiet) {
+        process.stderr.write(
+          `stress: warm-up: ${total.toLocaleString('en-US')} throwaway pairs (at most ${WARMUP_MAX_MS / 1000} s) before the clock starts\n`,
+        );
+        progress = new ProgressTracker({
+          label: 'warm-up',
+          total,
+          durationMs: undefined,
+          read: () => ({
+            established: Atomics.load(warmCounters, CONTROL.established),
+            failed: Atomics.load(warmCounters, CONTROL.failed),
+            cancelled: Atomics.load(warmCounters, CONTROL.cancelled),
+            notStarted: Atomics.load(warmCounters, CONTROL.notStarted),
+          }),
+        });
+        progress.start();
+      }
       let next = 0;
       // Failures here are not the run's.
       const lane = async () => {
-        while (next < total) {
+        while (next < total && !stop.aborted && performance.now() < until) {
           const firstId = next;
           const count = Math.min(size, total - next);
           next += count;
           try {
             const result = await (pools[0] as Piscina).run({ firstId, count, config, control });
-            mergeStats(throwaway, (result as BatchResult).stats);
+            mergeBatch(throwaway, result as BatchResult);
           } catch {}
         }
       };
       await Promise.all(Array.from({ length: 2 * warmThreads }, lane));
+      stop.removeEventListener('abort', onStop);
+      progress?.stop();
+      progress = undefined;
+      warmedPerWorker = Math.floor((throwaway.established + throwaway.failed) / warmThreads);
       throwaway.destroy();
     } else {
       await Promise.all(
@@ -190,7 +267,10 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
 
     const t0 = epochNow();
     const configs = sides.map((threads, side) => configFor(threads, side, t0));
-    const limit = Math.min(options.pairs ?? plan.capacity, plan.capacity);
+    let limit = Math.min(options.pairs ?? plan.capacity, plan.capacity);
+    // Open loop for a time: pair N is due at N / rate s, so the schedule ends with the pairs due before the end.
+    if (options.rate !== undefined && options.durationMs !== undefined)
+      limit = Math.min(limit, Math.ceil((options.durationMs * options.rate) / 1000));
     const endAt = options.durationMs === undefined ? Number.POSITIVE_INFINITY : t0 + options.durationMs;
     const maxOutstanding = 2 * threadsMax;
     const tailBatch = Math.min(size, configs[0]?.slots ?? 1);
@@ -203,6 +283,7 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
           established: Atomics.load(counters, CONTROL.established),
           failed: Atomics.load(counters, CONTROL.failed),
           cancelled: Atomics.load(counters, CONTROL.cancelled),
+          notStarted: Atomics.load(counters, CONTROL.notStarted),
         }),
       });
       progress.start();
@@ -212,7 +293,7 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
       const config = configs[0] as RunConfig;
       try {
         const result = await (pools[0] as Piscina).run({ firstId, count, config, control });
-        mergeStats(stats, (result as BatchResult).stats);
+        mergeBatch(stats, result as BatchResult);
       } catch (error) {
         crashes.add(error);
         failBatch(
@@ -233,7 +314,7 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
       const crashedSides = new Set<number>();
       let crash: unknown;
       settled.forEach((outcome, side) => {
-        if (outcome.status === 'fulfilled') mergeStats(stats, (outcome.value as BatchResult).stats);
+        if (outcome.status === 'fulfilled') mergeBatch(stats, outcome.value as BatchResult);
         else {
           crashes.add(outcome.reason);
           crashedSides.add(side + 1);
@@ -253,13 +334,14 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
 
     let nextId = 0;
     let outstanding = 0;
-    let stopped = stop.aborted;
+    let stopped = false;
     const onStop = () => {
       stopped = true;
       Atomics.store(counters, CONTROL.stop, 1);
     };
     stop.addEventListener('abort', onStop, { once: true });
-    if (stopped) onStop();
+    halt.signal.addEventListener('abort', onStop, { once: true });
+    if (stop.aborted || halt.signal.aborted) onStop();
 
     await new Promise<void>((resolve) => {
       const dispatch = () => {
@@ -285,23 +367,29 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
       dispatch();
     });
     stop.removeEventListener('abort', onStop);
+    halt.signal.removeEventListener('abort', onStop);
+    const interrupted = stop.aborted;
     const durationMs = epochNow() - t0;
     progress?.stop();
 
-    // Planned but never handed out (stopped early): cancelled, with a log record each.
+    // Planned but never handed out (stopped early): not started, one range.
     const planned = stopped && options.pairs !== undefined ? limit : nextId;
-    const unsent = planned - nextId;
-    if (unsent > 0) {
-      stats.recordCancelled(unsent);
-      if (mainLog) {
-        const chunk = 10_000;
-        for (let id = nextId; id < planned; id += chunk) {
-          const lines: string[] = [];
-          for (let k = id; k < Math.min(planned, id + chunk); k += 1)
-            lines.push(mainRecord(k, 'cancelled', PAIR_ERRORS.cancelled));
-          mainLog.append(lines.join(''));
-        }
-      }
+    if (planned > nextId) {
+      stats.recordNotStarted(planned - nextId);
+      addIdRange(notStartedIds, nextId, planned - 1);
+    }
+    const notStarted = mergeIdRanges(notStartedIds);
+    // A bug, not a run condition: say so, but keep the report.
+    if (countIds(notStarted) !== stats.notStarted)
+      process.stderr.write(
+        `stress: internal error: ${countIds(notStarted)} not-started ids but ${stats.notStarted} counted\n`,
+      );
+    appendLog(formatNotStartedRecord(notStarted), 0);
+    // After a failed append the file may end in part of a line: cut it (no thread appends any more).
+    if (outputError && log?.regular) {
+      try {
+        trimTornLine(log.fd);
+      } catch {}
     }
 
     return aggregateResult(stats, {
@@ -316,7 +404,7 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
       ),
       sockets: mode === 'race' ? 'net' : options.sockets,
       socketsReason: input.socketsReason,
-      warmupPairsPerWorker: mode === 'sandbox' ? warmupPerWorker : 0,
+      warmupPairsPerWorker: warmedPerWorker,
       payloadBytes: options.payload,
       close: options.close,
       rate: options.rate,
@@ -324,14 +412,15 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
       planned,
       durationMs,
       workerCrashes: crashes.size,
-      interrupted: stopped,
+      interrupted,
+      outputError,
+      notStartedIds: notStarted,
       // maxRSS is in KiB; this process holds the worker threads, so it covers the whole pool.
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
-      log: options.log,
+      log: log?.path,
     });
   } finally {
     progress?.stop();
-    mainLog?.close();
     await Promise.all(pools.map((pool) => pool.destroy()));
   }
 }

@@ -5,7 +5,8 @@
  * The sandbox is a private network namespace, and a running process cannot move its worker threads
  * into one: like stress.ts, the calling script is executed again inside it (same node flags, so tsx
  * comes along) and the copy runs the plan. In the calling process the call therefore never returns:
- * it ends the process with the copy's exit code. Validation goes through stress.ts's own parser (the
+ * it ends the process with the copy's exit code. The run itself is stress.ts's (runAndReport): outputs
+ * checked before the first pair, --trace, the same result, without printing the report. Validation goes through stress.ts's own parser (the
  * plan is turned into its flags), so a bad value is a UsageError naming the flag.
  */
 import { randomInt } from 'node:crypto';
@@ -13,7 +14,7 @@ import os from 'node:os';
 import { insideSandbox, probeSandbox, reexecInSandbox } from '../core/sandbox.ts';
 import { chooseMode, MODE_REASON_ENV } from './chooseMode.ts';
 import { prepareRun } from './prepareRun.ts';
-import { runStress } from './runStress.ts';
+import { runAndReport } from './stressCommand.ts';
 import type { StressPlan, StressResult } from './types.ts';
 
 /** The stress.ts arguments that ask for this plan. */
@@ -38,6 +39,8 @@ export function stressArgs(plan: StressPlan): string[] {
   flag('addresses', plan.addresses);
   flag('warmup', plan.warmup);
   flag('sockets', plan.sockets);
+  flag('json', plan.json);
+  if (plan.trace) args.push('--trace');
   if (!plan.progress) args.push('--quiet');
   return args;
 }
@@ -61,12 +64,13 @@ export async function runStressPlan(plan: StressPlan = {}): Promise<StressResult
   }
   if (choice.warning) process.stderr.write(`stress: ${choice.warning}\n`);
   const { options, socketsReason } = await prepareRun(choice.options, choice.network);
-  return runStress({
+  const { result } = await runAndReport({
     options,
     plan: choice.plan,
-    mode: options.mode,
     modeReason: choice.modeReason,
     socketsReason,
     stop: plan.signal ?? new AbortController().signal,
+    out: null,
   });
+  return result;
 }

@@ -16,7 +16,11 @@ export type CloseMode = (typeof CLOSE_MODES)[number];
 export const SOCKET_KINDS = ['handle', 'net'] as const;
 export type SocketKind = (typeof SOCKET_KINDS)[number];
 
+/** What became of a pair that started. A planned pair that never started is counted, not logged one by one (NotStartedRecord). */
 export type Outcome = 'established' | 'failed' | 'cancelled';
+
+/** Consecutive pair ids, first and last included. */
+export type IdRange = [first: number, last: number];
 
 /** How an established pair closed: fin (the EOFs asked for were seen) or rst (the peer saw the reset). */
 export type CloseOutcome = 'fin' | 'rst';
@@ -80,6 +84,7 @@ export interface EncodedStats {
   established: number;
   failed: number;
   cancelled: number;
+  notStarted: number;
   bytesVerified: number;
   /** Failure reason of each failed pair, by code. */
   errors: Record<string, number>;
@@ -101,7 +106,10 @@ export const CONTROL = {
   cancelled: 3,
   /** Pairs reported so far, for the test crash hook. */
   reported: 4,
-  length: 5,
+  notStarted: 5,
+  /** Non-zero once an append to the pair log failed: nobody appends any more (no torn lines after it). */
+  logFailed: 6,
+  length: 7,
 } as const;
 
 /** What every batch of a run tells its worker. */
@@ -121,7 +129,8 @@ export interface RunConfig {
   /** Epoch milliseconds of the run's start. */
   t0: number;
   plan: AddressPlan;
-  logPath: string | undefined;
+  /** The pair log, opened by the main thread with O_APPEND (threads share descriptors); -1: no log. */
+  logFd: number;
   /** Throwaway warm-up pairs: no test crash hook. */
   warmup?: boolean;
 }
@@ -138,6 +147,12 @@ export interface BatchTask {
 
 export interface BatchResult {
   stats: EncodedStats;
+  /** Pairs of the batch that never started (a stop came first). */
+  notStarted: IdRange[];
+  /** The batch's log records could not be appended: why ("ENOSPC: no space left on device"). */
+  logError: string | undefined;
+  /** Records of the batch missing from the log (its append failed, or an earlier one had). */
+  unlogged: number;
 }
 
 /** What a finished pair reports: the log record and the statistics are built from this. */
@@ -158,7 +173,7 @@ export interface PairReport {
   finishedAt: number;
 }
 
-/** One line of the NDJSON pair log (--log). */
+/** One line of the NDJSON pair log (--log) for a pair that started. */
 export interface PairLogRecord {
   id: number;
   /** "host:port" of side A and side B. */
@@ -179,6 +194,14 @@ export interface PairLogRecord {
   startLagUs: number;
   /** Microseconds from the start until both sockets closed (null if it never started). */
   pairUs: number | null;
+}
+
+/** The pair log's last line when pairs never started (a stop came first): all of them in one record. */
+export interface NotStartedRecord {
+  outcome: 'notStarted';
+  count: number;
+  /** The ids, as ranges of consecutive ids. */
+  ids: IdRange[];
 }
 
 export interface Percentiles {
@@ -214,17 +237,45 @@ export interface RunFacts {
   durationMs: number;
   workerCrashes: number;
   interrupted: boolean;
+  /** An output that failed during the run (the run then stopped starting pairs). */
+  outputError?: OutputError;
+  /** The ids of the pairs that never started (sorted, merged); [] when all started. */
+  notStartedIds?: IdRange[];
   /** Peak resident set of the process that ran the pool (its worker threads included), in bytes. */
   peakRssBytes: number;
   /** The NDJSON pair log, if written. */
   log: string | undefined;
 }
 
+/** An output file that could not be written: which option, the path, and why. */
+export interface OutputError {
+  /** "--log" or "--json". */
+  option: string;
+  path: string;
+  /** "ENOSPC: no space left on device". */
+  error: string;
+  /** Pair records that are not in the log because of it (--log). */
+  unlogged?: number;
+}
+
+/** Planned = established + failed + cancelled + notStarted, always. */
+export interface PairCounts {
+  planned: number;
+  established: number;
+  failed: number;
+  cancelled: number;
+  /** Planned but never started (a stop or a failed output came first): no record each in the log. */
+  notStarted: number;
+}
+
 /** The summary of a run: what --json writes and printResult prints. */
-export interface StressResult extends Omit<RunFacts, 'rate' | 'planned' | 'log'> {
+export interface StressResult
+  extends Omit<RunFacts, 'rate' | 'planned' | 'log' | 'outputError' | 'notStartedIds'> {
   /** Open-loop rate (pairs/s) or null for a closed loop. */
   rate: number | null;
-  pairs: { planned: number; established: number; failed: number; cancelled: number };
+  pairs: PairCounts;
+  /** The ids counted in pairs.notStarted, as ranges of consecutive ids (the log's notStarted record holds the same). */
+  notStartedIds: IdRange[];
   /** established / planned, in percent. */
   successPct: number;
   /** Established pairs per second of durationMs. */
@@ -243,6 +294,8 @@ export interface StressResult extends Omit<RunFacts, 'rate' | 'planned' | 'log'>
   /** How the established pairs closed, by CloseOutcome. */
   closeOutcomes: Record<string, number>;
   log: string | null;
+  /** Outputs that failed (during the run or at its end); absent when all were written. */
+  outputErrors?: OutputError[];
   /** --trace: pairs per open kind and sides per close kind, as the kernel showed them, and the source. */
   openKinds?: Record<string, number>;
   closeKinds?: Record<string, number>;
@@ -265,8 +318,12 @@ export interface StressPlan {
   timeoutMs?: number;
   /** Default: sandbox, falling back to race mode when no sandbox can be made (as stress.ts does). */
   mode?: Mode;
-  /** Write one NDJSON record per planned pair to this file. */
+  /** Write one NDJSON record per pair that started (and one of those that never did) to this file. */
   log?: string;
+  /** Write the result as JSON to this file too. */
+  json?: string;
+  /** Record every pair's TCP states (kernel tracepoint) and classify its open and close (stress --trace). */
+  trace?: boolean;
   ports?: PortRange;
   addresses?: number;
   warmup?: number;
