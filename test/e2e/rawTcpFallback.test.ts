@@ -43,7 +43,7 @@ describe('stress.ts: the bare handles self-test', () => {
     expect(summary.mode).toBe('sandbox');
     expect(summary.sockets).toBe('handle');
     expect(summary).not.toHaveProperty('socketsReason');
-    expect(summary.pairs).toEqual({ planned: 500, established: 500, failed: 0, cancelled: 0 });
+    expect(summary.pairs).toEqual({ planned: 500, established: 500, failed: 0, cancelled: 0, notStarted: 0 });
   });
 
   needsSandbox(
@@ -58,7 +58,13 @@ describe('stress.ts: the bare handles self-test', () => {
       expect(summary.mode).toBe('sandbox');
       expect(summary.sockets).toBe('net');
       expect(summary.socketsReason).toBe(REASON);
-      expect(summary.pairs).toEqual({ planned: 500, established: 500, failed: 0, cancelled: 0 });
+      expect(summary.pairs).toEqual({
+        planned: 500,
+        established: 500,
+        failed: 0,
+        cancelled: 0,
+        notStarted: 0,
+      });
       expect(summary.bytesVerified).toBe(500 * 2 * 4096);
       expect(summary.workerCrashes).toBe(0);
     },

@@ -22,7 +22,9 @@ describe('runStressPlan', () => {
     expect(result.payloadBytes).toBe(100);
     expect(result.timeoutMs).toBe(2000);
     expect(result.pairs.planned).toBe(4);
-    expect(result.pairs.established + result.pairs.failed + result.pairs.cancelled).toBe(4);
+    expect(
+      result.pairs.established + result.pairs.failed + result.pairs.cancelled + result.pairs.notStarted,
+    ).toBe(4);
     expect(result.workerCrashes).toBe(0);
   });
 
@@ -32,7 +34,8 @@ describe('runStressPlan', () => {
     const result = await runStressPlan({ mode: 'race', pairs: 50, signal: stop.signal });
     expect(result.interrupted).toBe(true);
     expect(result.pairs.planned).toBe(50);
-    expect(result.pairs.cancelled).toBe(50);
+    // Stopped before the first pair: none started, every one is accounted for as not started.
+    expect(result.pairs.notStarted).toBe(50);
   });
 
   needsSandbox('runs two plans from one script in the sandbox, each with its own rules', async () => {
@@ -60,7 +63,7 @@ describe('runStressPlan', () => {
       expect(run.mode).toBe('sandbox');
       expect(run.sockets).toBe('handle');
       expect(run.socketsReason).toBeUndefined();
-      expect(run.pairs).toEqual({ planned: 200, established: 200, failed: 0, cancelled: 0 });
+      expect(run.pairs).toEqual({ planned: 200, established: 200, failed: 0, cancelled: 0, notStarted: 0 });
       expect(run.closeOutcomes).toEqual({ fin: 200 });
     }
     expect(runs.map((run) => run.close)).toEqual(['simultaneous', 'graceful']);
