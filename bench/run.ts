@@ -10,6 +10,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, resolve } from 'node:path';
+import { signalRunningChildren } from '../lib/core/childProcess.ts';
 import { parseCount, parseFlags, runMain } from '../lib/core/cli.ts';
 import { EXIT, ExitError, UsageError } from '../lib/core/errors.ts';
 import { insideSandbox, probeSandbox, reexecInSandbox, setupSandboxNetwork } from '../lib/core/sandbox.ts';
@@ -26,7 +27,6 @@ import {
   shortCount,
   type Verdict,
 } from './benchReport.ts';
-import { signalChildren } from './childProcess.ts';
 import { type BuildOutcome, buildCReference, type CReferenceResult, runCReference } from './cReference.ts';
 import { runStress, type StressRun, stressAvailable } from './stressRunner.ts';
 
@@ -189,7 +189,7 @@ async function benchInSandbox(options: BenchOptions): Promise<number> {
   const onSignal = (signal: NodeJS.Signals) => {
     interrupted = true;
     abortBaseline.abort();
-    signalChildren(signal);
+    signalRunningChildren(signal);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

@@ -7,8 +7,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startScript } from '../lib/core/childProcess.ts';
 import type { CloseKind } from './baselineListener.ts';
-import { runChild } from './childProcess.ts';
 import { samplePeakRss } from './peakRss.ts';
 
 export const STRESS_SCRIPT = fileURLToPath(new URL('../scripts/stress.ts', import.meta.url));
@@ -79,9 +79,6 @@ export async function runStress(options: StressOptions): Promise<StressRun> {
   let sampler: ReturnType<typeof samplePeakRss> | undefined;
   try {
     const args = [
-      '--import',
-      import.meta.resolve('tsx'),
-      STRESS_SCRIPT,
       '--pairs',
       String(options.pairs),
       '--workers',
@@ -97,12 +94,9 @@ export async function runStress(options: StressOptions): Promise<StressRun> {
       ...(options.concurrency ? ['--concurrency', String(options.concurrency)] : []),
     ];
     const started = performance.now();
-    const run = await runChild(process.execPath, args, {
-      env: envForFreshSandbox(),
-      onSpawn: (pid) => {
-        sampler = samplePeakRss(pid);
-      },
-    });
+    const child = startScript(STRESS_SCRIPT, args, { env: envForFreshSandbox(), stdin: 'ignore' });
+    if (child.pid !== undefined) sampler = samplePeakRss(child.pid);
+    const run = { code: await child.exited, stderr: child.stderr() };
     const wallMs = performance.now() - started;
     const sampledPeak = sampler?.stop() ?? 0;
     let summary: StressSummary;

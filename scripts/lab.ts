@@ -3,8 +3,7 @@
  * to watch TCP hole punching work and fail; and the NAT matrix over every router behaviour.
  */
 
-import { spawn } from 'node:child_process';
-import { exitCodeOf } from '../lib/core/childProcess.ts';
+import { startChild } from '../lib/core/childProcess.ts';
 import { parseCount, parseDuration, parseFlags, runMain } from '../lib/core/cli.ts';
 import { EXIT, ExitError, UsageError } from '../lib/core/errors.ts';
 import { applyLab, isAlive, liveStates, probeLab, teardownAll, teardownLab } from '../lib/lab/buildLab.ts';
@@ -148,20 +147,18 @@ async function exec(args: string[]): Promise<number> {
     );
   const command = ['ip', 'netns', 'exec', host.namespace, ...args.slice(2)];
   const argv = state.userNamespace ? enterLabUserNamespace(state.ownerPid, command) : command;
-  const child = spawn(argv[0] as string, argv.slice(1), { stdio: 'inherit' });
+  const child = startChild(argv[0] as string, argv.slice(1), { stdin: 'inherit', output: 'inherit' });
   // The terminal's Ctrl-C reaches the child directly (same process group): just wait for it.
   const ignore = () => {};
   process.on('SIGINT', ignore);
-  return new Promise((resolve) => {
-    child.once('error', (error) => {
-      process.stderr.write(`lab: cannot run ip netns exec: ${error.message}\n`);
-      resolve(EXIT.failure);
-    });
-    child.once('exit', (code, signal) => {
-      process.off('SIGINT', ignore);
-      resolve(exitCodeOf(code, signal));
-    });
-  });
+  try {
+    return await child.exited;
+  } catch (error) {
+    process.stderr.write(`lab: cannot run ip netns exec: ${(error as Error).message}\n`);
+    return EXIT.failure;
+  } finally {
+    process.off('SIGINT', ignore);
+  }
 }
 
 async function matrix(args: string[]): Promise<number> {

@@ -6,9 +6,9 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { type Child, startScript } from '../lib/core/childProcess.ts';
 import { applyLab, listLabNamespaces, probeLab, stateDirectory, teardownLab } from '../lib/lab/buildLab.ts';
 import { matrixRows } from '../lib/lab/matrixRows.ts';
-import { type LabProcess, spawnInNamespace } from '../lib/lab/namespaceProcess.ts';
 import { runNatMatrix } from '../lib/lab/runMatrix.ts';
 import { namespaceName, parseTopology, planLab, routerRuleset } from '../lib/lab/topology.ts';
 import type { Topology } from '../lib/lab/types.ts';
@@ -74,7 +74,7 @@ describe('lab topology (pure)', () => {
 });
 
 describe.skipIf(skip)('NAT lab', () => {
-  const started: LabProcess[] = [];
+  const started: Child[] = [];
   afterEach(async () => {
     await Promise.all(started.splice(0).map((child) => child.stop()));
     expectNothingLeft();
@@ -85,7 +85,7 @@ describe.skipIf(skip)('NAT lab', () => {
     const plan = planLab(id, parseTopology(topology));
     applyLab(plan);
     const spawnIn = (host: string, script: string, args: string[]) => {
-      const child = spawnInNamespace(namespaceName(id, host), script, args);
+      const child = startScript(script, args, { netns: namespaceName(id, host) });
       started.push(child);
       return child;
     };
@@ -120,11 +120,11 @@ describe.skipIf(skip)('NAT lab', () => {
       expect(bobConnected).toMatch(/10\.0\.2\.2:6000 <-> 203\.0\.113\.1:5000/);
       // Take the server away: the chat must not need it.
       expect(await server.stop()).toBe(0);
-      alice.child.stdin?.write('hello bob, alice here\n');
+      alice.process.stdin?.write('hello bob, alice here\n');
       await bob.waitForLine(/^hello bob, alice here$/);
-      bob.child.stdin?.write('hi alice\n');
+      bob.process.stdin?.write('hi alice\n');
       await alice.waitForLine(/^hi alice$/);
-      alice.child.stdin?.write('/quit\n');
+      alice.process.stdin?.write('/quit\n');
       expect(await alice.exited).toBe(0);
       expect(await bob.exited).toBe(0);
       const log = server.output.join('\n');
@@ -212,7 +212,7 @@ describe.skipIf(skip)('NAT lab', () => {
   it('Ctrl-C during the matrix leaves nothing behind', async () => {
     const run = runScript('lab', ['matrix', '--punches', '1']);
     await run.waitFor(/row 1 \(1\/\d+\)/);
-    run.child.kill('SIGINT');
+    run.process.kill('SIGINT');
     expect(await run.exited).toBe(130);
   });
 });

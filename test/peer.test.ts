@@ -17,14 +17,14 @@ describe('peer.ts', () => {
 
     // Whole lines, UTF-8, repeated spaces, longer than the classic program's 128-byte buffer.
     const long = `${'wörds and  spaces ✓ '.repeat(60)}end`;
-    alice.child.stdin?.write(`hello bob\n${long}\n`);
-    bob.child.stdin?.write('hi alice, ünïcödé 🚀\n');
+    alice.process.stdin?.write(`hello bob\n${long}\n`);
+    bob.process.stdin?.write('hi alice, ünïcödé 🚀\n');
     await bob.waitFor(/✓ end\n/);
     await alice.waitFor(/bob> hi alice/);
     expect(bob.stdout()).toBe(`alice> hello bob\nalice> ${long}\n`);
     expect(alice.stdout()).toBe('bob> hi alice, ünïcödé 🚀\n');
 
-    alice.child.stdin?.write('/quit\n');
+    alice.process.stdin?.write('/quit\n');
     expect(await alice.exited).toBe(0);
     expect(await bob.exited).toBe(0);
     expect(bob.stderr()).toContain('peer closed the connection');
@@ -35,7 +35,7 @@ describe('peer.ts', () => {
     const alice = runScript('peer', ['127.0.0.1', '20211', '--local-port', '20210']);
     const bob = runScript('peer', ['127.0.0.1', '20210', '--local-port', '20211']);
     await Promise.all([alice.waitFor(/connected after/), bob.waitFor(/connected after/)]);
-    alice.child.stdin?.end('last words\n');
+    alice.process.stdin?.end('last words\n');
     await alice.waitFor(/sent FIN/);
     await bob.waitFor(/peer> last words\n/);
     expect(await bob.exited).toBe(0);
@@ -64,9 +64,9 @@ describe('peer.ts', () => {
     const socatExited = new Promise<number | null>((resolve) => socat.once('close', resolve));
     await peer.waitFor(/connected after/);
     socat.stdin.write('hello from socat ✓\n');
-    peer.child.stdin?.write('hello from simopen\n');
+    peer.process.stdin?.write('hello from simopen\n');
     await peer.waitFor(/peer> hello from socat ✓\n/);
-    peer.child.stdin?.write('/quit\n');
+    peer.process.stdin?.write('/quit\n');
     // socat sees our FIN, closes its side and exits; peer.ts then sees socat's FIN.
     expect(await socatExited).toBe(0);
     expect(await peer.exited).toBe(0);
@@ -82,7 +82,7 @@ describe('peer.ts', () => {
   it('exits 130 on Ctrl-C while dialing, with nothing left behind', async () => {
     const waiting = runScript('peer', ['127.0.0.1', '20271', '--local-port', '20270']);
     await waiting.waitFor(/start the other peer now/);
-    waiting.child.kill('SIGINT');
+    waiting.process.kill('SIGINT');
     expect(await waiting.exited).toBe(130);
     expect(waiting.stderr()).toMatch(/dial aborted after \d+ attempts/);
   });

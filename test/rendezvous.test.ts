@@ -318,14 +318,14 @@ describe('peer.ts --rendezvous against a real server', () => {
         /rendezvous server refused: wrong secret for session 'locked' \(unauthorized\)/,
       );
       // The first peer is still registered and waiting, unaffected.
-      expect(rightful.child.exitCode).toBe(null);
+      expect(rightful.process.exitCode).toBe(null);
       expect(server.stdout()).not.toMatch(/ disconnect client=1 /);
-      rightful.child.kill('SIGTERM');
+      rightful.process.kill('SIGTERM');
       expect(await rightful.exited).toBe(130);
-      server.child.kill('SIGTERM');
+      server.process.kill('SIGTERM');
       expect(await server.exited).toBe(0);
     } finally {
-      for (const run of started) run.child.kill('SIGKILL');
+      for (const run of started) run.process.kill('SIGKILL');
     }
   });
 
@@ -363,7 +363,7 @@ describe('rendezvous.ts', () => {
     await idle.closed;
     expect(idle.errorCode()).toBe('idle');
     await run.waitFor(/ error client=1 .*code=idle/);
-    run.child.kill('SIGTERM');
+    run.process.kill('SIGTERM');
     expect(await run.exited).toBe(0);
     expect(run.stdout()).toMatch(/stopped signal=SIGTERM/);
   });

@@ -6,8 +6,8 @@
  */
 import type net from 'node:net';
 import { createInterface } from 'node:readline';
+import type { Child } from '../core/childProcess.ts';
 import { PunchError, punchThroughRendezvous } from '../rendezvous/client.ts';
-import type { LabProcess } from './namespaceProcess.ts';
 import type { PunchOutcome, PunchRequest } from './types.ts';
 
 function readLine(socket: net.Socket, timeoutMs: number): Promise<string> {
@@ -102,7 +102,7 @@ export async function runPunchAgent(name: string): Promise<void> {
 export class PunchAgentHandle {
   private readonly waiting = new Map<number, (outcome: PunchOutcome) => void>();
 
-  constructor(readonly agent: LabProcess) {
+  constructor(readonly agent: Child) {
     agent.onLine((line) => {
       if (!line.startsWith('{"id"')) return;
       const outcome = JSON.parse(line) as PunchOutcome;
@@ -118,10 +118,14 @@ export class PunchAgentHandle {
   punch(request: PunchRequest): Promise<PunchOutcome> {
     return new Promise((resolve, reject) => {
       this.waiting.set(request.id, resolve);
-      this.agent.exited.then((code) => {
-        if (this.waiting.delete(request.id)) reject(new Error(`punch agent exited ${code}`));
-      });
-      this.agent.child.stdin?.write(`${JSON.stringify(request)}\n`);
+      const gone = (why: string) => {
+        if (this.waiting.delete(request.id)) reject(new Error(`punch agent ${why}`));
+      };
+      this.agent.exited.then(
+        (code) => gone(`exited ${code}`),
+        (error: Error) => gone(`could not start: ${error.message}`),
+      );
+      this.agent.process.stdin?.write(`${JSON.stringify(request)}\n`);
     });
   }
 }
