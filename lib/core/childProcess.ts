@@ -81,10 +81,12 @@ export interface Child {
 const running = new Set<Child>();
 
 const DEFAULT_WAIT_MS = 60_000;
+/** How long a child's output may still arrive after it exited. */
+const OUTPUT_DRAIN_MS = 1000;
 
 /**
  * Resolves with a child's exit code (the shell's way) once it has exited and its output streams have
- * closed; rejects only if it could not be started at all.
+ * closed (or at most OUTPUT_DRAIN_MS later); rejects only if it could not be started at all.
  */
 export function exitOf(child: ChildProcess): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -93,6 +95,13 @@ export function exitOf(child: ChildProcess): Promise<number> {
       if (child.pid === undefined) reject(error);
     });
     child.once('close', (code, signal) => resolve(exitCodeOf(code, signal)));
+    // A grandchild that inherited the output pipes would hold 'close' back for as long as it lives:
+    // once the child itself has exited, its output gets a moment to drain, then the pipes are closed.
+    child.once('exit', () => {
+      setTimeout(() => {
+        for (const stream of child.stdio) stream?.destroy();
+      }, OUTPUT_DRAIN_MS).unref();
+    });
   });
 }
 
