@@ -6,11 +6,20 @@
 import { startChild } from '../lib/core/childProcess.ts';
 import { parseCount, parseDuration, parseFlags, runMain } from '../lib/core/cli.ts';
 import { EXIT, ExitError, UsageError } from '../lib/core/errors.ts';
-import { applyLab, isAlive, liveStates, probeLab, teardownAll, teardownLab } from '../lib/lab/buildLab.ts';
+import {
+  applyLab,
+  isAlive,
+  isOrphan,
+  liveStates,
+  probeLab,
+  removeNamespaces,
+  teardownLab,
+} from '../lib/lab/buildLab.ts';
+import { findLabs, type LabSelector } from '../lib/lab/findLabs.ts';
 import { formatMatrix, matrixRows } from '../lib/lab/matrixRows.ts';
 import { runPunchAgent } from '../lib/lab/punchAgent.ts';
 import { runNatMatrix } from '../lib/lab/runMatrix.ts';
-import { describeBehaviour, parseTopology, planLab } from '../lib/lab/topology.ts';
+import { describeBehaviour, LAB_ID, parseTopology, planLab } from '../lib/lab/topology.ts';
 import type { LabPlan, LabState } from '../lib/lab/types.ts';
 import {
   enterLabUserNamespace,
@@ -19,15 +28,25 @@ import {
 } from '../lib/lab/userNamespace.ts';
 
 const USAGE =
-  'lab.ts up [TOPOLOGY] | down | status | exec HOST -- COMMAND [ARG...] | matrix [--punches N] [--deadline 3s] [--retry-interval 0ms] [--only ROW,...]';
+  'lab.ts up [TOPOLOGY] | down [ID|--all] | status [ID|--all] | exec HOST -- COMMAND [ARG...] | matrix [--punches N] [--deadline 3s] [--retry-interval 0ms] [--only ROW,...]';
 const HELP = `usage: ${USAGE}
   TOPOLOGY: comma-separated routers, one per private host (alice, bob, carol, ...), each MAPPING:FILTERING:INBOUND[:LOSS%]
     MAPPING   eim (endpoint-independent, port-preserving) | edm (endpoint-dependent, random ports: symmetric)
     FILTERING apdf (address-and-port-dependent) | eif (endpoint-independent)
     INBOUND   drop | rst (what the router does with an unsolicited SYN)
     LOSS%     packets dropped at random by the router, e.g. 5%
+    each field at most once, in any order; missing ones take the default
   default: eim:apdf:drop,eim:apdf:drop; hosts: rv (203.0.113.10), alice-nat, alice (10.0.1.2), bob-nat, bob (10.0.2.2), ...
-  exit codes: 0 ok, 1 failure, 2 usage, 3 matrix mismatch, 4 no lab (or one already up), 5 no lab possible here`;
+  which labs: status, down and exec act on the labs this user made from this clone (state in
+    /run/simopen-lab/CLONE as root, else $TMPDIR/simopen-lab-UID/CLONE; SIMOPEN_LAB_STATE_DIR overrides);
+    ID: the lab with that id (status shows it), from any clone; --all: every lab of this user, and as
+    root every lab namespace on the machine (down names each lab it removes)
+  a lab's processes (rendezvous server, punch agents) end with the command that started them, even if
+    it is killed; the namespaces of a killed command stay until lab.ts down
+  signals: SIGINT, SIGTERM and SIGHUP end a command after removing what it built, exit 130; an
+    unprivileged up (which holds its lab until told to go) removes its lab and exits 0; exec exits with
+    the command's code
+  exit codes: 0 ok, 1 failure, 2 usage, 3 matrix mismatch, 4 no lab (or one already up), 5 no lab possible here, 130 interrupted`;
 
 /** lab.ts exit codes beyond the shared ones. */
 const LAB_EXIT = {
@@ -101,35 +120,94 @@ async function up(args: string[]): Promise<number> {
   return EXIT.ok;
 }
 
+/** `status|down [ID | --all]`: which labs the command acts on. */
+function labSelector(command: string, args: string[]): LabSelector {
+  const { values, positionals } = parseFlags(args, { all: { type: 'boolean' } });
+  if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
+  const [id] = positionals;
+  if (id !== undefined && values.all) throw new UsageError(`${command}: give a lab id or --all, not both`);
+  if (id !== undefined && !LAB_ID.test(id))
+    throw new UsageError(`${command}: '${id}' is not a lab id (1..12 of [a-z0-9], as status shows)`);
+  return values.all ? { kind: 'all' } : id !== undefined ? { kind: 'id', id } : { kind: 'this' };
+}
+
+function describeState(state: LabState): string {
+  const owner = state.userNamespace
+    ? `unprivileged, held by pid ${state.ownerPid}`
+    : state.persistent
+      ? 'up until lab.ts down'
+      : isOrphan(state)
+        ? `its owner (pid ${state.ownerPid}) is gone: lab.ts down ${state.plan.id} removes it`
+        : `owned by pid ${state.ownerPid}`;
+  return `${describeLab(state.plan)}\n  (${owner}, since ${state.createdAt}; state in ${state.stateDirectory})\n`;
+}
+
+/** After "nothing here": say whether there are labs elsewhere, and how to see them. */
+function otherLabsHint(selector: LabSelector): string {
+  if (selector.kind !== 'this') return '';
+  const { states, strays } = findLabs({ kind: 'all' });
+  const count = states.length + strays.size;
+  return count ? ` (${count} other lab(s) on this machine: lab.ts status --all)` : '';
+}
+
 async function status(args: string[]): Promise<number> {
-  parseFlags(args, {}, false);
-  const states = liveStates();
-  if (!states.length) {
-    process.stdout.write('no lab is up\n');
+  const selector = labSelector('status', args);
+  const { states, strays } = findLabs(selector);
+  if (!states.length && !strays.size) {
+    process.stdout.write(
+      `${selector.kind === 'id' ? `no lab ${selector.id}` : 'no lab is up'}${otherLabsHint(selector)}\n`,
+    );
     return LAB_EXIT.noLab;
   }
-  for (const state of states)
+  for (const state of states) process.stdout.write(describeState(state));
+  for (const [id, namespaces] of strays)
     process.stdout.write(
-      `${describeLab(state.plan)}\n  (${state.userNamespace ? `unprivileged, held by pid ${state.ownerPid}` : state.persistent ? 'up until lab.ts down' : `owned by pid ${state.ownerPid}`}, since ${state.createdAt})\n`,
+      `lab ${id} (namespaces only, no state file among this user's clones; lab.ts down ${id} removes them):\n  ${namespaces.join(' ')}\n`,
     );
   return EXIT.ok;
 }
 
 async function down(args: string[]): Promise<number> {
-  parseFlags(args, {}, false);
+  const selector = labSelector('down', args);
   requireLabFacilities();
+  const { states, strays } = findLabs(selector);
+  if (selector.kind === 'id' && !states.length && !strays.size) {
+    process.stdout.write(`no lab ${selector.id}\n`);
+    return LAB_EXIT.noLab;
+  }
   // Unprivileged labs end with the process holding their namespaces.
-  const holders = liveStates().filter((state) => state.userNamespace);
-  for (const state of holders) process.kill(state.ownerPid, 'SIGTERM');
+  const holders = states.filter((state) => state.userNamespace);
+  for (const state of holders) {
+    try {
+      process.kill(state.ownerPid, 'SIGTERM');
+    } catch {}
+  }
   const until = Date.now() + 5000;
   while (holders.some((state) => isAlive(state.ownerPid)) && Date.now() < until)
     await new Promise((resolve) => setTimeout(resolve, 50));
-  if (holders.length)
-    process.stdout.write(`stopped ${holders.map((state) => `lab ${state.plan.id}`).join(', ')}\n`);
-  if (process.getuid?.() !== 0)
-    return holders.some((state) => isAlive(state.ownerPid)) ? EXIT.failure : EXIT.ok;
-  const { removed, problems } = teardownAll();
-  process.stdout.write(removed.length ? `removed ${removed.join(' ')}\n` : 'nothing to remove\n');
+  for (const state of holders)
+    process.stdout.write(`stopped lab ${state.plan.id} (unprivileged, held by pid ${state.ownerPid})\n`);
+  const problems = holders
+    .filter((state) => isAlive(state.ownerPid))
+    .map((state) => `lab ${state.plan.id}: pid ${state.ownerPid} did not end`);
+  let removedAny = holders.length > 0;
+  if (process.getuid?.() === 0) {
+    for (const state of states.filter((entry) => !entry.userNamespace)) {
+      const result = teardownLab(state.plan, state);
+      process.stdout.write(
+        `removed lab ${state.plan.id}: ${result.removed.join(' ') || '(namespaces already gone)'}\n`,
+      );
+      problems.push(...result.problems);
+      removedAny = true;
+    }
+    for (const [id, namespaces] of strays) {
+      const result = removeNamespaces(namespaces);
+      process.stdout.write(`removed lab ${id} (no state file): ${result.removed.join(' ')}\n`);
+      problems.push(...result.problems);
+      removedAny = true;
+    }
+  }
+  if (!removedAny) process.stdout.write(`nothing to remove${otherLabsHint(selector)}\n`);
   for (const problem of problems) process.stderr.write(`lab: ${problem}\n`);
   return problems.length ? EXIT.failure : EXIT.ok;
 }
@@ -182,10 +260,12 @@ async function matrix(args: string[]): Promise<number> {
   const rows = only ? allRows.filter((row) => only.includes(row.number)) : allRows;
   requireLabFacilities();
   if (needsUserNamespace()) return reexecInLabUserNamespace();
+  const labId = String(process.pid);
   process.stderr.write(
-    `matrix: ${rows.length} rows x ${punches} punches, deadline ${deadlineMs} ms per punch\n`,
+    `matrix: ${rows.length} rows x ${punches} punches, deadline ${deadlineMs} ms per punch, in lab ${labId}\n`,
   );
   const summaries = await runNatMatrix({
+    labId,
     rows,
     punches,
     deadlineMs,

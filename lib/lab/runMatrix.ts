@@ -15,6 +15,8 @@ import type { LabPlan, MatrixRow, PunchOutcome, RowSummary } from './types.ts';
 export const RENDEZVOUS_PORT = 3478;
 
 export interface MatrixOptions {
+  /** The lab's id (its namespaces' names): this process's pid by default. */
+  labId?: string;
   rows: MatrixRow[];
   punches: number;
   deadlineMs: number;
@@ -118,7 +120,7 @@ export function deadlineFor(row: MatrixRow, deadlineMs: number): number {
 export const TIMING_ROW_DEADLINE_FACTOR = 3;
 
 export async function runNatMatrix(options: MatrixOptions): Promise<RowSummary[]> {
-  const lab = await startPunchLab();
+  const lab = await startPunchLab(options.labId);
   const summaries: RowSummary[] = [];
   try {
     for (const [index, row] of options.rows.entries()) {
