@@ -6,10 +6,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Child, startScript } from '../../lib/core/childProcess.ts';
 import { applyLab, probeLab, teardownLab } from '../../lib/lab/buildLab.ts';
+import { findLabs } from '../../lib/lab/findLabs.ts';
 import { matrixRows } from '../../lib/lab/matrixRows.ts';
 import { runNatMatrix } from '../../lib/lab/runMatrix.ts';
 import { namespaceName, parseTopology, planLab } from '../../lib/lab/topology.ts';
-import { expectNothingLeftThenClean, ownLab } from '../helpers/labScope.ts';
+import { expectNothingLeftThenClean, ownLab, processesInLab } from '../helpers/labScope.ts';
 
 const facility = probeLab();
 // These tests drive `ip netns` from this process, which needs root; an ordinary user's path is labUnprivileged.test.ts.
@@ -130,5 +131,20 @@ describe.skipIf(skip)('NAT lab', () => {
       '0/2',
     ]);
     expect(summaries.every((summary) => summary.matches)).toBe(true);
+  });
+
+  it("a lab's processes end with the process that started them, even when it is killed with SIGKILL", async () => {
+    const id = ownLab(`k${process.pid}`);
+    const owner = startScript('test/fixtures/punchLabOwner.ts', [id], { stdin: 'ignore' });
+    started.push(owner);
+    await owner.waitForLine(/^ready /);
+    // The rendezvous server on rv and an agent on alice and on bob, all idle now.
+    expect(processesInLab(id)).toHaveLength(3);
+    expect(await owner.stop('SIGKILL')).toBe(137);
+    await expect.poll(() => processesInLab(id), { timeout: 20_000, interval: 100 }).toEqual([]);
+    // Its namespaces and state stay: removing them is lab.ts down's job (labScript.test.ts).
+    const { states } = findLabs({ kind: 'id', id });
+    expect(states.map((state) => state.plan.id)).toEqual([id]);
+    for (const state of states) teardownLab(state.plan, state);
   });
 });
