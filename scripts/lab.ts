@@ -3,12 +3,11 @@
  * to watch TCP hole punching work and fail; and the NAT matrix over every router behaviour.
  */
 
-import { startChild } from '../lib/core/childProcess.ts';
+import { isAlive, startChild } from '../lib/core/childProcess.ts';
 import { parseCount, parseDuration, parseFlags, runMain } from '../lib/core/cli.ts';
 import { EXIT, ExitError, UsageError } from '../lib/core/errors.ts';
 import {
   applyLab,
-  isAlive,
   isOrphan,
   liveStates,
   probeLab,

@@ -77,6 +77,16 @@ export interface Child {
   stop(signal?: NodeJS.Signals): Promise<number>;
 }
 
+/** Does a process of this pid exist (one we may not signal counts: it exists)? */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Children started here that have not exited yet, for signalRunningChildren. */
 const running = new Set<Child>();
 

@@ -5,6 +5,7 @@
  * userNamespace.ts).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { isAlive } from '../core/childProcess.ts';
 import { EXIT } from '../core/errors.ts';
 import { readStates, removeState, stateDirectory, writeState } from './labState.ts';
 import { NAMESPACE_PREFIX, namespaceName, routerRuleset } from './topology.ts';
@@ -159,15 +160,6 @@ export function labNamespacesById(): Map<string, string[]> {
 export function namespacesOfLab(id: string): string[] {
   const prefix = namespaceName(id, '');
   return listLabNamespaces().filter((name) => name.startsWith(prefix));
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Tears the lab down when this process ends or is interrupted; returns a function that disarms it. */

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { isAlive } from '../core/childProcess.ts';
 import type { PortRange } from '../core/types.ts';
 import { PathBuilder } from './connectionPaths.ts';
 import { stateFromKernelName } from './tcpStates.ts';
@@ -179,15 +180,6 @@ export function probeTracefs(): TracefsProbe {
   return { ok: true, reason: `tracefs at ${TRACEFS}` };
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export interface StaleInstanceOptions {
   /** Only the instances of these processes. */
   owners?: number[];
@@ -210,7 +202,7 @@ export function removeStaleInstances(options: StaleInstanceOptions = {}): string
   for (const name of names) {
     const match = /^simopen-(\d+)-\d+$/.exec(name);
     const owner = Number(match?.[1]);
-    if (!match || processAlive(owner)) continue;
+    if (!match || isAlive(owner)) continue;
     if (options.owners && !options.owners.includes(owner)) continue;
     const dir = path.join(TRACEFS, 'instances', name);
     try {

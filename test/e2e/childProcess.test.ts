@@ -1,15 +1,12 @@
 /** lib/core/childProcess.ts with real processes: output, lines, exit codes, and tied children. */
 import { describe, expect, it } from 'vitest';
-import { runChild, signalRunningChildren, startChild, startScript } from '../../lib/core/childProcess.ts';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import {
+  isAlive,
+  runChild,
+  signalRunningChildren,
+  startChild,
+  startScript,
+} from '../../lib/core/childProcess.ts';
 
 describe('child processes', () => {
   it('collect both streams as text and as lines, and report the exit code the shell way', async () => {
@@ -30,7 +27,7 @@ describe('child processes', () => {
     const grandchild = Number(child.stdout().trim());
     try {
       expect(code).toBe(0);
-      expect(alive(grandchild)).toBe(true);
+      expect(isAlive(grandchild)).toBe(true);
     } finally {
       process.kill(grandchild, 'SIGKILL');
     }
@@ -62,11 +59,11 @@ describe('child processes', () => {
     const parent = startScript('test/fixtures/tiedParent.ts', []);
     const line = await parent.waitForLine(/^tied \d+ untied \d+$/);
     const [tied, untied] = (line.match(/\d+/g) ?? []).map(Number) as [number, number];
-    expect(alive(tied) && alive(untied)).toBe(true);
+    expect(isAlive(tied) && isAlive(untied)).toBe(true);
     expect(await parent.stop('SIGKILL')).toBe(137);
     try {
-      await expect.poll(() => alive(tied), { timeout: 10_000, interval: 50 }).toBe(false);
-      expect(alive(untied)).toBe(true);
+      await expect.poll(() => isAlive(tied), { timeout: 10_000, interval: 50 }).toBe(false);
+      expect(isAlive(untied)).toBe(true);
     } finally {
       process.kill(untied, 'SIGKILL');
     }
