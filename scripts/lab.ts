@@ -43,8 +43,8 @@ const HELP = `usage: ${USAGE}
   a lab's processes (rendezvous server, punch agents) end with the command that started them, even if
     it is killed; the namespaces of a killed command stay until lab.ts down
   signals: SIGINT, SIGTERM and SIGHUP end a command after removing what it built, exit 130; an
-    unprivileged up (which holds its lab until told to go) removes its lab and exits 0; exec exits with
-    the command's code
+    unprivileged up (which holds its lab until told to go) removes its lab and exits 0; exec passes the
+    signal to the command and exits with its code
   exit codes: 0 ok, 1 failure, 2 usage, 3 matrix mismatch, 4 no lab (or one already up), 5 no lab possible here, 130 interrupted`;
 
 /** lab.ts exit codes beyond the shared ones. */
@@ -225,9 +225,13 @@ async function exec(args: string[]): Promise<number> {
   const command = ['ip', 'netns', 'exec', host.namespace, ...args.slice(2)];
   const argv = state.userNamespace ? enterLabUserNamespace(state.ownerPid, command) : command;
   const child = startChild(argv[0] as string, argv.slice(1), { stdin: 'inherit', output: 'inherit' });
-  // The terminal's Ctrl-C reaches the child directly (same process group): just wait for it.
+  // The terminal's Ctrl-C reaches the command directly (same process group): just wait for it. A
+  // SIGTERM or SIGHUP sent to us alone is passed on, so the command never outlives us.
   const ignore = () => {};
+  const forward = (signal: NodeJS.Signals) => child.process.kill(signal);
   process.on('SIGINT', ignore);
+  process.on('SIGTERM', forward);
+  process.on('SIGHUP', forward);
   try {
     return await child.exited;
   } catch (error) {
@@ -235,6 +239,8 @@ async function exec(args: string[]): Promise<number> {
     return EXIT.failure;
   } finally {
     process.off('SIGINT', ignore);
+    process.off('SIGTERM', forward);
+    process.off('SIGHUP', forward);
   }
 }
 

@@ -67,6 +67,18 @@ describe.skipIf(skip)('lab.ts', () => {
     expect(await after.exited).toBe(4);
   });
 
+  it('SIGTERM to lab.ts exec reaches the command: it does not outlive lab.ts', async () => {
+    const up = lab(['up']);
+    expect(await up.exited).toBe(0);
+    const id = String(up.pid);
+    const exec = lab(['exec', 'alice', '--', 'sleep', '60']);
+    await expect.poll(() => processesInLab(id).length, { timeout: 20_000, interval: 50 }).toBe(1);
+    expect(await exec.stop('SIGTERM')).toBe(143);
+    await expect.poll(() => processesInLab(id), { timeout: 10_000, interval: 50 }).toEqual([]);
+    const down = lab(['down']);
+    expect(await down.exited).toBe(0);
+  });
+
   it('Ctrl-C during the matrix leaves nothing behind', async () => {
     const run = lab(['matrix', '--punches', '1']);
     await run.waitFor(/row 1 \(1\/\d+\)/);
