@@ -118,6 +118,7 @@ export function exitOf(child: ChildProcess): Promise<number> {
 export function startChild(command: string, args: string[], options: ChildOptions = {}): Child {
   const argv = options.netns ? ['ip', 'netns', 'exec', options.netns, command, ...args] : [command, ...args];
   const output = options.output ?? 'collect';
+  // 'stderr': both go to our fd 2.
   const outputStdio = output === 'collect' ? 'pipe' : output === 'inherit' ? 'inherit' : 2;
   const env = { ...(options.env ?? process.env) };
   if (options.tied) env[PARENT_FD_ENV] = String(PARENT_FD);
@@ -126,12 +127,7 @@ export function startChild(command: string, args: string[], options: ChildOption
     cwd: options.cwd,
     env,
     detached: options.detached ?? false,
-    stdio: [
-      options.stdin ?? 'pipe',
-      outputStdio,
-      output === 'collect' ? 'pipe' : output === 'inherit' ? 'inherit' : 2,
-      ...(options.tied ? (['pipe'] as const) : []),
-    ],
+    stdio: [options.stdin ?? 'pipe', outputStdio, outputStdio, ...(options.tied ? (['pipe'] as const) : [])],
   });
 
   const lines: string[] = [];
