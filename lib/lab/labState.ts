@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from '../core/childProcess.ts';
 import type { LabState } from './types.ts';
 import { insideLabUserNamespace, USERNS_ENV } from './userNamespace.ts';
 
@@ -31,14 +31,12 @@ export interface StateContext {
   clone: string;
 }
 
-const CLONE = fileURLToPath(new URL('../..', import.meta.url));
-
 export function currentStateContext(): StateContext {
   const inside = insideLabUserNamespace();
   const outerUid = Number(process.env[`${USERNS_ENV}_OUTER_UID`]);
-  let clone = CLONE;
+  let clone = REPO_ROOT;
   try {
-    clone = fs.realpathSync(CLONE);
+    clone = fs.realpathSync(REPO_ROOT);
   } catch {}
   return {
     env: process.env,
