@@ -3,10 +3,10 @@
  * (gitignored) and is rebuilt when the source is newer; no cc means no C figure, never a failure.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { runChild } from '../lib/core/childProcess.ts';
 import type { CloseMode } from '../lib/stress/types.ts';
-import { runChild } from './childProcess.ts';
 
 const SOURCE = fileURLToPath(new URL('./simopen_ref.c', import.meta.url));
 const BUILD_DIR = fileURLToPath(new URL('./build/', import.meta.url));
@@ -31,9 +31,14 @@ export function buildCReference(): BuildOutcome {
   if (binaryTime !== undefined && binaryTime >= sourceTime)
     return { ok: true, binary: C_REFERENCE_BINARY, built: false };
   mkdirSync(BUILD_DIR, { recursive: true });
-  const compile = spawnSync('cc', ['-O2', '-Wall', '-pthread', '-o', C_REFERENCE_BINARY, SOURCE], {
+  // Built under a name of our own and renamed into place: a bench running at the same time from this
+  // clone never executes a half-written binary.
+  const building = `${C_REFERENCE_BINARY}.${process.pid}.tmp`;
+  const compile = spawnSync('cc', ['-O2', '-Wall', '-pthread', '-o', building, SOURCE], {
     encoding: 'utf8',
   });
+  if (compile.status === 0) renameSync(building, C_REFERENCE_BINARY);
+  else rmSync(building, { force: true });
   if (compile.status !== 0) {
     const lines = (compile.stderr || compile.error?.message || '').trim().split('\n');
     throw new Error(

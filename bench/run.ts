@@ -10,6 +10,7 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, resolve } from 'node:path';
+import { signalRunningChildren } from '../lib/core/childProcess.ts';
 import { parseCount, parseFlags, runMain } from '../lib/core/cli.ts';
 import { EXIT, ExitError, UsageError } from '../lib/core/errors.ts';
 import { describeFileError, type OutputFile, openOutputFiles } from '../lib/core/outputFile.ts';
@@ -31,7 +32,6 @@ import {
   TARGET_SHARE_OF_C,
   type Verdict,
 } from './benchReport.ts';
-import { signalChildren } from './childProcess.ts';
 import { type BuildOutcome, buildCReference, type CReferenceResult, runCReference } from './cReference.ts';
 import { describeMachine } from './machine.ts';
 import { runStressScript, type StressRun, stressAvailable } from './stressRunner.ts';
@@ -237,7 +237,7 @@ async function benchAll(options: BenchOptions, jsonOut: OutputFile | undefined):
   const onSignal = (signal: NodeJS.Signals) => {
     interrupted = true;
     abortBaseline.abort();
-    signalChildren(signal);
+    signalRunningChildren(signal);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

@@ -7,8 +7,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startScript } from '../lib/core/childProcess.ts';
 import type { CloseMode, StressResult } from '../lib/stress/types.ts';
-import { runChild } from './childProcess.ts';
 
 export const STRESS_SCRIPT = fileURLToPath(new URL('../scripts/stress.ts', import.meta.url));
 
@@ -47,9 +47,6 @@ export async function runStressScript(options: StressScriptOptions): Promise<Str
   const jsonFile = join(dir, 'stress.json');
   try {
     const args = [
-      '--import',
-      import.meta.resolve('tsx'),
-      STRESS_SCRIPT,
       '--pairs',
       String(options.pairs),
       '--workers',
@@ -65,7 +62,8 @@ export async function runStressScript(options: StressScriptOptions): Promise<Str
       ...(options.concurrency ? ['--concurrency', String(options.concurrency)] : []),
     ];
     const started = performance.now();
-    const run = await runChild(process.execPath, args, { env: envForFreshSandbox() });
+    const child = startScript(STRESS_SCRIPT, args, { env: envForFreshSandbox(), stdin: 'ignore' });
+    const run = { code: await child.exited, stderr: child.stderr() };
     const wallMs = performance.now() - started;
     let summary: StressResult;
     try {

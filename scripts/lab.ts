@@ -3,15 +3,22 @@
  * to watch TCP hole punching work and fail; and the NAT matrix over every router behaviour.
  */
 
-import { spawn } from 'node:child_process';
-import { exitCodeOf } from '../lib/core/childProcess.ts';
+import { isAlive, startChild } from '../lib/core/childProcess.ts';
 import { parseCount, parseDuration, parseFlags, runMain } from '../lib/core/cli.ts';
 import { EXIT, ExitError, UsageError } from '../lib/core/errors.ts';
-import { applyLab, isAlive, liveStates, probeLab, teardownAll, teardownLab } from '../lib/lab/buildLab.ts';
+import {
+  applyLab,
+  isOrphan,
+  liveStates,
+  probeLab,
+  removeNamespaces,
+  teardownLab,
+} from '../lib/lab/buildLab.ts';
+import { findLabs, type LabSelector } from '../lib/lab/findLabs.ts';
 import { formatMatrix, matrixRows } from '../lib/lab/matrixRows.ts';
 import { runPunchAgent } from '../lib/lab/punchAgent.ts';
 import { runNatMatrix } from '../lib/lab/runMatrix.ts';
-import { describeBehaviour, parseTopology, planLab } from '../lib/lab/topology.ts';
+import { describeBehaviour, LAB_ID, parseTopology, planLab } from '../lib/lab/topology.ts';
 import type { LabPlan, LabState } from '../lib/lab/types.ts';
 import {
   enterLabUserNamespace,
@@ -20,7 +27,7 @@ import {
 } from '../lib/lab/userNamespace.ts';
 
 const USAGE =
-  'lab.ts up [TOPOLOGY] | down | status | exec HOST -- COMMAND [ARG...] | matrix [--punches N] [--deadline 3s] [--retry-interval 0ms] [--only ROW,...]';
+  'lab.ts up [TOPOLOGY] | down [ID|--all] | status [ID|--all] | exec HOST -- COMMAND [ARG...] | matrix [--punches N] [--deadline 3s] [--retry-interval 0ms] [--only ROW,...]';
 /** --help: every command and option, described once (docs/lab.md quotes it). */
 const HELP = `usage: ${USAGE}
 
@@ -29,11 +36,12 @@ for the rendezvous server, all joined by a bridge. Runs as root, or unprivileged
 namespace that lives as long as the command.
 
 commands:
-  up [TOPOLOGY]         build a lab (default eim:apdf:drop,eim:apdf:drop); refuses if one is up
-  status                the labs up: hosts, namespaces, addresses, router behaviours
-  exec HOST -- COMMAND  run COMMAND in a host (rv, alice, alice-nat, bob, bob-nat, ..., internet);
-                        exits with its code
-  down                  remove every lab and whatever runs in it
+  up [TOPOLOGY]         build a lab (default eim:apdf:drop,eim:apdf:drop); refuses if one of this
+                        clone is up
+  status [ID|--all]     the labs up: hosts, namespaces, addresses, router behaviours
+  exec HOST -- COMMAND  run COMMAND in a host of this clone's lab (rv, alice, alice-nat, bob, bob-nat,
+                        ..., internet); exits with its code
+  down [ID|--all]       remove labs and whatever runs in them
   matrix                build a lab, punch through every combination of router behaviours, and
                         compare each row with its expected outcome (the table goes to stdout)
 matrix options:
@@ -43,18 +51,29 @@ matrix options:
   --retry-interval D    pause between connect attempts after a refusal, 0..1s (default 0ms: at once)
   --only ROW,...        run only these rows (numbers as in the table)
 
+which labs: status, down and exec act on the labs this user made from this clone (state in
+  /run/simopen-lab/CLONE as root, else $TMPDIR/simopen-lab-UID/CLONE; SIMOPEN_LAB_STATE_DIR
+  overrides); ID: the lab with that id (status shows it), from any clone; --all: every lab of this
+  user, and as root every lab namespace on the machine (down names each lab it removes).
+A lab's processes (rendezvous server, punch agents) end with the command that started them, even if
+it is killed; the namespaces of a killed command stay until lab.ts down.
+
 TOPOLOGY: comma-separated routers, one per private host (alice, bob, carol, dave, erin, frank; up to
-six), each MAPPING:FILTERING:INBOUND[:LOSS%], fields in any order, missing ones eim:apdf:drop
+six), each MAPPING:FILTERING:INBOUND[:LOSS%], each field at most once, in any order, missing ones
+eim:apdf:drop
   MAPPING    eim (endpoint-independent, port-preserving) | edm (endpoint-dependent, random ports: symmetric)
   FILTERING  apdf (address-and-port-dependent) | eif (endpoint-independent)
   INBOUND    drop | rst (what the router does with an unsolicited SYN)
   LOSS%      packets dropped at random by the router, e.g. 5%
 hosts: rv (203.0.113.10), alice-nat, alice (10.0.1.2), bob-nat, bob (10.0.2.2), ...
 
+signals: SIGINT, SIGTERM and SIGHUP end a command after removing what it built, exit 130; an
+  unprivileged up (which holds its lab until told to go) removes its lab and exits 0; exec passes the
+  signal to the command and exits with its code.
 exit codes: 0 ok (matrix: every row matched), 1 failure, 2 bad usage, 3 matrix: a row did not match,
             4 no lab is up (status, exec) or one already is (up), 5 no lab possible here (ip or nft
-            missing; not root and no user namespaces), 130 matrix interrupted (SIGINT; the lab is
-            removed first)`;
+            missing; not root and no user namespaces), 130 interrupted (SIGINT, SIGTERM, SIGHUP; the
+            lab is removed first)`;
 
 /** lab.ts exit codes beyond the shared ones. */
 const LAB_EXIT = {
@@ -128,35 +147,94 @@ async function up(args: string[]): Promise<number> {
   return EXIT.ok;
 }
 
+/** `status|down [ID | --all]`: which labs the command acts on. */
+function labSelector(command: string, args: string[]): LabSelector {
+  const { values, positionals } = parseFlags(args, { all: { type: 'boolean' } });
+  if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
+  const [id] = positionals;
+  if (id !== undefined && values.all) throw new UsageError(`${command}: give a lab id or --all, not both`);
+  if (id !== undefined && !LAB_ID.test(id))
+    throw new UsageError(`${command}: '${id}' is not a lab id (1..12 of [a-z0-9], as status shows)`);
+  return values.all ? { kind: 'all' } : id !== undefined ? { kind: 'id', id } : { kind: 'this' };
+}
+
+function describeState(state: LabState): string {
+  const owner = state.userNamespace
+    ? `unprivileged, held by pid ${state.ownerPid}`
+    : state.persistent
+      ? 'up until lab.ts down'
+      : isOrphan(state)
+        ? `its owner (pid ${state.ownerPid}) is gone: lab.ts down ${state.plan.id} removes it`
+        : `owned by pid ${state.ownerPid}`;
+  return `${describeLab(state.plan)}\n  (${owner}, since ${state.createdAt}; state in ${state.stateDirectory})\n`;
+}
+
+/** After "nothing here": say whether there are labs elsewhere, and how to see them. */
+function otherLabsHint(selector: LabSelector): string {
+  if (selector.kind !== 'this') return '';
+  const { states, strays } = findLabs({ kind: 'all' });
+  const count = states.length + strays.size;
+  return count ? ` (${count} other lab(s) on this machine: lab.ts status --all)` : '';
+}
+
 async function status(args: string[]): Promise<number> {
-  parseFlags(args, {}, false);
-  const states = liveStates();
-  if (!states.length) {
-    process.stdout.write('no lab is up\n');
+  const selector = labSelector('status', args);
+  const { states, strays } = findLabs(selector);
+  if (!states.length && !strays.size) {
+    process.stdout.write(
+      `${selector.kind === 'id' ? `no lab ${selector.id}` : 'no lab is up'}${otherLabsHint(selector)}\n`,
+    );
     return LAB_EXIT.noLab;
   }
-  for (const state of states)
+  for (const state of states) process.stdout.write(describeState(state));
+  for (const [id, namespaces] of strays)
     process.stdout.write(
-      `${describeLab(state.plan)}\n  (${state.userNamespace ? `unprivileged, held by pid ${state.ownerPid}` : state.persistent ? 'up until lab.ts down' : `owned by pid ${state.ownerPid}`}, since ${state.createdAt})\n`,
+      `lab ${id} (namespaces only, no state file among this user's clones; lab.ts down ${id} removes them):\n  ${namespaces.join(' ')}\n`,
     );
   return EXIT.ok;
 }
 
 async function down(args: string[]): Promise<number> {
-  parseFlags(args, {}, false);
+  const selector = labSelector('down', args);
   requireLabFacilities();
+  const { states, strays } = findLabs(selector);
+  if (selector.kind === 'id' && !states.length && !strays.size) {
+    process.stdout.write(`no lab ${selector.id}\n`);
+    return LAB_EXIT.noLab;
+  }
   // Unprivileged labs end with the process holding their namespaces.
-  const holders = liveStates().filter((state) => state.userNamespace);
-  for (const state of holders) process.kill(state.ownerPid, 'SIGTERM');
+  const holders = states.filter((state) => state.userNamespace);
+  for (const state of holders) {
+    try {
+      process.kill(state.ownerPid, 'SIGTERM');
+    } catch {}
+  }
   const until = Date.now() + 5000;
   while (holders.some((state) => isAlive(state.ownerPid)) && Date.now() < until)
     await new Promise((resolve) => setTimeout(resolve, 50));
-  if (holders.length)
-    process.stdout.write(`stopped ${holders.map((state) => `lab ${state.plan.id}`).join(', ')}\n`);
-  if (process.getuid?.() !== 0)
-    return holders.some((state) => isAlive(state.ownerPid)) ? EXIT.failure : EXIT.ok;
-  const { removed, problems } = teardownAll();
-  process.stdout.write(removed.length ? `removed ${removed.join(' ')}\n` : 'nothing to remove\n');
+  for (const state of holders)
+    process.stdout.write(`stopped lab ${state.plan.id} (unprivileged, held by pid ${state.ownerPid})\n`);
+  const problems = holders
+    .filter((state) => isAlive(state.ownerPid))
+    .map((state) => `lab ${state.plan.id}: pid ${state.ownerPid} did not end`);
+  let removedAny = holders.length > 0;
+  if (process.getuid?.() === 0) {
+    for (const state of states.filter((entry) => !entry.userNamespace)) {
+      const result = teardownLab(state.plan, state);
+      process.stdout.write(
+        `removed lab ${state.plan.id}: ${result.removed.join(' ') || '(namespaces already gone)'}\n`,
+      );
+      problems.push(...result.problems);
+      removedAny = true;
+    }
+    for (const [id, namespaces] of strays) {
+      const result = removeNamespaces(namespaces);
+      process.stdout.write(`removed lab ${id} (no state file): ${result.removed.join(' ')}\n`);
+      problems.push(...result.problems);
+      removedAny = true;
+    }
+  }
+  if (!removedAny) process.stdout.write(`nothing to remove${otherLabsHint(selector)}\n`);
   for (const problem of problems) process.stderr.write(`lab: ${problem}\n`);
   return problems.length ? EXIT.failure : EXIT.ok;
 }
@@ -174,20 +252,24 @@ async function exec(args: string[]): Promise<number> {
     );
   const command = ['ip', 'netns', 'exec', host.namespace, ...args.slice(2)];
   const argv = state.userNamespace ? enterLabUserNamespace(state.ownerPid, command) : command;
-  const child = spawn(argv[0] as string, argv.slice(1), { stdio: 'inherit' });
-  // The terminal's Ctrl-C reaches the child directly (same process group): just wait for it.
+  const child = startChild(argv[0] as string, argv.slice(1), { stdin: 'inherit', output: 'inherit' });
+  // The terminal's Ctrl-C reaches the command directly (same process group): just wait for it. A
+  // SIGTERM or SIGHUP sent to us alone is passed on, so the command never outlives us.
   const ignore = () => {};
+  const forward = (signal: NodeJS.Signals) => child.process.kill(signal);
   process.on('SIGINT', ignore);
-  return new Promise((resolve) => {
-    child.once('error', (error) => {
-      process.stderr.write(`lab: cannot run ip netns exec: ${error.message}\n`);
-      resolve(EXIT.failure);
-    });
-    child.once('exit', (code, signal) => {
-      process.off('SIGINT', ignore);
-      resolve(exitCodeOf(code, signal));
-    });
-  });
+  process.on('SIGTERM', forward);
+  process.on('SIGHUP', forward);
+  try {
+    return await child.exited;
+  } catch (error) {
+    process.stderr.write(`lab: cannot run ip netns exec: ${(error as Error).message}\n`);
+    return EXIT.failure;
+  } finally {
+    process.off('SIGINT', ignore);
+    process.off('SIGTERM', forward);
+    process.off('SIGHUP', forward);
+  }
 }
 
 async function matrix(args: string[]): Promise<number> {
@@ -211,10 +293,12 @@ async function matrix(args: string[]): Promise<number> {
   const rows = only ? allRows.filter((row) => only.includes(row.number)) : allRows;
   requireLabFacilities();
   if (needsUserNamespace()) return reexecInLabUserNamespace();
+  const labId = String(process.pid);
   process.stderr.write(
-    `matrix: ${rows.length} rows x ${punches} punches, deadline ${deadlineMs} ms per punch\n`,
+    `matrix: ${rows.length} rows x ${punches} punches, deadline ${deadlineMs} ms per punch, in lab ${labId}\n`,
   );
   const summaries = await runNatMatrix({
+    labId,
     rows,
     punches,
     deadlineMs,

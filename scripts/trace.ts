@@ -4,8 +4,7 @@
  *   trace.ts --demo simultaneous-open|simultaneous-close|normal-open|normal-close [--json] [--max-tries N]
  */
 
-import { spawn } from 'node:child_process';
-import { exitCodeOf } from '../lib/core/childProcess.ts';
+import { startChild } from '../lib/core/childProcess.ts';
 import { parseCount, parseFlags, parseHost, parsePortRange, runMain } from '../lib/core/cli.ts';
 import { EXIT, ExitError, UsageError } from '../lib/core/errors.ts';
 import { insideSandbox, probeSandbox, reexecInSandbox, setupSandboxNetwork } from '../lib/core/sandbox.ts';
@@ -151,28 +150,29 @@ async function demoMain(kind: DemoKind, json: boolean, maxTries: number): Promis
 
 /** Runs the command (or waits for Ctrl-C) while tracing; resolves with the exit code to use. */
 function runCommand(command: string[], json: boolean): Promise<number> {
-  return new Promise((resolve, reject) => {
-    // With --json our stdout is the JSON document: the command's output goes to stderr.
-    const child = spawn(command[0] ?? '', command.slice(1), {
-      stdio: ['inherit', json ? 2 : 'inherit', 'inherit'],
-    });
-    // A terminal's Ctrl-C reaches the command too; we keep tracing until it has exited.
-    const ignore = () => {};
-    process.on('SIGINT', ignore);
-    process.on('SIGTERM', ignore);
-    const done = () => {
-      process.off('SIGINT', ignore);
-      process.off('SIGTERM', ignore);
-    };
-    child.once('error', (error) => {
-      done();
-      reject(new ExitError(`cannot run ${command[0]}: ${error.message}`, 127));
-    });
-    child.once('exit', (code, signal) => {
-      done();
-      resolve(exitCodeOf(code, signal));
-    });
+  // With --json our stdout is the JSON document: the command's output goes to stderr.
+  const child = startChild(command[0] ?? '', command.slice(1), {
+    stdin: 'inherit',
+    output: json ? 'stderr' : 'inherit',
   });
+  // A terminal's Ctrl-C reaches the command too; we keep tracing until it has exited.
+  const ignore = () => {};
+  process.on('SIGINT', ignore);
+  process.on('SIGTERM', ignore);
+  const done = () => {
+    process.off('SIGINT', ignore);
+    process.off('SIGTERM', ignore);
+  };
+  return child.exited.then(
+    (code) => {
+      done();
+      return code;
+    },
+    (error: Error) => {
+      done();
+      throw new ExitError(`cannot run ${command[0]}: ${error.message}`, 127);
+    },
+  );
 }
 
 function untilInterrupted(): Promise<number> {

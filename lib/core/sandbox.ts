@@ -4,13 +4,11 @@
  * Nothing on the host's own network or firewall is touched, and it all vanishes with the process.
  */
 
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import net from 'node:net';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { basename } from 'node:path';
-import { waitRelayingSignals } from './childProcess.ts';
+import { reexecSelf } from './childProcess.ts';
 
 const SANDBOX_ENV = 'SIMOPEN_SANDBOX';
-const PARENT_FD_ENV = 'SIMOPEN_SANDBOX_PARENT_FD';
 
 /**
  * Drops the RST a closed (bound, not yet connecting) port sends back to an early SYN, as a NAT or a
@@ -103,24 +101,18 @@ export function insideSandbox(): boolean {
 }
 
 /**
- * Re-runs the current script (same node flags, so the tsx loader comes along) in a new network
- * namespace and resolves with its exit code (128+N for a signal). The child gets its own process
- * group, so a terminal's Ctrl-C reaches only us and is forwarded once; the child watches a pipe
- * from us and ends itself if we die.
+ * Re-runs the current script in a new network namespace and resolves with its exit code (128+N for a
+ * signal). The child gets its own process group, so a terminal's Ctrl-C reaches only us and is
+ * forwarded once; it is tied to us, so it ends itself if we die (childProcess.ts reexecSelf).
  */
 export function reexecInSandbox(extraEnv: Record<string, string> = {}): Promise<number> {
   const probe = probeSandbox();
   if (!probe.ok || !cachedFlags) return Promise.reject(new Error(`no sandbox: ${probe.reason}`));
-  const child = spawn(
-    'unshare',
-    [...cachedFlags, '--', process.execPath, ...process.execArgv, ...process.argv.slice(1)],
-    {
-      stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
-      detached: true,
-      env: { ...process.env, ...extraEnv, [SANDBOX_ENV]: '1', [PARENT_FD_ENV]: '3' },
-    },
+  return reexecSelf(
+    ['unshare', ...cachedFlags, '--'],
+    { ...extraEnv, [SANDBOX_ENV]: '1' },
+    `${scriptName()}: the run inside the sandbox`,
   );
-  return waitRelayingSignals(child, `${scriptName()}: the run inside the sandbox`);
 }
 
 /** The running script's name ("stress" for scripts/stress.ts), for messages. */
@@ -143,29 +135,10 @@ export function clearSandboxRules(): void {
   applyNft(`table ${SANDBOX_TABLE}\ndelete table ${SANDBOX_TABLE}\n`);
 }
 
-/** Inside the namespace: lo up, the ruleset in place, and an exit when the parent goes away. */
+/** Inside the namespace: lo up and the ruleset in place. */
 export function setupSandboxNetwork(ruleset: string = DROP_EARLY_RST_RULESET): void {
   if (!insideSandbox())
     throw new Error('setupSandboxNetwork must run inside the sandbox (see reexecInSandbox)');
   execFileSync('ip', ['link', 'set', 'lo', 'up'], { stdio: ['ignore', 'ignore', 'pipe'] });
   if (ruleset.trim()) applyNft(ruleset);
-  watchParent();
-}
-
-let watchingParent = false;
-
-function watchParent(): void {
-  const fd = Number(process.env[PARENT_FD_ENV]);
-  if (watchingParent || !Number.isInteger(fd) || fd < 3) return;
-  watchingParent = true;
-  try {
-    const pipe = new net.Socket({ fd, readable: true, writable: false });
-    pipe.on('error', () => {});
-    // EOF on the pipe means the parent is gone: end as if told to.
-    pipe.once('close', () => process.kill(process.pid, 'SIGTERM'));
-    pipe.resume();
-    pipe.unref();
-  } catch {
-    // No pipe (run by hand with the env set): nothing to watch.
-  }
 }

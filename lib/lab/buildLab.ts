@@ -1,66 +1,36 @@
 /**
- * Builds and tears down a lab plan (labTopology.ts) on this machine with `ip netns` and `nft`, and
- * keeps a state file per lab so `lab.ts status|exec|down` work from later invocations.
- * Needs root (or to run inside a user+mount+network namespace where we are root: see labSandbox.ts).
+ * Builds and tears down a lab plan (topology.ts) on this machine with `ip netns` and `nft`, and
+ * records each lab in a state file (labState.ts) so `lab.ts status|exec|down` work from later
+ * invocations. Needs root (or to run inside a user+mount+network namespace where we are root: see
+ * userNamespace.ts).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { NAMESPACE_PREFIX, routerRuleset } from './topology.ts';
+import { isAlive } from '../core/childProcess.ts';
+import { EXIT } from '../core/errors.ts';
+import { readStates, removeState, stateDirectory, writeState } from './labState.ts';
+import { NAMESPACE_PREFIX, namespaceName, routerRuleset } from './topology.ts';
 import type { LabPlan, LabState, RouterBehaviour } from './types.ts';
-import { insideLabUserNamespace, probeUserNamespace, USERNS_ENV } from './userNamespace.ts';
+import { insideLabUserNamespace, probeUserNamespace } from './userNamespace.ts';
 
-/** Where state files live: /run for root; for anyone else the temp dir (inside the user namespace /run is ours). */
-export function stateDirectory(): string {
-  if (process.env.SIMOPEN_LAB_STATE_DIR) return process.env.SIMOPEN_LAB_STATE_DIR;
-  if (process.getuid?.() === 0 && !insideLabUserNamespace()) return '/run/simopen-lab';
-  const uid = insideLabUserNamespace() ? process.env[`${USERNS_ENV}_OUTER_UID`] : process.getuid?.();
-  return path.join(os.tmpdir(), `simopen-lab-${uid ?? 'user'}`);
-}
-
-function statePath(id: string): string {
-  return path.join(stateDirectory(), `${id}.json`);
-}
-
-function removeState(id: string): void {
-  fs.rmSync(statePath(id), { force: true });
-  try {
-    // The directory goes with its last lab (rmdir refuses while other labs' files are there).
-    fs.rmdirSync(stateDirectory());
-  } catch {}
-}
-
-export function writeState(state: LabState): void {
-  fs.mkdirSync(stateDirectory(), { recursive: true, mode: 0o700 });
-  fs.writeFileSync(statePath(state.plan.id), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
-}
-
-/** Labs that still exist: a user-namespace lab whose holder has ended is gone with it (its file is removed). */
-export function liveStates(): LabState[] {
-  return readStates().filter((state) => {
-    if (!state.userNamespace || isAlive(state.ownerPid)) return true;
-    removeState(state.plan.id);
-    return false;
+/**
+ * The labs in a state directory (this clone's by default) that still exist. A user-namespace lab
+ * whose holder has ended is gone with it; a lab whose owner has ended and whose namespaces are all
+ * gone too (removed by id, say) has nothing left. Their state files are removed.
+ */
+export function liveStates(directory: string = stateDirectory()): LabState[] {
+  const namespaces = new Set(listLabNamespaces());
+  return readStates(directory).filter((state) => {
+    const gone = state.userNamespace
+      ? !isAlive(state.ownerPid)
+      : !isAlive(state.ownerPid) && !state.plan.hosts.some((host) => namespaces.has(host.namespace));
+    if (gone) removeState(state.plan.id, state.stateDirectory);
+    return !gone;
   });
 }
 
-export function readStates(): LabState[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync(stateDirectory()).filter((name) => name.endsWith('.json'));
-  } catch {
-    return [];
-  }
-  const states: LabState[] = [];
-  for (const name of names) {
-    try {
-      states.push(JSON.parse(fs.readFileSync(path.join(stateDirectory(), name), 'utf8')) as LabState);
-    } catch {
-      // A torn or foreign file: ignore it rather than fail every command.
-    }
-  }
-  return states;
+/** A lab whose owner died without removing it (SIGKILL): `lab.ts down` removes it. */
+export function isOrphan(state: LabState): boolean {
+  return !state.persistent && !state.userNamespace && !isAlive(state.ownerPid);
 }
 
 function run(argv: string[], input?: string): void {
@@ -91,6 +61,7 @@ export function applyLab(plan: LabPlan, options: { persistent?: boolean } = {}):
     persistent: options.persistent ?? false,
     userNamespace: insideLabUserNamespace(),
     createdAt: new Date().toISOString(),
+    stateDirectory: stateDirectory(),
   };
   // State first: if we are killed half-way, `down` still knows what to remove.
   writeState(state);
@@ -99,7 +70,7 @@ export function applyLab(plan: LabPlan, options: { persistent?: boolean } = {}):
     for (const [namespace, ruleset] of Object.entries(plan.rulesets))
       run(['ip', 'netns', 'exec', namespace, 'nft', '-f', '-'], ruleset);
   } catch (error) {
-    teardownLab(plan);
+    teardownLab(plan, state);
     throw error;
   }
   return state;
@@ -140,11 +111,22 @@ function killAll(pids: number[], signal: NodeJS.Signals): void {
 
 /**
  * Removes the lab's namespaces (their veths, addresses and nft tables go with them) after ending
- * every process still inside them, and its state file. Never throws: teardown runs on error paths.
+ * every process still inside them, and its state file (this clone's, unless `state` says where).
+ * Never throws: teardown runs on error paths. Returns the namespaces removed and the problems met.
  */
-export function teardownLab(plan: LabPlan): string[] {
+export function teardownLab(plan: LabPlan, state?: LabState): { removed: string[]; problems: string[] } {
+  const result = removeNamespaces(plan.hosts.map((host) => host.namespace));
+  removeState(plan.id, state?.stateDirectory ?? stateDirectory());
+  return result;
+}
+
+/**
+ * Ends every process in these namespaces (SIGTERM, then SIGKILL after a second) and deletes those
+ * that exist, last first. Returns the ones deleted and the problems met.
+ */
+export function removeNamespaces(namespaces: string[]): { removed: string[]; problems: string[] } {
   const problems: string[] = [];
-  const namespaces = plan.hosts.map((host) => host.namespace);
+  const removed: string[] = [];
   const existing = new Set(listLabNamespaces());
   const pids = namespaces.filter((name) => existing.has(name)).flatMap(namespacePids);
   killAll(pids, 'SIGTERM');
@@ -158,41 +140,26 @@ export function teardownLab(plan: LabPlan): string[] {
   for (const name of [...namespaces].reverse()) {
     if (!existing.has(name)) continue;
     const result = spawnSync('ip', ['netns', 'delete', name], { encoding: 'utf8' });
-    if (result.status !== 0) problems.push(`ip netns delete ${name}: ${result.stderr.trim()}`);
-  }
-  removeState(plan.id);
-  return problems;
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * `lab.ts down`: every lab with a state file, plus any lab-prefixed namespace left by a process that
- * was killed before it could clean up. Returns what was removed and any problems.
- */
-export function teardownAll(): { removed: string[]; problems: string[] } {
-  const removed: string[] = [];
-  const problems: string[] = [];
-  for (const state of readStates()) {
-    removed.push(
-      ...state.plan.hosts.map((host) => host.namespace).filter((n) => listLabNamespaces().includes(n)),
-    );
-    problems.push(...teardownLab(state.plan));
-  }
-  for (const name of listLabNamespaces()) {
-    killAll(namespacePids(name), 'SIGKILL');
-    const result = spawnSync('ip', ['netns', 'delete', name], { encoding: 'utf8' });
     if (result.status === 0) removed.push(name);
     else problems.push(`ip netns delete ${name}: ${result.stderr.trim()}`);
   }
-  return { removed, problems };
+  return { removed: removed.reverse(), problems };
+}
+
+/** Lab namespaces on this machine grouped by lab id (`simopen-lab-<id>-<host>`). */
+export function labNamespacesById(): Map<string, string[]> {
+  const byId = new Map<string, string[]>();
+  for (const name of listLabNamespaces()) {
+    const id = /^([a-z0-9]+)-/.exec(name.slice(NAMESPACE_PREFIX.length))?.[1];
+    if (id) byId.set(id, [...(byId.get(id) ?? []), name]);
+  }
+  return byId;
+}
+
+/** The namespaces a lab id owns on this machine (whatever state made it, or none). */
+export function namespacesOfLab(id: string): string[] {
+  const prefix = namespaceName(id, '');
+  return listLabNamespaces().filter((name) => name.startsWith(prefix));
 }
 
 /** Tears the lab down when this process ends or is interrupted; returns a function that disarms it. */
@@ -206,7 +173,8 @@ export function teardownOnExit(plan: LabPlan, onSignal?: (signal: NodeJS.Signals
   const signalHandler = (signal: NodeJS.Signals) => {
     cleanup();
     if (onSignal) onSignal(signal);
-    else process.exit(signal === 'SIGINT' ? 130 : 143);
+    // Every interrupting signal is the same interruption to the user: 130, as every script exits.
+    else process.exit(EXIT.interrupted);
   };
   process.once('exit', cleanup);
   process.once('SIGINT', signalHandler);

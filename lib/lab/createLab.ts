@@ -7,9 +7,8 @@
  */
 import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { exitCodeOf } from '../core/childProcess.ts';
+import { type Child, exitCodeOf, startScript } from '../core/childProcess.ts';
 import { applyLab, probeLab, reconfigureRouter, teardownLab, teardownOnExit } from './buildLab.ts';
-import { type LabProcess, spawnInNamespace } from './namespaceProcess.ts';
 import { parseTopology, planLab } from './topology.ts';
 import type { LabHost, LabPlan, RouterBehaviour, Topology } from './types.ts';
 import { insideLabUserNamespace, reexecInLabUserNamespace } from './userNamespace.ts';
@@ -41,7 +40,7 @@ export interface Lab {
   /** Runs a command in a host and waits for it (a non-zero exit is a result, not an error). */
   exec(host: string, command: string[]): Promise<ExecResult>;
   /** Starts a TypeScript or JavaScript file with Node and the tsx loader in a host; close() stops it. */
-  spawnScript(host: string, script: string, args?: string[]): LabProcess;
+  spawnScript(host: string, script: string, args?: string[]): Child;
   /** Gives the router in front of `host` (alice, not alice-nat) another behaviour. */
   reconfigureRouter(host: string, behaviour: RouterBehaviour): void;
   /** Stops the scripts it started and removes the lab. Safe to call twice. */
@@ -64,7 +63,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
   labsMade += 1;
   applyLab(plan);
   const disarm = teardownOnExit(plan, () => process.exit(130));
-  const started = new Set<LabProcess>();
+  const started = new Set<Child>();
   let closed = false;
 
   const host = (name: string): LabHost => {
@@ -96,7 +95,8 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       });
     },
     spawnScript(name, script, args = []) {
-      const child = spawnInNamespace(host(name).namespace, path.resolve(script), args);
+      // Tied to us: if we die (even by SIGKILL, when the exit hook cannot run) it ends too.
+      const child = startScript(path.resolve(script), args, { netns: host(name).namespace });
       started.add(child);
       return child;
     },
@@ -107,7 +107,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       if (closed) return;
       closed = true;
       await Promise.all([...started].map((child) => child.stop()));
-      const problems = teardownLab(plan);
+      const { problems } = teardownLab(plan);
       disarm();
       if (problems.length) throw new Error(`lab ${id}: ${problems.join('; ')}`);
     },

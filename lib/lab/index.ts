@@ -3,9 +3,10 @@
  * rendezvous host) for a script: build it from a topology, run commands and scripts in its hosts,
  * tear it down. The public surface of lib/lab (docs/api.md).
  */
+
+export type { Child } from '../core/childProcess.ts';
 export { probeLab } from './buildLab.ts';
 export { createLab, type ExecResult, type Lab, type LabOptions } from './createLab.ts';
-export type { LabProcess } from './namespaceProcess.ts';
 export {
   DEFAULT_BEHAVIOUR,
   describeBehaviour,

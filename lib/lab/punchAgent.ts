@@ -6,9 +6,9 @@
  */
 import type net from 'node:net';
 import { createInterface } from 'node:readline';
+import type { Child } from '../core/childProcess.ts';
 import { LineSplitter } from '../core/lineSplitter.ts';
 import { PunchError, punchThroughRendezvous } from '../rendezvous/client.ts';
-import type { LabProcess } from './namespaceProcess.ts';
 import type { PunchOutcome, PunchRequest } from './types.ts';
 
 /** The hello line is short: a peer sending more without a newline is not a punch agent. */
@@ -108,7 +108,7 @@ export async function runPunchAgent(name: string): Promise<void> {
 export class PunchAgentHandle {
   private readonly waiting = new Map<number, (outcome: PunchOutcome) => void>();
 
-  constructor(readonly agent: LabProcess) {
+  constructor(readonly agent: Child) {
     agent.onLine((line) => {
       if (!line.startsWith('{"id"')) return;
       const outcome = JSON.parse(line) as PunchOutcome;
@@ -124,10 +124,14 @@ export class PunchAgentHandle {
   punch(request: PunchRequest): Promise<PunchOutcome> {
     return new Promise((resolve, reject) => {
       this.waiting.set(request.id, resolve);
-      this.agent.exited.then((code) => {
-        if (this.waiting.delete(request.id)) reject(new Error(`punch agent exited ${code}`));
-      });
-      this.agent.child.stdin?.write(`${JSON.stringify(request)}\n`);
+      const gone = (why: string) => {
+        if (this.waiting.delete(request.id)) reject(new Error(`punch agent ${why}`));
+      };
+      this.agent.exited.then(
+        (code) => gone(`exited ${code}`),
+        (error: Error) => gone(`could not start: ${error.message}`),
+      );
+      this.agent.process.stdin?.write(`${JSON.stringify(request)}\n`);
     });
   }
 }

@@ -5,9 +5,9 @@
  * and on Ctrl-C (teardownOnExit).
  */
 
+import { startScript } from '../core/childProcess.ts';
 import { applyLab, reconfigureRouter, teardownLab, teardownOnExit } from './buildLab.ts';
 import { SKEW_MS, summarizeRow } from './matrixRows.ts';
-import { spawnInNamespace } from './namespaceProcess.ts';
 import { PunchAgentHandle } from './punchAgent.ts';
 import { DEFAULT_BEHAVIOUR, namespaceName, planLab, RENDEZVOUS_ADDRESS } from './topology.ts';
 import type { LabPlan, MatrixRow, PunchOutcome, RowSummary } from './types.ts';
@@ -15,6 +15,8 @@ import type { LabPlan, MatrixRow, PunchOutcome, RowSummary } from './types.ts';
 export const RENDEZVOUS_PORT = 3478;
 
 export interface MatrixOptions {
+  /** The lab's id (its namespaces' names): this process's pid by default. */
+  labId?: string;
   rows: MatrixRow[];
   punches: number;
   deadlineMs: number;
@@ -39,15 +41,18 @@ export async function startPunchLab(labId: string = String(process.pid)): Promis
   });
   applyLab(plan);
   const disarm = teardownOnExit(plan);
+  // Tied to us: if we die (even by SIGKILL, when teardownOnExit cannot run) they end too.
+  const inHost = (host: string, script: string, args: string[]) =>
+    startScript(script, args, { netns: namespaceName(labId, host) });
   const processes = [
-    spawnInNamespace(namespaceName(labId, 'rv'), 'scripts/rendezvous.ts', [
+    inHost('rv', 'scripts/rendezvous.ts', [
       '--listen',
       `${RENDEZVOUS_ADDRESS}:${RENDEZVOUS_PORT}`,
       '--pair-timeout',
       '20s',
     ]),
-    spawnInNamespace(namespaceName(labId, 'alice'), 'scripts/lab.ts', ['agent', '--name', 'alice']),
-    spawnInNamespace(namespaceName(labId, 'bob'), 'scripts/lab.ts', ['agent', '--name', 'bob']),
+    inHost('alice', 'scripts/lab.ts', ['agent', '--name', 'alice']),
+    inHost('bob', 'scripts/lab.ts', ['agent', '--name', 'bob']),
   ] as const;
   const close = async () => {
     await Promise.all(processes.map((child) => child.stop()));
@@ -114,7 +119,7 @@ export function deadlineFor(row: MatrixRow, deadlineMs: number): number {
 export const TIMING_ROW_DEADLINE_FACTOR = 3;
 
 export async function runNatMatrix(options: MatrixOptions): Promise<RowSummary[]> {
-  const lab = await startPunchLab();
+  const lab = await startPunchLab(options.labId);
   const summaries: RowSummary[] = [];
   try {
     for (const [index, row] of options.rows.entries()) {

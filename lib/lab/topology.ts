@@ -19,6 +19,8 @@ export const DEFAULT_BEHAVIOUR: RouterBehaviour = {
 
 export const HOST_NAMES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank'] as const;
 export const NAMESPACE_PREFIX = 'simopen-lab-';
+/** A lab id: part of every namespace name, so short (namespace names are file names under /run/netns). */
+export const LAB_ID = /^[a-z0-9]{1,12}$/;
 export const RENDEZVOUS_HOST = 'rv';
 export const RENDEZVOUS_ADDRESS = '203.0.113.10';
 /** The nft table every router gets; one name so reconfiguring replaces it whole. */
@@ -37,18 +39,31 @@ export const INBOUND_TEXT: Record<Inbound, string> = {
   rst: 'unsolicited SYN answered with RST',
 };
 
-/** "eim:apdf:drop:5" -> behaviour; fields may be given in any order, missing ones take defaults. */
+/**
+ * "eim:apdf:drop:5" -> behaviour; fields may be given in any order, missing ones take defaults, and
+ * each at most once: "eim:edm" names two mappings, which is a mistake, not a choice of the last.
+ */
 export function parseBehaviour(text: string): RouterBehaviour {
   const behaviour = { ...DEFAULT_BEHAVIOUR };
+  const given = new Map<keyof RouterBehaviour, string>();
+  const set = <K extends keyof RouterBehaviour>(key: K, value: RouterBehaviour[K], field: string) => {
+    const earlier = given.get(key);
+    if (earlier !== undefined)
+      throw new UsageError(
+        `router '${text}': ${key === 'lossPercent' ? 'loss' : key} given twice ('${earlier}' and '${field}')`,
+      );
+    given.set(key, field);
+    behaviour[key] = value;
+  };
   for (const field of text.split(':').filter(Boolean)) {
-    if (field === 'eim' || field === 'edm') behaviour.mapping = field;
-    else if (field === 'symmetric') behaviour.mapping = 'edm';
-    else if (field === 'eif' || field === 'apdf') behaviour.filtering = field;
-    else if (field === 'drop' || field === 'rst') behaviour.inbound = field;
+    if (field === 'eim' || field === 'edm') set('mapping', field, field);
+    else if (field === 'symmetric') set('mapping', 'edm', field);
+    else if (field === 'eif' || field === 'apdf') set('filtering', field, field);
+    else if (field === 'drop' || field === 'rst') set('inbound', field, field);
     else if (/^\d+(\.\d+)?%?$/.test(field)) {
       const loss = Number(field.replace('%', ''));
       if (loss > 100) throw new UsageError(`router '${text}': loss ${loss}% is over 100`);
-      behaviour.lossPercent = loss;
+      set('lossPercent', loss, field);
     } else
       throw new UsageError(
         `router '${text}': unknown field '${field}' (expected eim|edm, eif|apdf, drop|rst, LOSS%)`,
@@ -139,7 +154,7 @@ export function routerRuleset(behaviour: RouterBehaviour, hostAddress: string): 
 
 /** Everything needed to build the lab, in order. */
 export function planLab(labId: string, topology: Topology): LabPlan {
-  if (!/^[a-z0-9]{1,12}$/.test(labId)) throw new Error(`lab id '${labId}' must be 1..12 of [a-z0-9]`);
+  if (!LAB_ID.test(labId)) throw new Error(`lab id '${labId}' must be 1..12 of [a-z0-9]`);
   const ns = (host: string) => namespaceName(labId, host);
   const internet = ns('internet');
   const rv = ns(RENDEZVOUS_HOST);

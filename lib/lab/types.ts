@@ -50,6 +50,8 @@ export interface LabState {
   /** Built inside a user namespace held by ownerPid: it lives exactly as long as that process. */
   userNamespace: boolean;
   createdAt: string;
+  /** Where its state file lives: the state of the clone (and user) that made it (labState.ts). */
+  stateDirectory: string;
 }
 
 /** sync: both start at the server's time and retry after a refusal; skew: bob starts late, one connect each. */

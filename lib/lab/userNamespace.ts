@@ -5,8 +5,8 @@
  * disappears when the command's process ends; other terminals reach it with nsenter.
  */
 
-import { spawn, spawnSync } from 'node:child_process';
-import { waitRelayingSignals } from '../core/childProcess.ts';
+import { spawnSync } from 'node:child_process';
+import { reexecSelf } from '../core/childProcess.ts';
 
 export const USERNS_ENV = 'SIMOPEN_LAB_USERNS';
 
@@ -40,28 +40,15 @@ export function probeUserNamespace(): { ok: boolean; reason: string } {
 /**
  * Re-runs this script inside the namespaces and resolves with its exit code. The child gets its own
  * process group, so a terminal's Ctrl-C reaches only us and is forwarded exactly once (a second
- * SIGINT would interrupt the child's cleanup).
+ * SIGINT would interrupt the child's cleanup); it is tied to us, so it ends (and its namespaces with
+ * it) if we die, even by SIGKILL.
  */
 export function reexecInLabUserNamespace(): Promise<number> {
-  const child = spawn(
-    UNSHARE[0] as string,
-    [
-      ...UNSHARE.slice(1),
-      '--',
-      'sh',
-      '-c',
-      PREPARE,
-      process.execPath,
-      ...process.execArgv,
-      ...process.argv.slice(1),
-    ],
-    {
-      stdio: 'inherit',
-      detached: true,
-      env: { ...process.env, [USERNS_ENV]: '1', [`${USERNS_ENV}_OUTER_UID`]: String(process.getuid?.()) },
-    },
+  return reexecSelf(
+    [...UNSHARE, '--', 'sh', '-c', PREPARE],
+    { [USERNS_ENV]: '1', [`${USERNS_ENV}_OUTER_UID`]: String(process.getuid?.()) },
+    'lab: the run inside the user namespace',
   );
-  return waitRelayingSignals(child, 'lab: the run inside the user namespace');
 }
 
 /** argv that runs `command` inside the namespaces held by process `pid` (a foreground `lab.ts up`). */

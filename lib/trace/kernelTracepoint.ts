@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { isAlive } from '../core/childProcess.ts';
 import type { PortRange } from '../core/types.ts';
 import { PathBuilder } from './connectionPaths.ts';
 import { stateFromKernelName } from './tcpStates.ts';
@@ -20,6 +21,8 @@ const STATE_EVENT = 'sock/inet_sock_set_state';
 // Optional: lets a CLOSE after a received RST be told apart from a TIME_WAIT hand-off.
 const RESET_EVENT = 'tcp/tcp_receive_reset';
 const INSTANCE_PREFIX = 'simopen-';
+/** A dead tracer's instance is swept by a later trace start once it is this old. */
+const STALE_INSTANCE_MIN_AGE_MS = 60_000;
 
 /** A line of trace_pipe: an event, a note that the ring buffer overflowed, or nothing of ours. */
 export type TraceLine = TraceEvent | { type: 'lost'; count: number } | null;
@@ -177,17 +180,18 @@ export function probeTracefs(): TracefsProbe {
   return { ok: true, reason: `tracefs at ${TRACEFS}` };
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+export interface StaleInstanceOptions {
+  /** Only the instances of these processes. */
+  owners?: number[];
+  /**
+   * Only instances at least this old. A tracer killed a moment ago may belong to a test of another
+   * run that is about to check and sweep its own leftover: the automatic sweep leaves young ones.
+   */
+  minAgeMs?: number;
 }
 
 /** Removes instances named simopen-<pid>-<n> whose process is gone (killed with SIGKILL, say). */
-export function removeStaleInstances(): string[] {
+export function removeStaleInstances(options: StaleInstanceOptions = {}): string[] {
   const removed: string[] = [];
   let names: string[] = [];
   try {
@@ -197,12 +201,16 @@ export function removeStaleInstances(): string[] {
   }
   for (const name of names) {
     const match = /^simopen-(\d+)-\d+$/.exec(name);
-    if (!match || processAlive(Number(match[1]))) continue;
+    const owner = Number(match?.[1]);
+    if (!match || isAlive(owner)) continue;
+    if (options.owners && !options.owners.includes(owner)) continue;
+    const dir = path.join(TRACEFS, 'instances', name);
     try {
-      fs.rmdirSync(path.join(TRACEFS, 'instances', name));
+      if (options.minAgeMs && Date.now() - fs.statSync(dir).mtimeMs < options.minAgeMs) continue;
+      fs.rmdirSync(dir);
       removed.push(name);
     } catch {
-      // In use after all (pid reused by a tracing process): leave it.
+      // In use after all (pid reused by a tracing process), or gone: leave it.
     }
   }
   return removed;
@@ -387,7 +395,7 @@ function uninstallHandlers(): void {
 export function startKernelTrace(options: KernelTraceOptions = {}): KernelTrace {
   const probe = probeTracefs();
   if (!probe.ok) throw new Error(`kernel trace unavailable: ${probe.reason}`);
-  removeStaleInstances();
+  removeStaleInstances({ minAgeMs: STALE_INSTANCE_MIN_AGE_MS });
   instanceCounter += 1;
   const instance = `${INSTANCE_PREFIX}${process.pid}-${instanceCounter}`;
   const dir = path.join(TRACEFS, 'instances', instance);

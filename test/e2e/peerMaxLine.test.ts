@@ -9,7 +9,7 @@ import { startPeerWithTestSide, type TestPeer } from '../helpers/dialPeer.ts';
 const peers: TestPeer[] = [];
 afterEach(() => {
   for (const { peer, socket } of peers.splice(0)) {
-    peer.child.kill('SIGKILL');
+    peer.process.kill('SIGKILL');
     socket.destroy();
   }
 });
@@ -49,7 +49,7 @@ describe('peer.ts --max-line', () => {
 
   it('a typed line longer than the cap is not sent: the chat closes (FIN) and exits 7', async () => {
     const { peer, received, ended } = await start(['--max-line', '1KiB']);
-    peer.child.stdin?.write(`short\n${'x'.repeat(2000)}\nnever sent\n`);
+    peer.process.stdin?.write(`short\n${'x'.repeat(2000)}\nnever sent\n`);
     await ended;
     expect(received()).toBe('short\n');
     expect(await peer.exited).toBe(7);

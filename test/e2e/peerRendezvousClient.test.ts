@@ -5,11 +5,12 @@
  */
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Child } from '../../lib/core/childProcess.ts';
 import { encodeMessage, PROTOCOL_VERSION } from '../../lib/rendezvous/protocol.ts';
 import { type RendezvousServer, startRendezvousServer } from '../../lib/rendezvous/server.ts';
 import { controlCharacters } from '../helpers/controlCharacters.ts';
 import { freePorts } from '../helpers/freePorts.ts';
-import { runScript, type ScriptRun } from '../helpers/runScript.ts';
+import { runScript } from '../helpers/runScript.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -28,7 +29,7 @@ async function server(options: { pairTimeoutMs: number }): Promise<RendezvousSer
   return started;
 }
 
-async function lonelyPeer(port: number, extra: string[]): Promise<ScriptRun> {
+async function lonelyPeer(port: number, extra: string[]): Promise<Child> {
   const [localPort] = await freePorts(1);
   const run = runScript('peer', [
     '--rendezvous',
@@ -42,7 +43,7 @@ async function lonelyPeer(port: number, extra: string[]): Promise<ScriptRun> {
     ...extra,
   ]);
   cleanups.push(() => {
-    run.child.kill('SIGKILL');
+    run.process.kill('SIGKILL');
   });
   return run;
 }

@@ -8,7 +8,7 @@ import { startPeerWithTestSide, type TestPeer } from '../helpers/dialPeer.ts';
 const peers: TestPeer[] = [];
 afterEach(() => {
   for (const { peer, socket } of peers.splice(0)) {
-    peer.child.kill('SIGKILL');
+    peer.process.kill('SIGKILL');
     socket.destroy();
   }
 });
@@ -22,7 +22,7 @@ describe('peer.ts signals mid-chat', () => {
       const { peer, socket, ended } = made;
       socket.write('before the signal\n');
       await peer.waitFor(/peer> before the signal\n/);
-      peer.child.kill(signal);
+      peer.process.kill(signal);
       // Our FIN reaches the other side, which answers with its own (the socket ends itself).
       await ended;
       expect(await peer.exited).toBe(130);

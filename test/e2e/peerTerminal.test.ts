@@ -5,8 +5,9 @@
  */
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Child } from '../../lib/core/childProcess.ts';
 import { freePorts } from '../helpers/freePorts.ts';
-import { repoRoot, runScript, type ScriptRun } from '../helpers/runScript.ts';
+import { repoRoot, runScript } from '../helpers/runScript.ts';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -28,13 +29,13 @@ describe('peer.ts on a terminal', () => {
       screen += chunk;
     });
     const typistExited = new Promise<number | null>((resolve) => typist.once('close', resolve));
-    const reader: ScriptRun = runScript('peer', [
+    const reader: Child = runScript('peer', [
       '127.0.0.1',
       String(typistPort),
       '--local-port',
       String(readerPort),
     ]);
-    cleanups.push(() => reader.child.kill('SIGKILL'));
+    cleanups.push(() => reader.process.kill('SIGKILL'));
     await reader.waitFor(/connected after/);
     await expect.poll(() => screen, { timeout: 60_000 }).toMatch(/connected after/);
 

@@ -4,17 +4,18 @@
  * port that is not the listen port + 1, and any free ports. Host loopback, ephemeral ports.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Child } from '../../lib/core/childProcess.ts';
 import { startRendezvousServer } from '../../lib/rendezvous/server.ts';
 import { freePorts } from '../helpers/freePorts.ts';
 import { RendezvousTestClient } from '../helpers/rendezvousClient.ts';
-import { runScript, type ScriptRun } from '../helpers/runScript.ts';
+import { runScript } from '../helpers/runScript.ts';
 
-const started: ScriptRun[] = [];
+const started: Child[] = [];
 afterEach(() => {
-  for (const run of started.splice(0)) run.child.kill('SIGKILL');
+  for (const run of started.splice(0)) run.process.kill('SIGKILL');
 });
 
-function run(script: string, args: string[]): ScriptRun {
+function run(script: string, args: string[]): Child {
   const made = runScript(script, args);
   started.push(made);
   return made;
@@ -36,7 +37,7 @@ async function chatThrough(port: number, session: string) {
   const alice = run('peer', [...common, '--local-port', String(alicePort)]);
   const bob = run('peer', [...common, '--local-port', String(bobPort)]);
   await Promise.all([alice.waitFor(/connected directly/), bob.waitFor(/connected directly/)]);
-  alice.child.stdin?.write('hello bob\n/quit\n');
+  alice.process.stdin?.write('hello bob\n/quit\n');
   await bob.waitFor(/peer> hello bob\n/);
   expect(await alice.exited).toBe(0);
   expect(await bob.exited).toBe(0);

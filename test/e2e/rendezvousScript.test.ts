@@ -4,10 +4,11 @@
  */
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Child } from '../../lib/core/childProcess.ts';
 import { PROTOCOL_VERSION } from '../../lib/rendezvous/protocol.ts';
 import { controlCharacters } from '../helpers/controlCharacters.ts';
 import { RendezvousTestClient } from '../helpers/rendezvousClient.ts';
-import { repoRoot, runScript, type ScriptRun } from '../helpers/runScript.ts';
+import { repoRoot, runScript } from '../helpers/runScript.ts';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -16,9 +17,9 @@ afterEach(() => {
 
 const LISTENING = / listening on=127\.0\.0\.1:(\d+) probe=/;
 
-async function startServer(extra: string[] = []): Promise<{ server: ScriptRun; port: number }> {
+async function startServer(extra: string[] = []): Promise<{ server: Child; port: number }> {
   const server = runScript('rendezvous', ['--listen', '127.0.0.1:0', ...extra]);
-  cleanups.push(() => server.child.kill('SIGKILL'));
+  cleanups.push(() => server.process.kill('SIGKILL'));
   await server.waitFor(LISTENING);
   return { server, port: Number(LISTENING.exec(server.stdout())?.[1]) };
 }
@@ -55,7 +56,7 @@ describe('rendezvous.ts', () => {
     'stops on %s with exit 130, saying so',
     async (signal) => {
       const { server } = await startServer();
-      server.child.kill(signal);
+      server.process.kill(signal);
       expect(await server.exited).toBe(130);
       expect(server.stdout()).toContain(`stopped signal=${signal}`);
     },

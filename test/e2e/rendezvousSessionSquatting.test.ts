@@ -4,17 +4,18 @@
  * the rightful peers are never told their secret is wrong. Host loopback, ephemeral ports.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Child } from '../../lib/core/childProcess.ts';
 import { type RendezvousServer, startRendezvousServer } from '../../lib/rendezvous/server.ts';
 import { freePorts } from '../helpers/freePorts.ts';
 import { RendezvousTestClient } from '../helpers/rendezvousClient.ts';
-import { runScript, type ScriptRun } from '../helpers/runScript.ts';
+import { runScript } from '../helpers/runScript.ts';
 
 let server: RendezvousServer | undefined;
-const runs: ScriptRun[] = [];
+const runs: Child[] = [];
 const squatters: RendezvousTestClient[] = [];
 
 afterEach(async () => {
-  for (const run of runs.splice(0)) run.child.kill('SIGKILL');
+  for (const run of runs.splice(0)) run.process.kill('SIGKILL');
   for (const client of squatters.splice(0)) client.destroy();
   await server?.close();
   server = undefined;
@@ -54,9 +55,9 @@ describe('session squatting', () => {
     // And one after: it is not a third peer of the rightful session.
     const after = await squat('guess-3');
 
-    bob.child.stdin?.write('hi alice\n');
+    bob.process.stdin?.write('hi alice\n');
     await alice.waitFor(/bob> hi alice\n/);
-    alice.child.stdin?.write('/quit\n');
+    alice.process.stdin?.write('/quit\n');
     expect(await alice.exited).toBe(0);
     expect(await bob.exited).toBe(0);
     for (const rightful of [alice, bob]) {

@@ -41,7 +41,7 @@ describe('stress.ts stopped by a signal', () => {
       ]);
       const pid = await run.scriptPid();
       // Interrupt once pairs have been logged (the log is visible through the shell's mount namespace).
-      const seen = `/proc/${run.child.pid}/root${log}`;
+      const seen = `/proc/${run.process.pid}/root${log}`;
       await expect
         .poll(() => (fs.existsSync(seen) ? fs.statSync(seen).size : 0), { timeout: 60_000, interval: 50 })
         .toBeGreaterThan(0);
@@ -81,8 +81,8 @@ describe('stress.ts stopped by a signal', () => {
     // The run is under way once its first status line or warm-up line is out.
     await run.waitFor(/stress: warm-up/);
     // Two signals sent together may be handled in either order (any thread of a process may take one).
-    run.child.kill('SIGINT');
-    run.child.kill('SIGTERM');
+    run.process.kill('SIGINT');
+    run.process.kill('SIGTERM');
     const code = await run.exited;
     expect(code).toBe(130);
     expect(run.stderr()).toMatch(/stress: SIG(INT|TERM): stopping/);
@@ -98,7 +98,7 @@ describe('stress.ts stopped by a signal', () => {
       // 16 MiB each way: a warm-up of 5,000 such pairs per worker would take minutes.
       const run = runScript('stress', ['--pairs', '10', '--payload', '16MiB', '--json', json]);
       await run.waitFor(/stress: warm-up: [\d,]+ throwaway pairs/);
-      run.child.kill('SIGINT');
+      run.process.kill('SIGINT');
       expect(await run.exited).toBe(130);
       expect(run.stdout()).toMatch(/INTERRUPTED, partial report/);
       const summary = JSON.parse(fs.readFileSync(json, 'utf8')) as StressResult;
@@ -116,7 +116,7 @@ describe('stress.ts stopped by a signal', () => {
     await expect
       .poll(
         () => {
-          child = childPids(run.child.pid as number)[0];
+          child = childPids(run.process.pid as number)[0];
           return child !== undefined && processesMentioning(json).length >= 2;
         },
         { timeout: 30_000, interval: 50 },

@@ -1,11 +1,12 @@
 /** The test process as the other peer of a peer.ts run: a real simultaneous open on loopback. */
 import type net from 'node:net';
+import type { Child } from '../../lib/core/childProcess.ts';
 import { dialSimultaneous } from '../../lib/peer/dialSimultaneous.ts';
 import { freePorts } from './freePorts.ts';
-import { runScript, type ScriptRun } from './runScript.ts';
+import { runScript } from './runScript.ts';
 
 export interface TestPeer {
-  peer: ScriptRun;
+  peer: Child;
   socket: net.Socket;
   /** Everything peer.ts sent us so far. */
   received: () => string;

@@ -3,10 +3,11 @@
  * (the host's mounts are untouched, and it vanishes with the run). Files on it are copied out when the
  * script ends, so a test can read what a run left on a full disk.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { repoRoot, type ScriptRun } from './runScript.ts';
+import { execFileSync } from 'node:child_process';
+import { type Child, startChild } from '../../lib/core/childProcess.ts';
+import { repoRoot } from './runScript.ts';
 
-export interface SmallDiskRun extends ScriptRun {
+export interface SmallDiskRun extends Child {
   /** The stress.ts process (a child of the shell that holds the mount). */
   scriptPid: () => Promise<number>;
 }
@@ -19,47 +20,15 @@ exit $code`;
 
 /** `disk` is an empty directory (the mount point), `out` where its files are copied at the end. */
 export function runStressOnSmallDisk(size: string, disk: string, out: string, args: string[]): SmallDiskRun {
-  const child = spawn(
+  const child = startChild(
     'unshare',
     ['-m', '--propagation', 'private', '--', 'sh', '-c', SCRIPT, 'sh', ...args],
     {
       cwd: repoRoot,
       env: { ...process.env, SIZE: size, DISK: disk, OUT: out },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdin: 'ignore',
     },
   );
-  let stdout = '';
-  let stderr = '';
-  const watchers = new Set<() => void>();
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-    for (const check of watchers) check();
-  });
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-    for (const check of watchers) check();
-  });
-  const exited = new Promise<number>((resolve) => {
-    child.once('close', (code, signal) => resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15)));
-  });
-  const waitFor = (pattern: RegExp) =>
-    new Promise<void>((resolve, reject) => {
-      const check = () => {
-        if (pattern.test(stdout) || pattern.test(stderr)) {
-          watchers.delete(check);
-          resolve();
-        }
-      };
-      watchers.add(check);
-      check();
-      exited.then((code) => {
-        if (!watchers.has(check)) return;
-        watchers.delete(check);
-        reject(
-          new Error(`stress exited ${code} before printing ${pattern}\nstdout: ${stdout}\nstderr: ${stderr}`),
-        );
-      });
-    });
   const scriptPid = async () => {
     for (let attempt = 0; attempt < 200; attempt += 1) {
       // The shell's other children (mount, cp) come and go: the script is the one running stress.ts.
@@ -69,7 +38,7 @@ export function runStressOnSmallDisk(size: string, disk: string, out: string, ar
     }
     throw new Error('stress.ts did not start');
   };
-  return { child, stdout: () => stdout, stderr: () => stderr, waitFor, exited, scriptPid };
+  return Object.assign(child, { scriptPid });
 }
 
 /** The direct children of a process, those whose command line holds `command` if given. */

@@ -1,30 +1,38 @@
-import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { dialSimultaneous } from '../lib/peer/dialSimultaneous.ts';
-import { runScript } from './helpers/runScript.ts';
+import { startChild } from '../../lib/core/childProcess.ts';
+import { dialSimultaneous } from '../../lib/peer/dialSimultaneous.ts';
+import { freePorts } from '../helpers/freePorts.ts';
+import { runScript } from '../helpers/runScript.ts';
 
-// Host loopback ports for the foundation's tests: 20000-20999.
+// Ports come from freePorts (this run's own); the fixed ones in the usage errors never reach a socket.
+
+/** Two free ports as strings, for command lines. */
+async function portPair(): Promise<[string, string]> {
+  const [a, b] = await freePorts(2);
+  return [String(a), String(b)];
+}
 
 describe('peer.ts', () => {
   it('two peers find each other by retrying, chat both ways, and both exit 0 when one quits', async () => {
-    const alice = runScript('peer', ['127.0.0.1', '20201', '--local-port', '20200', '--prefix', 'bob> ']);
-    const bob = runScript('peer', ['127.0.0.1', '20200', '--local-port', '20201', '--prefix', 'alice> ']);
+    const [p00, p01] = await portPair();
+    const alice = runScript('peer', ['127.0.0.1', p01, '--local-port', p00, '--prefix', 'bob> ']);
+    const bob = runScript('peer', ['127.0.0.1', p00, '--local-port', p01, '--prefix', 'alice> ']);
     await Promise.all([
       alice.waitFor(/connected after \d+ attempts/),
       bob.waitFor(/connected after \d+ attempts/),
     ]);
-    expect(alice.stderr()).toContain('dialing 127.0.0.1:20201 from 0.0.0.0:20200 by simultaneous open');
+    expect(alice.stderr()).toContain(`dialing 127.0.0.1:${p01} from 0.0.0.0:${p00} by simultaneous open`);
 
     // Whole lines, UTF-8, repeated spaces, longer than the classic program's 128-byte buffer.
     const long = `${'wörds and  spaces ✓ '.repeat(60)}end`;
-    alice.child.stdin?.write(`hello bob\n${long}\n`);
-    bob.child.stdin?.write('hi alice, ünïcödé 🚀\n');
+    alice.process.stdin?.write(`hello bob\n${long}\n`);
+    bob.process.stdin?.write('hi alice, ünïcödé 🚀\n');
     await bob.waitFor(/✓ end\n/);
     await alice.waitFor(/bob> hi alice/);
     expect(bob.stdout()).toBe(`alice> hello bob\nalice> ${long}\n`);
     expect(alice.stdout()).toBe('bob> hi alice, ünïcödé 🚀\n');
 
-    alice.child.stdin?.write('/quit\n');
+    alice.process.stdin?.write('/quit\n');
     expect(await alice.exited).toBe(0);
     expect(await bob.exited).toBe(0);
     expect(bob.stderr()).toContain('peer closed the connection');
@@ -32,10 +40,11 @@ describe('peer.ts', () => {
   });
 
   it('end of input half-closes: the peer can still send until it closes', async () => {
-    const alice = runScript('peer', ['127.0.0.1', '20211', '--local-port', '20210']);
-    const bob = runScript('peer', ['127.0.0.1', '20210', '--local-port', '20211']);
+    const [p10, p11] = await portPair();
+    const alice = runScript('peer', ['127.0.0.1', p11, '--local-port', p10]);
+    const bob = runScript('peer', ['127.0.0.1', p10, '--local-port', p11]);
     await Promise.all([alice.waitFor(/connected after/), bob.waitFor(/connected after/)]);
-    alice.child.stdin?.end('last words\n');
+    alice.process.stdin?.end('last words\n');
     await alice.waitFor(/sent FIN/);
     await bob.waitFor(/peer> last words\n/);
     expect(await bob.exited).toBe(0);
@@ -44,55 +53,48 @@ describe('peer.ts', () => {
   });
 
   it('interoperates with socat as the other peer, lines both ways', async () => {
-    const peer = runScript('peer', [
-      '127.0.0.1',
-      '20221',
-      '--local-port',
-      '20220',
-      '--local-host',
-      '127.0.0.1',
+    const [p20, p21] = await portPair();
+    const peer = runScript('peer', ['127.0.0.1', p21, '--local-port', p20, '--local-host', '127.0.0.1']);
+    const socat = startChild('socat', [
+      '-',
+      `TCP:127.0.0.1:${p20},bind=127.0.0.1:${p21},reuseaddr,retry=200000,interval=0.0001`,
     ]);
-    const socat = spawn(
-      'socat',
-      ['-', 'TCP:127.0.0.1:20220,bind=127.0.0.1:20221,reuseaddr,retry=200000,interval=0.0001'],
-      { stdio: ['pipe', 'pipe', 'inherit'] },
-    );
-    let fromPeer = '';
-    socat.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      fromPeer += chunk;
-    });
-    const socatExited = new Promise<number | null>((resolve) => socat.once('close', resolve));
     await peer.waitFor(/connected after/);
-    socat.stdin.write('hello from socat ✓\n');
-    peer.child.stdin?.write('hello from simopen\n');
+    socat.process.stdin?.write('hello from socat ✓\n');
+    peer.process.stdin?.write('hello from simopen\n');
     await peer.waitFor(/peer> hello from socat ✓\n/);
-    peer.child.stdin?.write('/quit\n');
+    peer.process.stdin?.write('/quit\n');
     // socat sees our FIN, closes its side and exits; peer.ts then sees socat's FIN.
-    expect(await socatExited).toBe(0);
+    expect(await socat.exited).toBe(0);
     expect(await peer.exited).toBe(0);
-    expect(fromPeer).toBe('hello from simopen\n');
+    expect(socat.stdout()).toBe('hello from simopen\n');
   });
 
   it('exits 3 naming the attempts when no peer comes before the deadline', async () => {
-    const lonely = runScript('peer', ['127.0.0.1', '20231', '--local-port', '20230', '--timeout', '300ms']);
+    const [p30, p31] = await portPair();
+    const lonely = runScript('peer', ['127.0.0.1', p31, '--local-port', p30, '--timeout', '300ms']);
     expect(await lonely.exited).toBe(3);
-    expect(lonely.stderr()).toMatch(/no peer at 127\.0\.0\.1:20231 within 300 ms: \d+ attempts/);
+    expect(lonely.stderr()).toMatch(
+      new RegExp(`no peer at 127\\.0\\.0\\.1:${p31} within 300 ms: \\d+ attempts`),
+    );
   });
 
   it('exits 130 on Ctrl-C while dialing, with nothing left behind', async () => {
-    const waiting = runScript('peer', ['127.0.0.1', '20271', '--local-port', '20270']);
+    const [p70, p71] = await portPair();
+    const waiting = runScript('peer', ['127.0.0.1', p71, '--local-port', p70]);
     await waiting.waitFor(/start the other peer now/);
-    waiting.child.kill('SIGINT');
+    waiting.process.kill('SIGINT');
     expect(await waiting.exited).toBe(130);
     expect(waiting.stderr()).toMatch(/dial aborted after \d+ attempts/);
   });
 
   it('exits 4 when the peer resets the connection', async () => {
-    const peer = runScript('peer', ['127.0.0.1', '20241', '--local-port', '20240']);
+    const [p40, p41] = await portPair();
+    const peer = runScript('peer', ['127.0.0.1', p41, '--local-port', p40]);
     // The test process is the other peer (a different process, so the retry race is real).
     const { socket } = await dialSimultaneous({
-      local: { host: '127.0.0.1', port: 20241 },
-      remote: { host: '127.0.0.1', port: 20240 },
+      local: { host: '127.0.0.1', port: Number(p41) },
+      remote: { host: '127.0.0.1', port: Number(p40) },
       deadlineMs: 20_000,
     });
     await peer.waitFor(/connected after/);
@@ -102,11 +104,12 @@ describe('peer.ts', () => {
   });
 
   it('exits 5 when a listener holds the local port', async () => {
+    const [p50, p51] = await portPair();
     const { createServer } = await import('node:net');
     const server = createServer();
-    await new Promise<void>((resolve) => server.listen(20250, resolve));
+    await new Promise<void>((resolve) => server.listen(Number(p50), resolve));
     try {
-      const peer = runScript('peer', ['127.0.0.1', '20251', '--local-port', '20250']);
+      const peer = runScript('peer', ['127.0.0.1', p51, '--local-port', p50]);
       expect(await peer.exited).toBe(5);
       expect(peer.stderr()).toMatch(/EADDRINUSE/);
     } finally {

@@ -1,10 +1,12 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { DialError, dialSimultaneous } from '../lib/peer/dialSimultaneous.ts';
-import { repoRoot } from './helpers/runScript.ts';
+import { startScript } from '../../lib/core/childProcess.ts';
+import { DialError, dialSimultaneous } from '../../lib/peer/dialSimultaneous.ts';
+import { freePort, freePorts } from '../helpers/freePorts.ts';
 
-// Host loopback ports for the foundation's tests: 20000-20999.
+// Ports that reach a socket come from freePorts (this run's own); the fixed numbers left below are
+// refused before any socket exists (invalid, self-connect, already aborted).
 
 async function dialError(promise: Promise<unknown>): Promise<DialError> {
   try {
@@ -24,33 +26,22 @@ function socketsOnPort(port: number): string[] {
 }
 
 function dialInOtherProcess(local: [string, number], remote: [string, number]) {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'test/fixtures/dialOnce.ts',
-      local[0],
-      String(local[1]),
-      remote[0],
-      String(remote[1]),
-    ],
-    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    out += chunk;
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
-  return { child, output: () => out, exited };
+  const child = startScript('test/fixtures/dialOnce.ts', [
+    local[0],
+    String(local[1]),
+    remote[0],
+    String(remote[1]),
+  ]);
+  return { child, output: () => child.stdout(), exited: child.exited };
 }
 
 describe('dialSimultaneous', () => {
   it('fails at the deadline with no peer, naming the attempts and the errors seen', async () => {
+    const [local, remote] = (await freePorts(2)) as [number, number];
     const error = await dialError(
       dialSimultaneous({
-        local: { host: '127.0.0.1', port: 20100 },
-        remote: { host: '127.0.0.1', port: 20101 },
+        local: { host: '127.0.0.1', port: local },
+        remote: { host: '127.0.0.1', port: remote },
         deadlineMs: 300,
       }),
     );
@@ -59,17 +50,18 @@ describe('dialSimultaneous', () => {
     expect(error.errors.ECONNREFUSED).toBeGreaterThan(0);
     expect(error.message).toContain(`${error.attempts} attempts`);
     expect(error.message).toContain('ECONNREFUSED');
-    expect(socketsOnPort(20100)).toEqual([]);
+    expect(socketsOnPort(local)).toEqual([]);
   });
 
   it('fails at once when a listener holds the local port (EADDRINUSE)', async () => {
+    const [local, remote] = (await freePorts(2)) as [number, number];
     const server = net.createServer();
-    await new Promise<void>((resolve) => server.listen(20110, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server.listen(local, '127.0.0.1', resolve));
     try {
       const error = await dialError(
         dialSimultaneous({
-          local: { host: '127.0.0.1', port: 20110 },
-          remote: { host: '127.0.0.1', port: 20111 },
+          local: { host: '127.0.0.1', port: local },
+          remote: { host: '127.0.0.1', port: remote },
           deadlineMs: 10_000,
         }),
       );
@@ -83,10 +75,11 @@ describe('dialSimultaneous', () => {
 
   it('fails at once on a local address this host does not have (EADDRNOTAVAIL)', async () => {
     // 192.0.2.1 is TEST-NET-1: documentation only, never assigned here. No packet is sent.
+    const [local, remote] = (await freePorts(2)) as [number, number];
     const error = await dialError(
       dialSimultaneous({
-        local: { host: '192.0.2.1', port: 20120 },
-        remote: { host: '127.0.0.1', port: 20121 },
+        local: { host: '192.0.2.1', port: local },
+        remote: { host: '127.0.0.1', port: remote },
         deadlineMs: 10_000,
       }),
     );
@@ -114,8 +107,9 @@ describe('dialSimultaneous', () => {
   });
 
   it('refuses an invalid host name', async () => {
+    const [local, remote] = (await freePorts(2)) as [number, number];
     const error = await dialError(
-      dialSimultaneous({ local: { port: 20135 }, remote: { host: 'no-such-host.invalid', port: 20136 } }),
+      dialSimultaneous({ local: { port: local }, remote: { host: 'no-such-host.invalid', port: remote } }),
     );
     expect(error.code).toBe('EINVAL');
     expect(error.message).toContain('no-such-host.invalid');
@@ -138,10 +132,11 @@ describe('dialSimultaneous', () => {
   });
 
   it('cancels on abort, leaving no socket behind', async () => {
+    const [local, remote] = (await freePorts(2)) as [number, number];
     const controller = new AbortController();
     const dialing = dialSimultaneous({
-      local: { host: '127.0.0.1', port: 20150 },
-      remote: { host: '127.0.0.1', port: 20151 },
+      local: { host: '127.0.0.1', port: local },
+      remote: { host: '127.0.0.1', port: remote },
       deadlineMs: 60_000,
       signal: controller.signal,
     });
@@ -151,7 +146,7 @@ describe('dialSimultaneous', () => {
     expect(error.attempts).toBeGreaterThan(0);
     // Let the destroyed socket's close reach the kernel.
     await new Promise((resolve) => setImmediate(resolve));
-    expect(socketsOnPort(20150)).toEqual([]);
+    expect(socketsOnPort(local)).toEqual([]);
   });
 
   it('refuses an already aborted signal before any attempt', async () => {
@@ -166,12 +161,11 @@ describe('dialSimultaneous', () => {
     expect(error.attempts).toBe(0);
   });
 
-  it.each([
-    ['127.0.0.1', 20160, 20161],
-    ['::1', 20162, 20163],
-  ])(
+  it.each([['127.0.0.1'], ['::1']])(
     'opens a connection with a peer in another process on %s (both retry until they meet)',
-    async (host, a, b) => {
+    async (host) => {
+      const a = await freePort(host);
+      const b = await freePort(host);
       const other = dialInOtherProcess([host, b], [host, a]);
       const result = await dialSimultaneous({
         local: { host, port: a },

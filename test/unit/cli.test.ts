@@ -6,8 +6,8 @@ import {
   parseHost,
   parseHostPort,
   parsePort,
-} from '../lib/core/cli.ts';
-import { UsageError } from '../lib/core/errors.ts';
+} from '../../lib/core/cli.ts';
+import { UsageError } from '../../lib/core/errors.ts';
 
 describe('cli value parsers', () => {
   it.each([

@@ -1,35 +1,17 @@
 /**
- * stress.ts: the pure modules (address plan, options, statistics, payload, race join) directly, and
- * the script itself as a child process, with real sockets in a real private network namespace.
+ * stress.ts as a child process, with real sockets in a real private network namespace (or on the
+ * host loopback in race mode, at a random address block of its own).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { UsageError } from '../lib/core/errors.ts';
-import { buildPatterns, chunkMatches, PATTERN_PERIOD, patternOffset } from '../lib/core/payloadPattern.ts';
-import { probeSandbox } from '../lib/core/sandbox.ts';
-import { aggregateResult } from '../lib/stress/aggregateResult.ts';
-import { parseBytes, parseStressOptions } from '../lib/stress/options.ts';
-import { mergeStats, PairStats } from '../lib/stress/pairStats.ts';
-import {
-  LOOPBACK_ADDRESS_COUNT,
-  loopbackAddress,
-  PLAN_ADDRESS_COUNT,
-  pairEndpoints,
-  planPairs,
-  warmupCapacity,
-  warmupPlan,
-} from '../lib/stress/planPairs.ts';
-import { printResult } from '../lib/stress/printResult.ts';
-import { combineHalves, joinBufferSize, RaceJoin, type SideHalf } from '../lib/stress/raceJoin.ts';
-import { runStress } from '../lib/stress/runStress.ts';
-import type { NotStartedRecord, PairLogRecord, StressResult } from '../lib/stress/types.ts';
-import { probeTracefs } from '../lib/trace/kernelTracepoint.ts';
+import { type Child, startScript } from '../../lib/core/childProcess.ts';
+import { probeSandbox } from '../../lib/core/sandbox.ts';
+import type { NotStartedRecord, PairLogRecord, StressResult } from '../../lib/stress/types.ts';
+import { probeTracefs } from '../../lib/trace/kernelTracepoint.ts';
 
-const ROOT = new URL('..', import.meta.url).pathname;
-const SCRIPT = join(ROOT, 'scripts/stress.ts');
 const dir = mkdtempSync(join(tmpdir(), 'simopen-stress-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -43,32 +25,27 @@ if (sandbox.ok && !tracefs.ok && !process.env.CI)
   console.warn(`skipping the kernel-traced close test: ${tracefs.reason}`);
 
 interface Run {
-  code: number | null;
+  code: number;
   stdout: string;
   stderr: string;
 }
 
-function start(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; done: Promise<Run> } {
-  // node --import tsx directly (not the tsx CLI): the signal tests talk to the script's own process.
-  const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk) => {
-    stdout += chunk;
-  });
-  child.stderr?.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  const done = new Promise<Run>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-  return { child, done };
+/** node --import tsx directly (not the tsx CLI): the signal tests talk to the script's own process. */
+function start(args: string[], env: NodeJS.ProcessEnv = {}): Child {
+  return startScript('scripts/stress.ts', args, { env: { ...process.env, ...env }, stdin: 'ignore' });
 }
 
-function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return start(args, env).done;
+async function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  const child = start(args, env);
+  const code = await child.exited;
+  return { code, stdout: child.stdout(), stderr: child.stderr() };
+}
+
+/** Resolves once the log has its first records (workers have reported their first batches). */
+async function untilLogged(log: string): Promise<void> {
+  await expect
+    .poll(() => existsSync(log) && statSync(log).size > 0, { timeout: 60_000, interval: 50 })
+    .toBe(true);
 }
 
 function readLog(path: string): PairLogRecord[] {
@@ -115,317 +92,6 @@ function processesMentioning(path: string): string[] {
   const out = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' });
   return out.split('\n').filter((line) => line.includes(path));
 }
-
-describe('planPairs', () => {
-  it('maps the loopback pool, skipping 127.0.0.x and the .0/.255 of each /24', () => {
-    expect(loopbackAddress(0)).toBe('127.0.1.1');
-    expect(loopbackAddress(253)).toBe('127.0.1.254');
-    expect(loopbackAddress(254)).toBe('127.0.2.1');
-    expect(loopbackAddress(LOOPBACK_ADDRESS_COUNT - 1)).toBe('127.255.255.254');
-    expect(() => loopbackAddress(LOOPBACK_ADDRESS_COUNT)).toThrow(RangeError);
-  });
-
-  it('never reuses a local endpoint or a 4-tuple within the plan', () => {
-    const plan = planPairs(undefined, { ports: { first: 21_000, last: 21_009 }, addresses: 7 });
-    expect(plan.capacity).toBe(30); // 10 ports x 3 address pairs (the 7th address is unused)
-    const locals = new Set<string>();
-    const tuples = new Set<string>();
-    for (let id = 0; id < plan.capacity; id += 1) {
-      const { a, b } = pairEndpoints(plan, id);
-      expect(a.port).toBe(b.port);
-      expect(a.host).not.toBe(b.host);
-      locals.add(`${a.host}:${a.port}`);
-      locals.add(`${b.host}:${b.port}`);
-      tuples.add(`${a.host}:${a.port}-${b.host}:${b.port}`);
-    }
-    expect(locals.size).toBe(2 * plan.capacity);
-    expect(tuples.size).toBe(plan.capacity);
-    // Consecutive pairs (those in flight together) use different ports.
-    expect(pairEndpoints(plan, 0).a.port).not.toBe(pairEndpoints(plan, 1).a.port);
-    expect(() => pairEndpoints(plan, plan.capacity)).toThrow(RangeError);
-  });
-
-  it('holds millions of pairs by default and refuses more than it can hold', () => {
-    const plan = planPairs(1_000_000, { ports: { first: 1024, last: 65_535 } });
-    expect(plan.capacity).toBeGreaterThan(1e11);
-    expect(() => planPairs(31, { ports: { first: 21_000, last: 21_009 }, addresses: 6 })).toThrow(
-      /--pairs 31 exceeds .* 30/,
-    );
-  });
-
-  it('keeps the warm-up pairs on an address pair no run plan uses', () => {
-    const ports = { first: 1024, last: 65_535 };
-    const widest = planPairs(undefined, { ports, addresses: PLAN_ADDRESS_COUNT });
-    const warm = warmupPlan(widest);
-    // Same keys, in the same order, and the same capacity as the run plan: one hidden class in the worker.
-    expect(Object.keys(warm)).toEqual(Object.keys(widest));
-    expect(warm.capacity).toBe(widest.capacity);
-    expect(warmupCapacity(widest)).toBe(widest.portCount);
-    const lastRun = pairEndpoints(widest, widest.capacity - 1);
-    for (const id of [0, 1, warmupCapacity(widest) - 1]) {
-      const { a, b } = pairEndpoints(warm, id);
-      expect([a.host, b.host]).toEqual([
-        loopbackAddress(LOOPBACK_ADDRESS_COUNT - 2),
-        loopbackAddress(LOOPBACK_ADDRESS_COUNT - 1),
-      ]);
-      expect([lastRun.a.host, lastRun.b.host]).not.toContain(a.host);
-      expect([lastRun.a.host, lastRun.b.host]).not.toContain(b.host);
-    }
-    expect(() => planPairs(undefined, { ports, addresses: LOOPBACK_ADDRESS_COUNT })).toThrow(/--addresses/);
-  });
-
-  it('starts at the round offset and wraps', () => {
-    const plan = planPairs(undefined, { ports: { first: 100, last: 101 }, addresses: 6, roundOffset: 2 });
-    expect(pairEndpoints(plan, 0).a.host).toBe(loopbackAddress(4));
-    expect(pairEndpoints(plan, 2).a.host).toBe(loopbackAddress(0));
-  });
-});
-
-describe('parseStressOptions', () => {
-  const parse = (args: string[]) => parseStressOptions(args, { cores: 2 });
-
-  it('has the documented defaults', () => {
-    const parsed = parse([]);
-    if (parsed.help) throw new Error('help');
-    expect(parsed.options).toMatchObject({
-      pairs: 10_000,
-      workers: 2,
-      concurrency: 128,
-      payload: 64,
-      close: 'graceful',
-      timeoutMs: 10_000,
-      mode: 'sandbox',
-      modeExplicit: false,
-      minSuccess: 100,
-      ports: { first: 1024, last: 65_535 },
-      warmup: 5000,
-      sockets: 'handle',
-    });
-    const race = parse(['--mode', 'race']);
-    if (race.help) throw new Error('help');
-    expect(race.options).toMatchObject({
-      mode: 'race',
-      workers: 2,
-      concurrency: 1,
-      warmup: 0,
-      ports: { first: 21_000 },
-    });
-  });
-
-  it('reads every option', () => {
-    const parsed = parse([
-      '--pairs=1M',
-      '--duration=30s',
-      '--concurrency=500',
-      '--rate=20k',
-      '--workers=4',
-      '--payload=4KiB',
-      '--close=reset',
-      '--timeout=2s',
-      '--min-success=99.5',
-      '--ports=2000-2999',
-      '--addresses=4000',
-      '--warmup=0',
-      '--quiet',
-    ]);
-    if (parsed.help) throw new Error('help');
-    expect(parsed.options).toMatchObject({
-      pairs: 1_000_000,
-      durationMs: 30_000,
-      concurrency: 500,
-      rate: 20_000,
-      workers: 4,
-      payload: 4096,
-      close: 'reset',
-      timeoutMs: 2000,
-      minSuccess: 99.5,
-      ports: { first: 2000, last: 2999 },
-      addresses: 4000,
-      warmup: 0,
-      quiet: true,
-    });
-    expect(parsed.plan.capacity).toBe(1000 * 2000);
-  });
-
-  it.each([
-    [['--pairs', 'lots'], /--pairs/],
-    [['--pairs', '0'], /--pairs/],
-    [['--bogus'], /bogus/],
-    [['--close', 'sideways'], /--close: 'sideways'/],
-    [['--mode', 'tunnel'], /--mode/],
-    [['--payload', '1GiB'], /--payload/],
-    [['--timeout', 'soon'], /--timeout/],
-    [['--min-success', '101'], /--min-success/],
-    [['--ports', '3000-2000'], /--ports/],
-    [['--warmup', 'lots'], /--warmup/],
-    [['--sockets', 'pipes'], /--sockets/],
-    [['--mode', 'race', '--workers', '1'], /--workers 1: --mode race needs 2/],
-    [['--workers', '4', '--concurrency', '2'], /--concurrency 2 is less than --workers 4/],
-    [['--pairs', '101', '--ports', '21000-21009', '--addresses', '20'], /--pairs 101 exceeds/],
-    [['--json', '/nonexistent-dir/x.json'], /--json: directory/],
-    [['stray'], /stray/],
-  ])('rejects %j', (args, message) => {
-    expect(() => parse(args)).toThrow(UsageError);
-    expect(() => parse(args)).toThrow(message);
-  });
-
-  it('parses byte counts', () => {
-    expect(parseBytes('0', 'x', 10)).toBe(0);
-    expect(parseBytes('64k', 'x', 1e9)).toBe(65_536);
-    expect(parseBytes('1MiB', 'x', 1e9)).toBe(1_048_576);
-    expect(() => parseBytes('-1', 'x', 10)).toThrow(UsageError);
-  });
-});
-
-describe('stats', () => {
-  it('merges encoded worker stats into the same totals and percentiles as one recorder', () => {
-    const all = new PairStats();
-    const parts = [new PairStats(), new PairStats()];
-    for (let k = 1; k <= 1000; k += 1) {
-      const part = parts[k % 2] as PairStats;
-      for (const target of [all, part]) {
-        target.recordEstablished(k * 10, k * 20, k % 3 ? 'fin' : 'rst');
-        target.recordAttempts(1 + (k % 5));
-        target.bytesVerified += 128;
-        if (k % 100 === 0) target.recordFailed('EPAIRTIMEOUT');
-        if (k % 250 === 0) target.recordCancelled();
-        target.recordRetryErrors({ ECONNREFUSED: 2 });
-      }
-    }
-    const merged = new PairStats();
-    // Through structured clone, as they cross from the workers.
-    for (const part of parts) mergeStats(merged, structuredClone(part.encode()));
-    expect(merged.established).toBe(1000);
-    expect(merged.failed).toBe(10);
-    expect(merged.cancelled).toBe(4);
-    expect(merged.bytesVerified).toBe(128_000);
-    expect(merged.errors).toEqual({ EPAIRTIMEOUT: 10 });
-    expect(merged.retryErrors).toEqual({ ECONNREFUSED: 2000 });
-    expect(merged.closes).toEqual(all.closes);
-    for (const p of [50, 90, 99, 99.9, 100]) {
-      expect(merged.establishUs.getValueAtPercentile(p)).toBe(all.establishUs.getValueAtPercentile(p));
-      expect(merged.pairUs.getValueAtPercentile(p)).toBe(all.pairUs.getValueAtPercentile(p));
-      expect(merged.attempts.getValueAtPercentile(p)).toBe(all.attempts.getValueAtPercentile(p));
-    }
-    expect(merged.establishUs.totalCount).toBe(1000);
-  });
-});
-
-describe('aggregateResult and printResult', () => {
-  it('summarizes merged stats into the JSON names and the printed report', () => {
-    const stats = new PairStats();
-    for (let k = 1; k <= 100; k += 1) stats.recordEstablished(1000 * k, 2000 * k, 'fin');
-    stats.recordFailed('EPAYLOAD', 3);
-    stats.recordCancelled(2);
-    stats.bytesVerified = 12_800;
-    const result = aggregateResult(stats, {
-      mode: 'sandbox',
-      modeReason: 'default',
-      workers: 2,
-      concurrency: 128,
-      sockets: 'handle',
-      warmupPairsPerWorker: 2000,
-      payloadBytes: 64,
-      close: 'graceful',
-      rate: undefined,
-      timeoutMs: 10_000,
-      planned: 105,
-      durationMs: 2000,
-      workerCrashes: 0,
-      interrupted: false,
-      peakRssBytes: 150 * 1024 * 1024,
-      log: undefined,
-    });
-    expect(result.pairs).toEqual({ planned: 105, established: 100, failed: 3, cancelled: 2, notStarted: 0 });
-    expect(result.peakRssBytes).toBe(150 * 1024 * 1024);
-    expect(result.pairsPerSec).toBe(50);
-    expect(result.successPct).toBeCloseTo(95.238, 2);
-    expect(result.establishMs?.p50).toBeCloseTo(50, 0);
-    expect(result.establishMs?.max).toBeCloseTo(100, 0);
-    expect(Object.keys(result.establishMs ?? {})).toEqual([
-      'min',
-      'mean',
-      'p50',
-      'p90',
-      'p99',
-      'p999',
-      'max',
-    ]);
-    expect(result.errors).toEqual({ EPAYLOAD: 3 });
-    expect(result.rate).toBeNull();
-    const text = printResult(result);
-    expect(text).toMatch(/pairs +planned 105 +established 100 \(95\.24%\) +failed 3 +cancelled 2/);
-    expect(text).toMatch(/throughput +50 pairs\/s/);
-    expect(text).toMatch(/errors +EPAYLOAD 3/);
-    expect(text).not.toMatch(/INTERRUPTED/);
-    expect(printResult({ ...result, interrupted: true })).toMatch(/INTERRUPTED, partial report/);
-  });
-});
-
-describe('payload pattern and race join', () => {
-  it('differs per pair and direction, and checks chunks at any position', () => {
-    const { aToB, bToA } = buildPatterns(1000);
-    const offset = patternOffset(7);
-    const sent = aToB.subarray(offset, offset + 1000);
-    expect(chunkMatches(aToB, offset, 0, sent.subarray(0, 300), 300)).toBe(true);
-    expect(chunkMatches(aToB, offset, 300, Buffer.from(sent.subarray(300)), 700)).toBe(true);
-    expect(chunkMatches(aToB, patternOffset(8), 0, sent, 1000)).toBe(false);
-    expect(chunkMatches(bToA, offset, 0, sent, 1000)).toBe(false);
-    const altered = Buffer.from(sent);
-    altered[999] = (altered[999] ?? 0) ^ 1;
-    expect(chunkMatches(aToB, offset, 0, altered, 1000)).toBe(false);
-    expect(patternOffset(PATTERN_PERIOD + 3)).toBe(3);
-  });
-
-  it('reports a pair once, from the side that finishes second', () => {
-    const join = new RaceJoin(new SharedArrayBuffer(joinBufferSize(4)), 4);
-    const half = (overrides: Partial<SideHalf>): SideHalf => ({
-      outcome: 'established',
-      error: undefined,
-      attempts: 3,
-      bytesVerified: 64,
-      closeOutcome: 'fin',
-      establishUs: 500,
-      startedAt: 1000,
-      finishedAt: 1002,
-      ...overrides,
-    });
-    expect(join.put(2, 1, half({ startedAt: 1000.5 }))).toBe(false);
-    expect(join.put(2, 0, half({ error: undefined }))).toBe(true);
-    expect(join.state(2)).toEqual({ halves: 2, reportedBy: 1 });
-    const pair = join.joined(2);
-    expect(pair.outcome).toBe('established');
-    expect(pair.bytesVerified).toBe(128);
-    expect(pair.establishUs).toEqual([500, 1000]); // B started 0.5 ms later
-    expect(join.state(1)).toEqual({ halves: 0, reportedBy: 0 });
-    expect(
-      combineHalves(half({ outcome: 'failed', error: 'EPAIRTIMEOUT' }), half({ outcome: 'cancelled' })),
-    ).toMatchObject({ outcome: 'failed', error: 'EPAIRTIMEOUT' });
-    expect(combineHalves(half({}), half({ outcome: 'cancelled', error: 'ECANCELED' }))).toMatchObject({
-      outcome: 'cancelled',
-    });
-  });
-});
-
-describe('runStress in this process', () => {
-  it('loads its TypeScript workers under vitest too (race mode: no namespace needed)', async () => {
-    const parsed = parseStressOptions(['--mode', 'race', '--pairs', '4', '--quiet'], {
-      cores: 2,
-      roundOffset: 12_345,
-    });
-    if (parsed.help) throw new Error('help');
-    const result = await runStress({
-      options: parsed.options,
-      plan: parsed.plan,
-      mode: 'race',
-      modeReason: 'test',
-      stop: new AbortController().signal,
-    });
-    expect(result.workerCrashes).toBe(0);
-    expect(result.pairs.planned).toBe(4);
-    expect(result.pairs.established + result.pairs.failed + result.pairs.cancelled).toBe(4);
-  });
-});
 
 describe('stress.ts', () => {
   needsSandbox('runs 2,000 pairs with a payload in the sandbox; JSON and NDJSON agree', async () => {
@@ -592,14 +258,14 @@ describe('stress.ts', () => {
       const json = join(dir, 'interrupted.json');
       const log = join(dir, 'interrupted.ndjson');
       // 1 MiB each way and 512 in flight: pairs last long enough to be caught mid-transfer by the stop.
-      const { child, done } = start([
+      const child = start([
         ...['--pairs', '4000', '--payload', '1MiB', '--concurrency', '512'],
         ...['--json', json, '--log', log],
       ]);
       // Interrupt once workers have reported their first batches.
-      while (!existsSync(log) || statSync(log).size === 0) await new Promise((r) => setTimeout(r, 50));
-      child.kill('SIGINT');
-      const result = await done;
+      await untilLogged(log);
+      const code = await child.stop('SIGINT');
+      const result = { code, stdout: child.stdout() };
       expect(result.code).toBe(130);
       expect(result.stdout).toMatch(/INTERRUPTED, partial report/);
       const summary = JSON.parse(readFileSync(json, 'utf8')) as StressResult;
@@ -620,7 +286,7 @@ describe('stress.ts', () => {
   it('stops on SIGTERM in race mode: every pair accounted for, exit 130, nothing left', async () => {
     const json = join(dir, 'race-term.json');
     const log = join(dir, 'race-term.ndjson');
-    const { child, done } = start([
+    const child = start([
       '--mode',
       'race',
       '--pairs',
@@ -632,10 +298,8 @@ describe('stress.ts', () => {
       '--log',
       log,
     ]);
-    while (!existsSync(log) || statSync(log).size === 0) await new Promise((r) => setTimeout(r, 50));
-    child.kill('SIGTERM');
-    const result = await done;
-    expect(result.code).toBe(130);
+    await untilLogged(log);
+    expect(await child.stop('SIGTERM')).toBe(130);
     const summary = JSON.parse(readFileSync(json, 'utf8')) as StressResult;
     expect(summary.interrupted).toBe(true);
     expect(summary.pairs.planned).toBe(100_000);
