@@ -87,7 +87,7 @@ const SCRIPTS: [script: string, flags: string[], exitCodes: string[]][] = [
       '--retry-interval',
       '--only',
     ],
-    ['0 ok', '1 failure', '2 bad usage', '3 matrix', '4 no lab', '5 no lab possible', '130 matrix'],
+    ['0 ok', '1 failure', '2 bad usage', '3 matrix', '4 no lab', '5 no lab possible', '130 interrupted'],
   ],
   [
     'scripts/rendezvous.ts',
