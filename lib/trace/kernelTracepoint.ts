@@ -224,8 +224,13 @@ export interface KernelTraceOptions {
   bufferSizeKb?: number;
   /** How often trace_pipe is drained (default 20 ms). Timestamps come from the kernel, not from this. */
   pollIntervalMs?: number;
-  /** Keep the raw events in `events` (default true); paths are built as events arrive either way. */
+  /** Keep the raw events in `events` (default true). */
   retainEvents?: boolean;
+  /**
+   * Keep every path in `paths` (default true). Without it no paths are built here: a caller that
+   * streams (lib/trace/connectionStream.ts) builds its own from onEvent and keeps only open ones.
+   */
+  retainPaths?: boolean;
 }
 
 export interface KernelTrace {
@@ -233,7 +238,7 @@ export interface KernelTrace {
   readonly instance: string;
   /** Events so far, in the order read (empty with retainEvents: false). */
   readonly events: TraceEvent[];
-  /** Paths so far, one per connection side, built as the events arrive. */
+  /** Paths so far, one per connection side, built as the events arrive (empty with retainPaths: false). */
   readonly paths: ConnectionPath[];
   /** Events the kernel dropped because the ring buffer overflowed (0 means the record is complete). */
   readonly lostEvents: number;
@@ -262,7 +267,7 @@ class KernelTraceHandle implements KernelTrace {
   private readonly buffer = Buffer.alloc(1 << 16);
   private readonly hosts: Set<string> | undefined;
   private removed = false;
-  private readonly builder: PathBuilder;
+  private readonly builder: PathBuilder | undefined;
 
   constructor(
     readonly instance: string,
@@ -271,11 +276,11 @@ class KernelTraceHandle implements KernelTrace {
   ) {
     this.hosts = options.hosts?.length ? new Set(options.hosts) : undefined;
     this.startedUs = monotonicNowUs();
-    this.builder = new PathBuilder(this.startedUs);
+    this.builder = options.retainPaths === false ? undefined : new PathBuilder(this.startedUs);
   }
 
   get paths(): ConnectionPath[] {
-    return this.builder.paths;
+    return this.builder?.paths ?? [];
   }
 
   open(): void {
@@ -306,7 +311,7 @@ class KernelTraceHandle implements KernelTrace {
         }
         if (this.hosts && !this.hosts.has(parsed.local.host) && !this.hosts.has(parsed.remote.host)) continue;
         if (this.options.retainEvents !== false) this.events.push(parsed);
-        this.builder.add(parsed);
+        this.builder?.add(parsed);
         fresh.push(parsed);
         this.options.onEvent?.(parsed);
       }
@@ -320,7 +325,7 @@ class KernelTraceHandle implements KernelTrace {
     } finally {
       this.removeSync();
     }
-    return this.builder.paths;
+    return this.paths;
   }
 
   /** Synchronous so that signal and exit handlers can run it. Safe to call twice. */
