@@ -114,6 +114,9 @@ export function ipv4FilterValue(address: string): string {
   return `0x${value.toString(16).padStart(8, '0')}`;
 }
 
+/** The instance's ring buffer per CPU, in KiB, unless asked otherwise (stress runs make many events). */
+export const DEFAULT_BUFFER_KB = 4096;
+
 /** More addresses than this are filtered in user space only (keeps the kernel filter short). */
 const MAX_KERNEL_ADDRESSES = 32;
 
@@ -220,7 +223,7 @@ export interface KernelTraceOptions {
   hosts?: string[];
   /** Called for each event as it is read (within a poll interval of the transition). */
   onEvent?: (event: TraceEvent) => void;
-  /** Per-CPU ring buffer of the instance (default 4096 KiB: stress runs make many events). */
+  /** Per-CPU ring buffer of the instance in KiB (default DEFAULT_BUFFER_KB). */
   bufferSizeKb?: number;
   /** How often trace_pipe is drained (default 20 ms). Timestamps come from the kernel, not from this. */
   pollIntervalMs?: number;
@@ -250,6 +253,12 @@ export interface KernelTrace {
   stop(): Promise<ConnectionPath[]>;
 }
 
+/**
+ * One drain reads at most this much of trace_pipe (about 20,000 events) and then yields to the event
+ * loop: a tracer that keeps up with a busy kernel must not read in one synchronous loop forever.
+ */
+const DRAIN_BYTES = 4 << 20;
+
 const active = new Set<KernelTraceHandle>();
 let instanceCounter = 0;
 
@@ -263,6 +272,7 @@ class KernelTraceHandle implements KernelTrace {
   readonly startedUs: number;
   private fd: number | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private again: NodeJS.Immediate | undefined;
   private partial = '';
   private readonly buffer = Buffer.alloc(1 << 16);
   private readonly hosts: Set<string> | undefined;
@@ -289,17 +299,30 @@ class KernelTraceHandle implements KernelTrace {
   }
 
   drain(): TraceEvent[] {
-    if (this.fd === undefined) return [];
+    const { events, more } = this.readBatch();
+    // More is waiting: read it on the next turn of the event loop, after timers and output had theirs.
+    if (more && !this.again)
+      this.again = setImmediate(() => {
+        this.again = undefined;
+        this.drain();
+      });
+    return events;
+  }
+
+  /** Reads and parses up to DRAIN_BYTES of trace_pipe; `more` when it stopped at that bound. */
+  private readBatch(): { events: TraceEvent[]; more: boolean } {
     const fresh: TraceEvent[] = [];
-    for (;;) {
+    if (this.fd === undefined) return { events: fresh, more: false };
+    for (let read = 0; read < DRAIN_BYTES; ) {
       let bytes: number;
       try {
         bytes = fs.readSync(this.fd, this.buffer, 0, this.buffer.length, null);
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'EAGAIN') break;
+        if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return { events: fresh, more: false };
         throw error;
       }
-      if (bytes === 0) break;
+      if (bytes === 0) return { events: fresh, more: false };
+      read += bytes;
       const lines = (this.partial + this.buffer.toString('utf8', 0, bytes)).split('\n');
       this.partial = lines.pop() ?? '';
       for (const line of lines) {
@@ -316,12 +339,12 @@ class KernelTraceHandle implements KernelTrace {
         this.options.onEvent?.(parsed);
       }
     }
-    return fresh;
+    return { events: fresh, more: true };
   }
 
   async stop(): Promise<ConnectionPath[]> {
     try {
-      this.drain();
+      while (this.readBatch().more) {}
     } finally {
       this.removeSync();
     }
@@ -335,6 +358,7 @@ class KernelTraceHandle implements KernelTrace {
     active.delete(this);
     if (active.size === 0) uninstallHandlers();
     if (this.timer) clearInterval(this.timer);
+    if (this.again) clearImmediate(this.again);
     if (this.fd !== undefined) {
       try {
         fs.closeSync(this.fd);
@@ -403,7 +427,7 @@ export function startKernelTrace(options: KernelTraceOptions = {}): KernelTrace 
   try {
     // The monotonic clock lets callers relate kernel timestamps to process.hrtime().
     writeControl(dir, 'trace_clock', 'mono');
-    writeControl(dir, 'buffer_size_kb', String(options.bufferSizeKb ?? 4096));
+    writeControl(dir, 'buffer_size_kb', String(options.bufferSizeKb ?? DEFAULT_BUFFER_KB));
     writeControl(dir, `events/${STATE_EVENT}/filter`, eventFilter(options) ?? '0');
     writeControl(dir, `events/${STATE_EVENT}/enable`, '1');
     if (fs.existsSync(path.join(dir, 'events', RESET_EVENT))) {
