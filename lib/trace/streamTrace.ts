@@ -59,6 +59,8 @@ export interface StreamTraceOptions {
   hosts?: string[];
   /** Most sides kept at once (default lib/trace/connectionStream.ts DEFAULT_MAX_OPEN). */
   maxOpen?: number;
+  /** The kernel ring buffer per CPU in KiB (kernel source). */
+  bufferKb?: number;
   confirmTimeWait?: boolean;
   /** Named in the start record. */
   command?: string[];
@@ -83,6 +85,7 @@ export function startStreamTrace(options: StreamTraceOptions): StreamTrace {
     ...(options.source ? { source: options.source } : {}),
     ...(options.portRange ? { portRange: options.portRange } : {}),
     ...(options.hosts ? { hosts: options.hosts } : {}),
+    ...(options.bufferKb ? { bufferSizeKb: options.bufferKb } : {}),
     retainEvents: false,
     retainPaths: false,
     onEvent: (event) => {
