@@ -154,28 +154,70 @@ export interface TracefsProbe {
   reason: string;
 }
 
+/** Is a tracefs mounted at TRACEFS in our mount namespace? undefined when mountinfo cannot be read. */
+export function tracefsMounted(mountinfo?: string): boolean | undefined {
+  let text = mountinfo;
+  if (text === undefined) {
+    try {
+      text = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+  // "36 25 0:12 / /sys/kernel/tracing rw,relatime shared:17 - tracefs nodev rw"
+  return text.split('\n').some((line) => {
+    const [mount, fsType] = line.split(' - ');
+    return mount?.split(' ')[4] === TRACEFS && fsType?.split(' ')[0] === 'tracefs';
+  });
+}
+
+/** Root of a user namespace (unshare -r) is uid 0 without being root on the host. */
+function inUserNamespace(): boolean {
+  try {
+    const [inside, outside, count] = fs.readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/);
+    return !(inside === '0' && outside === '0' && count === '4294967295');
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Can we trace here? Needs root and tracefs with the inet_sock_set_state event; mounts tracefs if it
- * is not mounted (it then stays mounted: other tools on the machine may start to use it).
+ * is not mounted (it then stays mounted: other tools on the machine may start to use it). Says
+ * which of these failed: not root, not mounted (and mounting failed), mounted but not readable.
  */
 export function probeTracefs(): TracefsProbe {
   if (process.getuid?.() !== 0) return { ok: false, reason: 'tracefs needs root (running as non-root)' };
-  if (!fs.existsSync(path.join(TRACEFS, 'instances'))) {
+  const notRoot = inUserNamespace() ? ': uid 0 in a user namespace (unshare -r) is not root on the host' : '';
+  if (tracefsMounted() === false) {
     try {
       execFileSync('mount', ['-t', 'tracefs', 'nodev', TRACEFS], { stdio: ['ignore', 'ignore', 'pipe'] });
     } catch (error) {
       const stderr = ((error as { stderr?: Buffer }).stderr?.toString() ?? String(error))
         .trim()
         .split('\n')[0];
-      return { ok: false, reason: `tracefs is not mounted at ${TRACEFS} and mounting it failed: ${stderr}` };
+      return {
+        ok: false,
+        reason: `tracefs is not mounted at ${TRACEFS} and mounting it failed: ${stderr}${notRoot}`,
+      };
     }
   }
+  try {
+    fs.accessSync(TRACEFS, fs.constants.R_OK | fs.constants.X_OK);
+  } catch (error) {
+    return {
+      ok: false,
+      reason: `tracefs is mounted at ${TRACEFS} but this process cannot read it (${(error as NodeJS.ErrnoException).code})${notRoot}`,
+    };
+  }
+  if (!fs.existsSync(path.join(TRACEFS, 'instances')))
+    return { ok: false, reason: `${TRACEFS} is not a tracefs with instances (is it mounted?)` };
   if (!fs.existsSync(path.join(TRACEFS, 'events', STATE_EVENT)))
     return { ok: false, reason: `this kernel has no ${STATE_EVENT} tracepoint` };
   try {
     fs.accessSync(path.join(TRACEFS, 'instances'), fs.constants.W_OK);
   } catch {
-    return { ok: false, reason: `${TRACEFS}/instances is not writable` };
+    return { ok: false, reason: `${TRACEFS}/instances is not writable${notRoot}` };
   }
   return { ok: true, reason: `tracefs at ${TRACEFS}` };
 }
