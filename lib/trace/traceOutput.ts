@@ -160,7 +160,9 @@ export class TextTraceOutput implements TraceOutput {
     this.report.end();
     const { counts } = summary;
     if (summary.lostEvents)
-      this.write(`WARNING: the kernel dropped ${summary.lostEvents.toLocaleString('en-US')} events (ring buffer full: raise --buffer-kb); the paths around them are incomplete`);
+      this.write(
+        `WARNING: the kernel dropped ${summary.lostEvents.toLocaleString('en-US')} events (ring buffer full: raise --buffer-kb); the paths around them are incomplete`,
+      );
     if (summary.untracked)
       this.write(
         `WARNING: ${summary.untracked.toLocaleString('en-US')} sides were given out before they ended: more than --max-open ${summary.maxOpen.toLocaleString('en-US')} were open at once`,
