@@ -72,6 +72,11 @@ export class PathBuilder {
     return this.current.size;
   }
 
+  /** The paths that have not ended, oldest first. */
+  openPaths(): IterableIterator<ConnectionPath> {
+    return this.current.values();
+  }
+
   /** The path on this side key that has not ended, if any. */
   openPath(key: string): ConnectionPath | undefined {
     return this.current.get(key);
