@@ -64,6 +64,25 @@ function familyOf(fields: Fields): 4 | 6 {
 
 const V4_MAPPED = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/;
 
+/** Distinct addresses kept as independent strings; cleared when it grows past this. */
+const MAX_INTERNED = 4096;
+const interned = new Map<string, string>();
+
+/**
+ * An address as a string of its own. A field cut out of the trace text is a slice that keeps the
+ * whole chunk read from trace_pipe (64 KiB) alive for as long as it is referenced: a key kept per
+ * side (stress --trace) would keep the run's whole trace text in memory.
+ */
+function internHost(host: string): string {
+  let own = interned.get(host);
+  if (own === undefined) {
+    if (interned.size >= MAX_INTERNED) interned.clear();
+    own = Buffer.from(host, 'latin1').toString('latin1');
+    interned.set(own, own);
+  }
+  return own;
+}
+
 /** The addresses and ports, and the family they really are (a dual-stack socket on v4-mapped addresses is v4). */
 function addressing(fields: Fields) {
   let family = familyOf(fields);
@@ -78,8 +97,8 @@ function addressing(fields: Fields) {
   }
   return {
     family,
-    local: { host: localHost, port: Number(fields.get('sport')) },
-    remote: { host: remoteHost, port: Number(fields.get('dport')) },
+    local: { host: internHost(localHost), port: Number(fields.get('sport')) },
+    remote: { host: internHost(remoteHost), port: Number(fields.get('dport')) },
   };
 }
 
