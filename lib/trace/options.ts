@@ -70,7 +70,7 @@ order connections end; memory holds only what is open, whatever the length of th
                       openKinds, closeKinds, untracked, maxOpen, peakKept, timeWait, peakRssBytes, exitCode
   --demo --json prints one JSON document (one demo's result).
 
-Exit codes:
+exit codes:
   0    the trace ended (Ctrl-C, SIGTERM, SIGHUP or a closed stdout, without COMMAND); a demo showed its path
   1    a demo did not show its path within --max-tries, or another failure
   2    bad usage (one line on stderr, before anything is traced)

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Child } from '../../lib/core/childProcess.ts';
 import { PROTOCOL_VERSION } from '../../lib/rendezvous/protocol.ts';
 import { controlCharacters } from '../helpers/controlCharacters.ts';
-import { RendezvousTestClient } from '../helpers/rendezvousClient.ts';
+import { RawClient } from '../helpers/rawRendezvousClient.ts';
 import { repoRoot, runScript } from '../helpers/runScript.ts';
 
 const cleanups: (() => void)[] = [];
@@ -24,8 +24,8 @@ async function startServer(extra: string[] = []): Promise<{ server: Child; port:
   return { server, port: Number(LISTENING.exec(server.stdout())?.[1]) };
 }
 
-function client(port: number): RendezvousTestClient {
-  const made = new RendezvousTestClient(port);
+function client(port: number): RawClient {
+  const made = new RawClient(port);
   cleanups.push(() => made.destroy());
   return made;
 }
