@@ -15,7 +15,7 @@ import {
   teardownLab,
 } from '../lib/lab/buildLab.ts';
 import { findLabs, type LabSelector } from '../lib/lab/findLabs.ts';
-import { formatMatrix, matrixRows } from '../lib/lab/matrixRows.ts';
+import { formatMatrix, matrixRows, selectRows } from '../lib/lab/matrixRows.ts';
 import { runPunchAgent } from '../lib/lab/punchAgent.ts';
 import { runNatMatrix } from '../lib/lab/runMatrix.ts';
 import { describeBehaviour, LAB_ID, parseTopology, planLab } from '../lib/lab/topology.ts';
@@ -279,7 +279,9 @@ async function matrix(args: string[]): Promise<number> {
       punches: { type: 'string', default: '3' },
       deadline: { type: 'string', default: '3s' },
       'retry-interval': { type: 'string', default: '0ms' },
+      rows: { type: 'string' },
       only: { type: 'string' },
+      filter: { type: 'string' },
     },
     false,
   );
@@ -288,9 +290,9 @@ async function matrix(args: string[]): Promise<number> {
   if (deadlineMs < 500 || deadlineMs > 60_000) throw new UsageError('--deadline must be within 500ms..60s');
   const retryIntervalMs = parseDuration(values['retry-interval'], '--retry-interval');
   if (retryIntervalMs > 1000) throw new UsageError('--retry-interval must be within 0..1s');
-  const allRows = matrixRows();
-  const only = values.only?.split(',').map((text) => parseCount(text, '--only', 1, allRows.length));
-  const rows = only ? allRows.filter((row) => only.includes(row.number)) : allRows;
+  if (values.rows !== undefined && values.only !== undefined)
+    throw new UsageError('--only is another name for --rows: give one of them');
+  const rows = selectRows(matrixRows(), values.rows ?? values.only, values.filter);
   requireLabFacilities();
   if (needsUserNamespace()) return reexecInLabUserNamespace();
   const labId = String(process.pid);

@@ -55,10 +55,14 @@ export async function performPunch(name: string, request: PunchRequest): Promise
       retryIntervalMs: request.retryIntervalMs,
       extraDelayMs: request.extraDelayMs,
       serverTimeoutMs: 20_000,
+      predictPorts: request.predict ?? 0,
     });
     const { socket } = result;
     socket.on('error', () => {});
     try {
+      if (request.keepAliveMs) socket.setKeepAlive(true, request.keepAliveMs);
+      // Idle first (mapping timeouts): does the connection outlive the quiet?
+      if (request.quietMs) await new Promise((resolve) => setTimeout(resolve, request.quietMs));
       socket.write(`hello from ${name} in ${request.session}\n`);
       const received = await readLine(socket, 5000);
       return {
@@ -66,6 +70,7 @@ export async function performPunch(name: string, request: PunchRequest): Promise
         ok: received.startsWith('hello from '),
         elapsedMs: result.elapsedMs,
         attempts: result.attempts,
+        sockets: result.sockets,
         errors: result.errors,
         remote: `${socket.remoteAddress}:${socket.remotePort}`,
         received,
@@ -81,6 +86,7 @@ export async function performPunch(name: string, request: PunchRequest): Promise
       ok: false,
       elapsedMs: punch?.elapsedMs ?? 0,
       attempts: punch?.attempts ?? 0,
+      sockets: punch?.sockets ?? 0,
       errors: punch?.errors ?? {},
       code: punch?.code ?? 'ECHAT',
       error: (error as Error).message,

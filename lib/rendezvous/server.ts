@@ -18,9 +18,15 @@ import {
   LineSplitter,
   PROTOCOL_VERSION,
   type ProtocolError,
+  predictPorts,
   startDelays,
 } from './protocol.ts';
-import type { ClientMessage, ErrorCode, PeerInfo, ServerMessage } from './types.ts';
+
+/** How long the probe port remembers an endpoint it saw (a client registers right after probing). */
+const PROBE_MEMORY_MS = 60_000;
+const PROBE_MEMORY_MAX = 10_000;
+
+import type { ClientMessage, ErrorCode, PeerInfo, PortPrediction, ServerMessage } from './types.ts';
 
 export interface RendezvousServerOptions {
   host: string;
@@ -53,6 +59,8 @@ interface Client {
   name: string;
   session?: Session;
   probed: Endpoint | null;
+  /** From the main and the probe mapping, when they say the allocation is sequential. */
+  prediction?: PortPrediction;
   rtts: number[];
   pingSentAt: Map<number, number>;
   timer?: NodeJS.Timeout;
@@ -94,6 +102,17 @@ export async function startRendezvousServer(options: RendezvousServerOptions): P
   const clients = new Set<Client>();
   let nextClientId = 1;
   let probePort: number | null = null;
+  // Endpoints the probe port saw recently: a prediction rests only on mappings seen here, not on a
+  // client's word. Insertion order is time order, so the oldest go first.
+  const probesSeen = new Map<string, number>();
+  const rememberProbe = (endpoint: Endpoint) => {
+    const now = Date.now();
+    for (const [key, at] of probesSeen) {
+      if (now - at < PROBE_MEMORY_MS && probesSeen.size < PROBE_MEMORY_MAX) break;
+      probesSeen.delete(key);
+    }
+    probesSeen.set(formatEndpoint(endpoint), now);
+  };
 
   // Values can come from clients (a result's error text): logValue escapes what is not plain text.
   const event = (name: string, fields: Record<string, string | number | undefined>) => {
@@ -157,6 +176,7 @@ export async function startRendezvousServer(options: RendezvousServerOptions): P
     endpoint: client.observed,
     mapping: classifyMapping(client.observed, client.probed),
     rttMs: Math.round(Math.min(...client.rtts) * 1000) / 1000,
+    ...(client.prediction ? { prediction: client.prediction } : {}),
   });
 
   const tryPair = (session: Session) => {
@@ -195,6 +215,10 @@ export async function startRendezvousServer(options: RendezvousServerOptions): P
         client.session = session;
         client.name = message.name;
         client.probed = message.probed;
+        if (message.probed && probesSeen.has(formatEndpoint(message.probed))) {
+          const prediction = predictPorts(client.observed, message.probed);
+          if (prediction) client.prediction = prediction;
+        }
         client.state = 'measuring';
         event('register', {
           client: client.id,
@@ -202,6 +226,9 @@ export async function startRendezvousServer(options: RendezvousServerOptions): P
           name: message.name || undefined,
           from: formatEndpoint(client.observed),
           probed: message.probed ? formatEndpoint(message.probed) : undefined,
+          predicted: client.prediction
+            ? `${client.prediction.ports.slice(0, 3).join(',')}... (step ${client.prediction.step})`
+            : undefined,
         });
         send(client, { v: PROTOCOL_VERSION, type: 'registered', observed: client.observed });
         setTimer(client, pairTimeoutMs, () =>
@@ -299,6 +326,7 @@ export async function startRendezvousServer(options: RendezvousServerOptions): P
   const probeServer = net.createServer((socket) => {
     const observed = { host: plainAddress(socket.remoteAddress), port: socket.remotePort ?? 0 };
     event('probe', { from: formatEndpoint(observed) });
+    rememberProbe(observed);
     socket.on('error', () => {});
     socket.end(encodeMessage({ v: PROTOCOL_VERSION, type: 'observed', endpoint: observed }));
   });
