@@ -43,6 +43,7 @@ function readLine(socket: net.Socket, timeoutMs: number): Promise<string> {
 }
 
 export async function performPunch(name: string, request: PunchRequest): Promise<PunchOutcome> {
+  let sockets = 0;
   try {
     const result = await punchThroughRendezvous({
       server: request.server,
@@ -58,6 +59,7 @@ export async function performPunch(name: string, request: PunchRequest): Promise
       predictPorts: request.predict ?? 0,
     });
     const { socket } = result;
+    sockets = result.sockets;
     socket.on('error', () => {});
     try {
       if (request.keepAliveMs) socket.setKeepAlive(true, request.keepAliveMs);
@@ -86,7 +88,7 @@ export async function performPunch(name: string, request: PunchRequest): Promise
       ok: false,
       elapsedMs: punch?.elapsedMs ?? 0,
       attempts: punch?.attempts ?? 0,
-      sockets: punch?.sockets ?? 0,
+      sockets: punch?.sockets ?? sockets,
       errors: punch?.errors ?? {},
       code: punch?.code ?? 'ECHAT',
       error: (error as Error).message,

@@ -262,9 +262,10 @@ export function routerRuleset(behaviour: RouterBehaviour, _hostAddress: string, 
     ? // numgen random mod 10000 gives 0.01% steps.
       [`    numgen random mod 10000 < ${Math.round(behaviour.lossPercent * 100)} drop`]
     : [];
-  // A mapping that timed out must not come back from the middle of a stream (conntrack picks up
-  // mid-stream packets by default): only a SYN opens one.
-  const noPickup = idleS ? [`    ct state new tcp flags & (syn|ack) != syn drop`] : [];
+  // Only a SYN opens a mapping: conntrack would otherwise pick a connection up from its middle (a
+  // mapping that timed out would come back, and a stray packet of a forgotten connection would take
+  // a sequential port).
+  const noPickup = ['    ct state new tcp flags & (syn|ack) != syn drop'];
   const translate =
     allocation === 'preserve'
       ? ['    oifname "wan" masquerade']
