@@ -352,6 +352,9 @@ export async function punchThroughRendezvous(options: PunchOptions): Promise<Pun
     throw explainAbort(error);
   });
   socket.setNoDelay(true);
+  // An empty line (skipped by the protocol) tells the server at once that we are not a STUN client,
+  // so its hello comes without waiting.
+  socket.write('\n');
   const connection = new ServerConnection(socket, 'rendezvous');
   const abortConnection = () => socket.destroy();
   signal.addEventListener('abort', abortConnection, { once: true });
