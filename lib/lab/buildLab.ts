@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { isAlive } from '../core/childProcess.ts';
 import { EXIT } from '../core/errors.ts';
 import { readStates, removeState, stateDirectory, writeState } from './labState.ts';
-import { NAMESPACE_PREFIX, namespaceName, routerRuleset } from './topology.ts';
+import { ALLOCATED_PORTS, NAMESPACE_PREFIX, namespaceName, routerRuleset } from './topology.ts';
 import type { LabPlan, LabState, RouterBehaviour } from './types.ts';
 import { insideLabUserNamespace, probeUserNamespace } from './userNamespace.ts';
 
@@ -87,14 +87,35 @@ export function reconfigureRouter(plan: LabPlan, host: string, behaviour: Router
       ? named
       : plan.hosts.find((entry) => entry.name === (named?.router ?? `${host}-nat`));
   if (router?.role !== 'router' || !router.addresses[0]) throw new Error(`no router in front of '${host}'`);
+  // A reconfigured router forgets its connections, as after a reboot, but its port counter goes on
+  // where it stopped: restarted at the first port, it would hand the ports of the last row's
+  // connections out again while the hosts beyond still hold them closing, whose RSTs then cost the
+  // next connections extra ports and make a sequential NAT's step look larger than it is.
+  const counterStart = nextAllocatedPort(router.namespace) - ALLOCATED_PORTS.first;
   run(
     ['ip', 'netns', 'exec', router.namespace, 'nft', '-f', '-'],
-    routerRuleset(behaviour, router.addresses[1] ?? '', router.addresses[0]),
+    routerRuleset(behaviour, router.addresses[1] ?? '', router.addresses[0], counterStart),
   );
-  // A reconfigured router starts afresh, as after a reboot: no connection of the old behaviour
-  // lingers (a sequential counter starts over and must not meet its old ports' entries).
   forgetConnections(router.namespace);
   router.behaviour = behaviour;
+}
+
+/**
+ * The allocated port after the highest one the router's conntrack table holds (public ports are
+ * the reply direction's destination port), or the first allocated port if none.
+ */
+function nextAllocatedPort(namespace: string): number {
+  const result = spawnSync('ip', ['netns', 'exec', namespace, 'conntrack', '-L', '-p', 'tcp'], {
+    encoding: 'utf8',
+  });
+  let highest = ALLOCATED_PORTS.first - 1;
+  for (const line of (result.stdout ?? '').split('\n')) {
+    const ports = [...line.matchAll(/dport=(\d+)/g)];
+    const publicPort = Number(ports[1]?.[1]);
+    if (publicPort >= ALLOCATED_PORTS.first && publicPort <= ALLOCATED_PORTS.last && publicPort > highest)
+      highest = publicPort;
+  }
+  return highest + 1 > ALLOCATED_PORTS.last ? ALLOCATED_PORTS.first : highest + 1;
 }
 
 /** Empties a namespace's conntrack table (`conntrack -F`, from npm run setup). */

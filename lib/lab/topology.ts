@@ -247,7 +247,12 @@ function refuseRules(inbound: Inbound): string[] {
  * used (an inbound connection goes to the internal endpoint its mapping records); it stays in the
  * signature for callers.
  */
-export function routerRuleset(behaviour: RouterBehaviour, _hostAddress: string, wanAddress?: string): string {
+export function routerRuleset(
+  behaviour: RouterBehaviour,
+  _hostAddress: string,
+  wanAddress?: string,
+  counterStart = 0,
+): string {
   const allocation = allocationOf(behaviour);
   const { filtering, inbound, mapping } = behaviour;
   const dnatIn = filtering !== 'apdf';
@@ -300,10 +305,11 @@ export function routerRuleset(behaviour: RouterBehaviour, _hostAddress: string, 
     ...(allocation !== 'preserve' && !(mapping === 'edm' && allocation === 'random')
       ? [
           // numgen yields a number in host byte order, a port is in network order: a map turns one
-          // into the other (n -> first port + n).
+          // into the other (n -> first port + n, shifted by counterStart so a reloaded counter goes
+          // on where the old one stopped).
           '  map ports {',
           `    typeof numgen inc mod ${ALLOCATED_PORT_COUNT} : tcp sport`,
-          `    elements = { ${Array.from({ length: ALLOCATED_PORT_COUNT }, (_, n) => `${n} : ${ALLOCATED_PORTS.first + n}`).join(', ')} }`,
+          `    elements = { ${Array.from({ length: ALLOCATED_PORT_COUNT }, (_, n) => `${n} : ${ALLOCATED_PORTS.first + ((n + counterStart) % ALLOCATED_PORT_COUNT)}`).join(', ')} }`,
           '  }',
         ]
       : []),

@@ -38,6 +38,15 @@ describe('lab topology (pure)', () => {
     expect(routerRuleset({ ...base, lossPercent: 2.5 }, '10.0.1.2')).toMatch(
       /numgen random mod 10000 < 250 drop/,
     );
+    // A sequential counter reloaded at 5 goes on from the sixth port and wraps to the first.
+    const sequential = routerRuleset(
+      { ...base, mapping: 'edm', allocation: 'sequential' },
+      '10.0.1.2',
+      undefined,
+      5,
+    );
+    expect(sequential).toMatch(/elements = \{ 0 : 20005, 1 : 20006,/);
+    expect(sequential).toMatch(/4090 : 24095, 4091 : 20000,/);
     expect(() => parseTopology('eim:bogus')).toThrow(/unknown field 'bogus'/);
     expect(() => parseTopology('eim:150%')).toThrow(/over 100/);
   });
