@@ -35,6 +35,10 @@ export const RETRYABLE_CODES: ReadonlySet<string> = new Set([
   'EPIPE',
 ]);
 
+/** How often, and after how long, a connect that finds its 4-tuple still taken is tried again. */
+const BUSY_TUPLE_RETRIES = 3;
+const BUSY_TUPLE_WAIT_MS = 10;
+
 const WILDCARDS = new Set(['0.0.0.0', '::']);
 
 async function resolveHost(host: string, family?: 4 | 6): Promise<{ address: string; family: 4 | 6 }> {
@@ -130,6 +134,7 @@ export async function dialSimultaneous(options: DialOptions): Promise<DialResult
     let socket: net.Socket | undefined;
     let cancelRetry: (() => void) | undefined;
     let settled = false;
+    let busyInARow = 0;
 
     const elapsed = () => performance.now() - started;
     const deadlineTimer = setTimeout(() => {
@@ -196,7 +201,17 @@ export async function dialSimultaneous(options: DialOptions): Promise<DialResult
         if (settled) return;
         const code = error.code ?? 'UNKNOWN';
         errors[code] = (errors[code] ?? 0) + 1;
-        // bind() errors and anything else retrying cannot fix end the dial at once.
+        // A connect right after the last attempt failed can find that attempt's 4-tuple not yet
+        // released (EADDRNOTAVAIL): a few short waits let it go. One still taken after them is
+        // another connection's (a TIME_WAIT) and ends the dial like bind() errors and anything
+        // else retrying cannot fix.
+        const tupleBusy = code === 'EADDRNOTAVAIL' && error.syscall !== 'bind';
+        busyInARow = tupleBusy ? busyInARow + 1 : 0;
+        if (tupleBusy && busyInARow <= BUSY_TUPLE_RETRIES) {
+          const timer = setTimeout(attempt, Math.max(retryIntervalMs, BUSY_TUPLE_WAIT_MS));
+          cancelRetry = () => clearTimeout(timer);
+          return;
+        }
         if (error.syscall === 'bind' || !RETRYABLE_CODES.has(code)) {
           const what =
             code === 'EADDRINUSE' && error.syscall === 'bind'
