@@ -84,8 +84,8 @@ async function runOpened(
   }
   const traced = trace && (await trace.stop(pairsOfPlan(plan, result.pairs.planned, result.notStartedIds)));
   if (traced) {
-    const { openKinds, closeKinds, label, lostEvents } = traced;
-    Object.assign(result, { openKinds, closeKinds, trace: { ...label, lostEvents } });
+    const { openKinds, closeKinds, label, lostEvents, stateEdges } = traced;
+    Object.assign(result, { openKinds, closeKinds, trace: { ...label, lostEvents }, stateEdges });
   }
 
   // The report first: whatever fails below, it is not lost.

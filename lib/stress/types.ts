@@ -3,6 +3,7 @@
  * and the reports. Leaf module: types and constant tables only.
  */
 import type { Endpoint, PortRange } from '../core/types.ts';
+import type { StateEdges } from '../trace/types.ts';
 
 /** sandbox: a private network namespace whose nft rule drops early RSTs; race: the host loopback. */
 export const MODES = ['sandbox', 'race'] as const;
@@ -300,6 +301,8 @@ export interface StressResult
   openKinds?: Record<string, number>;
   closeKinds?: Record<string, number>;
   trace?: { source: string; reason?: string; sampleIntervalMs?: number; lostEvents: number };
+  /** --trace: the state diagram of the classified sides (the sides closeKinds counts, but those not seen). */
+  stateEdges?: StateEdges;
 }
 
 /**
