@@ -215,6 +215,32 @@ export interface Percentiles {
   max: number;
 }
 
+/** [percentile (0..100), value]: one point of an HDR percentile plot. */
+export type PercentilePoint = [percentile: number, value: number];
+/** [lowest value, highest value, count]: one bar of a histogram. */
+export type AttemptsBin = [low: number, high: number, count: number];
+
+/** The merged histograms as the report's plots need them (lib/stress/distributions.ts): bounded in size. */
+export interface Distributions {
+  /** Establish latency (ms) at log-spaced percentiles, then the maximum at 100. */
+  establishMs: PercentilePoint[];
+  /** Whole-pair latency (ms), the same way. */
+  pairMs: PercentilePoint[];
+  /** Sides per number of connect() attempts. */
+  attempts: AttemptsBin[];
+}
+
+/** [ms since the clock started, established, failed, cancelled so far]. */
+export type TimelinePoint = [ms: number, established: number, failed: number, cancelled: number];
+
+/** The run's progress sampled over time, at most a few hundred points (lib/stress/timeline.ts). */
+export interface Timeline {
+  /** Time between points at the end of the run (it doubles each time the points are thinned). */
+  intervalMs: number;
+  /** Cumulative counts in time order: the first at the start of the clock, the last at the end of the run. */
+  points: TimelinePoint[];
+}
+
 /** The run's facts that the statistics do not hold (aggregateResult adds the statistics). */
 export interface RunFacts {
   mode: Mode;
@@ -246,6 +272,8 @@ export interface RunFacts {
   peakRssBytes: number;
   /** The NDJSON pair log, if written. */
   log: string | undefined;
+  /** Progress sampled over the run (absent when the run never started its clock). */
+  timeline?: Timeline;
 }
 
 /** An output file that could not be written: which option, the path, and why. */
@@ -271,7 +299,7 @@ export interface PairCounts {
 
 /** The summary of a run: what --json writes and printResult prints. */
 export interface StressResult
-  extends Omit<RunFacts, 'rate' | 'planned' | 'log' | 'outputError' | 'notStartedIds'> {
+  extends Omit<RunFacts, 'rate' | 'planned' | 'log' | 'outputError' | 'notStartedIds' | 'timeline'> {
   /** Open-loop rate (pairs/s) or null for a closed loop. */
   rate: number | null;
   pairs: PairCounts;
@@ -301,6 +329,10 @@ export interface StressResult
   openKinds?: Record<string, number>;
   closeKinds?: Record<string, number>;
   trace?: { source: string; reason?: string; sampleIntervalMs?: number; lostEvents: number };
+  /** The latency curves and attempts histogram the report plots. */
+  distributions?: Distributions;
+  /** Progress over the run: pairs/s and failures over time in the report. */
+  timeline?: Timeline;
   /** --trace: the state diagram of the classified sides (the sides closeKinds counts, but those not seen). */
   stateEdges?: StateEdges;
 }
