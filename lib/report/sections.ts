@@ -4,7 +4,6 @@
  * (for breakdowns whose shape another part of simopen defines), and the state diagram section.
  */
 import { formatSourceLabel, TIME_WAIT_NOTE } from '../trace/formatPaths.ts';
-import { edgesOf } from '../trace/stateEdges.ts';
 import type { SourceLabel, StateEdges } from '../trace/types.ts';
 import { escapeHtml } from './html.ts';
 import { CATEGORY_COLORS, renderStateDiagram } from './stateDiagram.ts';
@@ -139,9 +138,4 @@ export function diagramSection(input: DiagramSectionInput): Section {
     html,
     wide: true,
   };
-}
-
-/** Edge keys of a path (for data-paths users that want them precomputed). */
-export function pathEdgeKeys(states: readonly string[]): string[] {
-  return edgesOf(states as never).map(([from, to]) => `${from}>${to}`);
 }

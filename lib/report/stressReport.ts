@@ -91,9 +91,15 @@ function latencyPlot(result: StressResult): PlotSpec | undefined {
   };
 }
 
+/** Points plotted at most: more would draw the jitter of 25 ms samples, not the run. */
+export const TIMELINE_PLOTTED = 150;
+
 function timelinePlot(result: StressResult): PlotSpec | undefined {
-  const points = result.timeline?.points ?? [];
-  if (points.length < 2) return undefined;
+  const sampled = result.timeline?.points ?? [];
+  if (sampled.length < 2) return undefined;
+  // Counts are cumulative: keeping every k-th point (and the last) widens the windows, loses nothing.
+  const every = Math.ceil((sampled.length - 1) / TIMELINE_PLOTTED);
+  const points = sampled.filter((_, index) => index % every === 0 || index === sampled.length - 1);
   const rate: [number, number][] = [];
   const failed: [number, number][] = [];
   const cancelled: [number, number][] = [];
@@ -175,6 +181,12 @@ function summarySection(result: StressResult): Section {
             .join(' &nbsp; ')
         : 'n/a',
     ],
+    [
+      'errors',
+      Object.entries(result.errors)
+        .map(([code, count]) => `<code>${escapeHtml(code)}</code> ${figure(`errors.${code}`, count)}`)
+        .join(', ') || 'none',
+    ],
     ['bytes verified', figure('bytesVerified', result.bytesVerified)],
     [
       'close outcomes',
@@ -198,14 +210,15 @@ function summarySection(result: StressResult): Section {
   return { id: 'summary', title: 'Summary', html: kvTable(rows) };
 }
 
-function errorsSection(result: StressResult): Section {
+function errorsSection(result: StressResult): Section | undefined {
+  if (!Object.keys(result.errors).length && !Object.keys(result.retryErrors).length) return undefined;
   const retried = Object.keys(result.retryErrors).length
     ? `<h3>Retried while dialing</h3>${countsTable(result.retryErrors, 'retryErrors', ['code', 'times'])}`
     : '';
   return {
     id: 'errors',
     title: 'Failures',
-    html: `${countsTable(result.errors, 'errors', ['why pairs failed', 'pairs'], result.pairs.failed)}${retried}`,
+    html: `${countsTable(result.errors, 'failures', ['why pairs failed', 'pairs'], result.pairs.failed)}${retried}`,
   };
 }
 
@@ -394,7 +407,7 @@ export function stressReportPage(result: StressResult, text: string): ReportPage
       'timeline',
       'Pairs per second and failures over time',
       timeline,
-      'Sampled on the main thread over the run (cumulative counts, differentiated).',
+      'From the counters sampled over the run: pairs established (and failed, cancelled) per second in each window.',
     ),
     plotSection(
       'latency',

@@ -46,7 +46,8 @@ export function readStressResult(path: string, option = '--compare'): StressResu
   return document as StressResult;
 }
 
-type Better = 'higher' | 'lower';
+/** Which way is better; neutral: neither (how many pairs were planned, say). */
+type Better = 'higher' | 'lower' | 'neutral';
 
 interface FigureSpec {
   figure: string;
@@ -67,7 +68,7 @@ const latency = (name: string, pick: (result: StressResult) => Percentiles | nul
 export const COMPARED_FIGURES: FigureSpec[] = [
   { figure: 'throughput', unit: 'pairs/s', better: 'higher', value: (result) => result.pairsPerSec },
   { figure: 'success', unit: '%', better: 'higher', value: (result) => result.successPct },
-  { figure: 'planned', unit: 'pairs', better: 'higher', value: (result) => result.pairs.planned },
+  { figure: 'planned', unit: 'pairs', better: 'neutral', value: (result) => result.pairs.planned },
   { figure: 'failed', unit: 'pairs', better: 'lower', value: (result) => result.pairs.failed },
   ...latency('establish', (result) => result.establishMs),
   ...latency('whole pair', (result) => result.pairMs),
@@ -96,7 +97,7 @@ export function compareResults(old: StressResult, current: StressResult, against
     const delta = oldValue !== null && newValue !== null ? round(newValue - oldValue) : null;
     const deltaPct = delta !== null && oldValue ? round((delta / Math.abs(oldValue)) * 100, 1) : null;
     let change: FigureDelta['change'] = null;
-    if (delta !== null)
+    if (delta !== null && spec.better !== 'neutral')
       change = delta === 0 ? 'same' : delta > 0 === (spec.better === 'higher') ? 'better' : 'worse';
     return { figure: spec.figure, unit: spec.unit, old: oldValue, new: newValue, delta, deltaPct, change };
   });
@@ -128,9 +129,11 @@ export function formatComparison(comparison: Comparison | undefined): string[] {
     const delta =
       figure.delta === null
         ? ''
-        : `${sign}${format(figure.delta, figure.unit)}${figure.deltaPct !== null ? ` (${sign}${figure.deltaPct}%)` : ''}${
-            figure.change === 'worse' ? '  worse' : figure.change === 'better' ? '  better' : ''
-          }`;
+        : figure.delta === 0
+          ? 'same'
+          : `${sign}${format(figure.delta, figure.unit)}${figure.deltaPct !== null ? ` (${sign}${figure.deltaPct}%)` : ''}${
+              figure.change === 'worse' ? '  worse' : figure.change === 'better' ? '  better' : ''
+            }`;
     return [figure.figure, format(figure.old, figure.unit), format(figure.new, figure.unit), delta];
   });
   const width = (column: number) => Math.max(...rows.map((row) => (row[column] ?? '').length));
