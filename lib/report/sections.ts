@@ -129,7 +129,7 @@ export function diagramSection(input: DiagramSectionInput): Section {
   const lost = lostEvents
     ? `<p class="note fail">The kernel dropped ${formatNumber(lostEvents)} events (ring buffer full): some paths are incomplete.</p>`
     : '';
-  const html = `<p class="note" style="margin:0 0 8px">${escapeHtml(input.intro)}</p>${legend()}<div class="diagram-wrap"><div class="diagram">${renderStateDiagram(edges.edges, { id: DIAGRAM_ID, unit: input.unit })}</div><div>${input.aside}<h3>Paths</h3>${pathsTable(edges, DIAGRAM_ID, input.unit)}</div></div>${
+  const html = `<p class="note" style="margin:0 0 8px">${escapeHtml(input.intro)}</p>${legend()}<div class="diagram-wrap"><div class="diagram">${renderStateDiagram(edges.edges, { id: DIAGRAM_ID, unit: input.unit })}</div><div>${input.aside}<h3>Distinct paths</h3>${pathsTable(edges, DIAGRAM_ID, input.unit)}</div></div>${
     label ? `<p class="note">${escapeHtml(formatSourceLabel(label))}.</p>` : ''
   }${inferred ? `<p class="note">${escapeHtml(TIME_WAIT_NOTE)}.</p>` : ''}${lost}`;
   return {
