@@ -59,13 +59,15 @@ code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; fo
 .legend-swatch { display: inline-block; width: 22px; height: 4px; border-radius: 2px; vertical-align: middle; margin-right: 6px; }
 tr.pick { cursor: pointer; } tr.pick:hover { background: #f8fafc; } tr.pick.active { background: #ede9fe; }
 .states { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
-.matrix-grid td.cell { text-align: center; font-weight: 650; min-width: 58px; border: 2px solid #fff; border-radius: 6px; cursor: help; }
+.matrix-grid { width: auto; }
+.matrix-grid td.cell { text-align: center; font-weight: 650; min-width: 96px; height: 30px; border: 2px solid #fff; border-radius: 6px; cursor: help; }
 .matrix-grid td.cell.all { background: #bbf7d0; color: #14532d; } .matrix-grid td.cell.none { background: #fecaca; color: #7f1d1d; }
 .matrix-grid td.cell.some { background: #fde68a; color: #78350f; } .matrix-grid td.cell.empty { background: #f8fafc; cursor: default; }
 .matrix-grid td.cell.mismatch { outline: 3px solid #0f172a; outline-offset: -3px; }
 .matrix-grid th.row-head { text-align: right; white-space: nowrap; text-transform: none; font-size: 12.5px; color: var(--ink); }
 .matrix-grid th.col-head { text-align: center; white-space: nowrap; text-transform: none; font-size: 12px; color: var(--ink); vertical-align: bottom; }
 .matrix-grid .axis { color: var(--muted); font-size: 12px; }
+.cell-detail { white-space: pre-wrap; background: #f8fafc; color: var(--ink); border: 1px solid var(--line); min-height: 5.5em; margin-top: 12px; }
 footer { max-width: 1280px; margin: 0 auto; padding: 10px 24px 28px; color: var(--muted); font-size: 12px; }
 @media (max-width: 900px) { .grid { grid-template-columns: 1fr; } .diagram-wrap { grid-template-columns: 1fr; } }
 @media print { body { background: #fff; } header { background: #fff; color: var(--ink); } .card { break-inside: avoid; } }

@@ -137,5 +137,15 @@
       }
     });
   }
+  // The matrix: a cell's row, outcome and reason shown under the grids as well as in its tooltip.
+  const detail = document.getElementById('cell-detail');
+  if (detail)
+    for (const cell of document.querySelectorAll('td.cell[data-row]')) {
+      const show = () => {
+        detail.textContent = cell.title;
+      };
+      cell.addEventListener('mouseenter', show);
+      cell.addEventListener('click', show);
+    }
   document.body.dataset.ready = 'true';
 })();
