@@ -13,11 +13,20 @@ export function formatNumber(value: number, digits = 3): string {
   return value.toLocaleString('en-US', { maximumFractionDigits: digits });
 }
 
-/** A number shown formatted, its exact value and what it is in data attributes. */
-export function figure(name: string, value: number | null | undefined, suffix = '', digits = 3): string {
+/**
+ * A number shown formatted (times `scale`, with `suffix`), its exact value (as the JSON has it) and
+ * what it is in data attributes.
+ */
+export function figure(
+  name: string,
+  value: number | null | undefined,
+  suffix = '',
+  digits = 3,
+  scale = 1,
+): string {
   if (value === null || value === undefined)
     return `<span data-figure="${escapeHtml(name)}" data-value="">-</span>`;
-  return `<span data-figure="${escapeHtml(name)}" data-value="${value}">${escapeHtml(formatNumber(value, digits))}${escapeHtml(suffix)}</span>`;
+  return `<span data-figure="${escapeHtml(name)}" data-value="${value}">${escapeHtml(formatNumber(value * scale, digits))}${escapeHtml(suffix)}</span>`;
 }
 
 /** Rows of [label, HTML]. */

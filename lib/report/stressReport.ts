@@ -169,7 +169,7 @@ function summarySection(result: StressResult): Section {
     ],
     [
       'throughput',
-      `${figure('pairsPerSec', result.pairsPerSec)} pairs/s over ${figure('durationMs', result.durationMs / 1000, ' s', 2)}`,
+      `${figure('pairsPerSec', result.pairsPerSec)} pairs/s over ${figure('durationMs', result.durationMs, ' s', 2, 1 / 1000)}`,
     ],
     ['establish', latencyCells('establishMs', result.establishMs)],
     ['whole pair', latencyCells('pairMs', result.pairMs)],
@@ -194,7 +194,7 @@ function summarySection(result: StressResult): Section {
         .map(([kind, count]) => `${escapeHtml(kind)} ${figure(`closeOutcomes.${kind}`, count)}`)
         .join(', ') || 'none',
     ],
-    ['peak RSS', figure('peakRssBytes', Math.round(result.peakRssBytes / 1048576), ' MiB')],
+    ['peak RSS', figure('peakRssBytes', result.peakRssBytes, ' MiB', 0, 1 / 1048576)],
   ];
   if (result.workerCrashes)
     rows.push([

@@ -170,7 +170,7 @@ export function traceReportPage(
         'kept at once',
         `${figure('peakKept', summary.peakKept)} sides at most (--max-open ${formatNumber(summary.maxOpen)})${summary.untracked ? `; ${figure('untracked', summary.untracked)} given out untracked` : ''}`,
       ],
-      ['peak RSS', figure('peakRssBytes', Math.round(summary.peakRssBytes / 1048576), ' MiB')],
+      ['peak RSS', figure('peakRssBytes', summary.peakRssBytes, ' MiB', 0, 1 / 1048576)],
     );
     if (summary.timeWait)
       rows.push([
