@@ -4,8 +4,9 @@
  * what the punches did and its reason on hover; then every row as the text table has it. The
  * behaviours come from the rows themselves, so a matrix with more of them draws them all.
  */
+import { LATE_MS, matrixRowCells, SKEW_MS, TABLE_HEADER } from '../lab/matrixRows.ts';
 import { formatBehaviour } from '../lab/topology.ts';
-import type { Expectation, RowSummary } from '../lab/types.ts';
+import type { Expectation, MatrixRow, RowSummary, Timing } from '../lab/types.ts';
 import { escapeHtml } from './html.ts';
 import { formatNumber } from './sections.ts';
 import type { ReportPage, Section, Tile } from './types.ts';
@@ -31,11 +32,29 @@ export function outcomeOf(summary: RowSummary): 'all' | 'none' | 'some' {
   return summary.successes === summary.punches ? 'all' : 'some';
 }
 
+const TIMING_TEXT: Record<Timing, string> = {
+  sync: 'both start together, retry after a refusal',
+  skew: `bob starts ${SKEW_MS} ms late, one connect each`,
+  late: `bob starts ${LATE_MS / 1000} s late, one connect each`,
+};
+
+/** Alice's side of the grid: her router, behind the CGNAT in a double NAT. */
+export function aliceLabel(row: MatrixRow): string {
+  return row.layout === 'double-nat'
+    ? `${formatBehaviour(row.cgnat ?? row.alice)}/${formatBehaviour(row.alice)}`
+    : formatBehaviour(row.alice);
+}
+
+/** Bob's side of the grid: his router, or alice's when both sit behind one. */
+export function bobLabel(row: MatrixRow): string {
+  return row.layout === 'one-nat' ? '(same NAT)' : formatBehaviour(row.bob);
+}
+
 /** The hover text of a row's cell: what ran, what happened, what was expected and why. */
 export function cellTitle(summary: RowSummary): string {
   const { row } = summary;
   const lines = [
-    `row ${row.number}: alice ${formatBehaviour(row.alice)}, bob ${formatBehaviour(row.bob)}, ${row.timing === 'skew' ? 'bob starts late' : 'both start together'}`,
+    `row ${row.number}: alice ${aliceLabel(row)}, bob ${bobLabel(row)}, ${TIMING_TEXT[row.timing]}`,
     `${summary.successes}/${summary.punches} direct${summary.medianMs === undefined ? '' : `, median ${summary.medianMs.toFixed(1)} ms`}, ${summary.retriesPerPunch.toFixed(1)} retries per punch`,
     `expected: ${EXPECT_TEXT[row.expect]}${summary.matches ? ' (matches)' : ' (MISMATCH)'}`,
     `why: ${row.reason}`,
@@ -44,11 +63,27 @@ export function cellTitle(summary: RowSummary): string {
   return lines.join('\n');
 }
 
-/** One grid per way of starting and loss, in the order the rows come. */
-function groupKey(summary: RowSummary): string {
+const LAYOUT_TEXT = {
+  'two-nats': '',
+  'one-nat': 'both behind one router',
+  'double-nat': 'alice behind a CGNAT and her router',
+} as const;
+
+/**
+ * One grid per way of starting, loss, layout and the other axes of a row that the cell labels do
+ * not show, in the order the rows come: two rows never share a cell.
+ */
+export function groupKey(summary: RowSummary): string {
   const { row } = summary;
   const loss = Math.max(row.alice.lossPercent, row.bob.lossPercent);
-  return `${row.timing === 'skew' ? 'bob starts late, one connect each' : 'both start together, retry after a refusal'}${loss ? `, ${loss}% loss` : ''}`;
+  return [
+    TIMING_TEXT[row.timing],
+    ...(loss ? [`${loss}% loss`] : []),
+    ...(row.layout && LAYOUT_TEXT[row.layout] ? [LAYOUT_TEXT[row.layout]] : []),
+    ...(row.predict ? [`port prediction (${row.predict} at once)`] : []),
+    ...(row.quietMs ? [`${row.quietMs / 1000} s quiet after connecting`] : []),
+    ...(row.keepAliveMs ? [`keepalive every ${row.keepAliveMs / 1000} s`] : []),
+  ].join(', ');
 }
 
 function grid(title: string, summaries: readonly RowSummary[]): string {
@@ -56,8 +91,8 @@ function grid(title: string, summaries: readonly RowSummary[]): string {
   const bobs: string[] = [];
   const cells = new Map<string, RowSummary>();
   for (const summary of summaries) {
-    const alice = formatBehaviour(summary.row.alice);
-    const bob = formatBehaviour(summary.row.bob);
+    const alice = aliceLabel(summary.row);
+    const bob = bobLabel(summary.row);
     if (!alices.includes(alice)) alices.push(alice);
     if (!bobs.includes(bob)) bobs.push(bob);
     // Two rows on one cell (a matrix with more axes than the label shows): the first one stays.
@@ -80,18 +115,28 @@ function grid(title: string, summaries: readonly RowSummary[]): string {
   return `<h3>${escapeHtml(title)}</h3><div style="overflow-x:auto"><table class="matrix-grid">${head}${body}</table></div>`;
 }
 
+/** Every row as lab.ts matrix prints it (the same cells), with its reason. */
 function rowsTable(summaries: readonly RowSummary[]): string {
+  const numeric = new Set(['#', 'direct', 'median ms', 'retries', 'sockets']);
+  const head = [...TABLE_HEADER, 'why']
+    .map((name) => `<th${numeric.has(name) ? ' class="num"' : ''}>${escapeHtml(name)}</th>`)
+    .join('');
   const rows = summaries
     .map((summary) => {
-      const { row } = summary;
-      return `<tr data-row="${row.number}"><td class="num">${row.number}</td><td><code>${escapeHtml(formatBehaviour(row.alice))}</code></td><td><code>${escapeHtml(formatBehaviour(row.bob))}</code></td><td>${row.timing}</td><td class="num">${summary.successes}/${summary.punches}</td><td class="num">${
-        summary.medianMs === undefined ? '-' : summary.medianMs.toFixed(1)
-      }</td><td class="num">${summary.retriesPerPunch.toFixed(1)}</td><td>${escapeHtml(EXPECT_TEXT[row.expect])}</td><td>${
-        summary.matches ? '<span class="pass">ok</span>' : '<span class="fail">MISMATCH</span>'
-      }</td><td class="note">${escapeHtml(row.reason)}${summary.failure ? `<br><code>${escapeHtml(`${summary.failure.code}: ${summary.failure.error}`)}</code>` : ''}</td></tr>`;
+      const cells = matrixRowCells(summary)
+        .map((cell, column) => {
+          const name = TABLE_HEADER[column] ?? '';
+          if (name === 'match')
+            return `<td>${summary.matches ? '<span class="pass">ok</span>' : '<span class="fail">MISMATCH</span>'}</td>`;
+          if (name.endsWith('router')) return `<td><code>${escapeHtml(cell)}</code></td>`;
+          return `<td${numeric.has(name) ? ' class="num"' : ''}>${escapeHtml(cell)}</td>`;
+        })
+        .join('');
+      const why = `<td class="note">${escapeHtml(summary.row.reason)}${summary.failure ? `<br><code>${escapeHtml(`${summary.failure.code}: ${summary.failure.error}`)}</code>` : ''}</td>`;
+      return `<tr data-row="${summary.row.number}">${cells}${why}</tr>`;
     })
     .join('');
-  return `<div style="overflow-x:auto"><table><thead><tr><th class="num">#</th><th>alice router</th><th>bob router</th><th>start</th><th class="num">direct</th><th class="num">median ms</th><th class="num">retries</th><th>expected</th><th>match</th><th>why</th></tr></thead><tbody>${rows}</tbody></table></div>`;
+  return `<div style="overflow-x:auto"><table><thead><tr>${head}</tr></thead><tbody>${rows}</tbody></table></div>`;
 }
 
 export function matrixReportPage(summaries: readonly RowSummary[], facts: MatrixRunFacts): ReportPage {

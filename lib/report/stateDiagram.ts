@@ -375,7 +375,7 @@ export const CATEGORY_COLORS: Record<EdgeCategory, string> = {
 const IDLE_COLOR = '#cbd5e1';
 
 function fmt(value: number): string {
-  return Math.round(value * 10) / 10 + '';
+  return String(Math.round(value * 10) / 10);
 }
 
 function pathData(curve: Curve): string {

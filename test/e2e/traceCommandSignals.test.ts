@@ -174,7 +174,7 @@ describe('trace.ts refuses what it cannot trace, and explains itself', () => {
     expect(help).toContain('NDJSON');
     for (const record of ['start', 'path', 'pair', 'timeWait', 'summary'])
       expect(help).toMatch(new RegExp(`^ +${record} `, 'm'));
-    expect(help).toMatch(/^Exit codes:/m);
+    expect(help).toMatch(/^exit codes:/m);
     for (const code of ['0', '1', '2', '3', '130']) expect(help).toMatch(new RegExp(`^ +${code} +\\S`, 'm'));
     expect(help).toContain('128+N');
   });
