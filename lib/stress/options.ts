@@ -71,9 +71,10 @@ export const STRESS_HELP = `usage: ${STRESS_USAGE}
 
 exit codes: 0 ok, 1 success below --min-success, an output that failed during or after the run (the
             report is printed first) or a run error, 2 bad usage or an output that cannot be written,
-            3 --mode sandbox impossible here, 99 a --threshold failed, 130 interrupted (SIGINT/SIGTERM/SIGHUP: pairs in flight
-            cancelled, partial report; a second signal quits at once without one), 128+N the run in
-            the sandbox was killed by signal N (said on stderr)
+            3 --mode sandbox impossible here, 99 a --threshold failed (outputs are written first),
+            130 interrupted (SIGINT/SIGTERM/SIGHUP: pairs in flight cancelled, partial report; a
+            second signal quits at once without one), 128+N the run in the sandbox was killed by
+            signal N (said on stderr)
 see docs/guarantees.md for what happens to the output files, on signals and on a full disk`;
 
 export const DEFAULT_PAIRS = 10_000;
