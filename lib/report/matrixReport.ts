@@ -148,7 +148,7 @@ export function matrixReportPage(summaries: readonly RowSummary[], facts: Matrix
   const matched = summaries.filter((summary) => summary.matches).length;
   const punches = summaries.reduce((sum, summary) => sum + summary.punches, 0);
   const direct = summaries.reduce((sum, summary) => sum + summary.successes, 0);
-  const legend = `<p class="note"><span class="badge good">all connected</span> <span class="badge warn">some</span> <span class="badge bad">none</span> &nbsp; a framed cell with “!” did not match its expected outcome. Hover a cell for its reason. A behaviour is MAPPING:FILTERING:INBOUND[:LOSS]: eim/edm endpoint-independent or -dependent mapping, eif/apdf filtering, what the router does with an unsolicited SYN (drop, rst).</p>`;
+  const legend = `<p class="note"><span class="badge good">all connected</span> <span class="badge warn">some</span> <span class="badge bad">none</span> &nbsp; a framed cell with “!” did not match its expected outcome. Hover a cell for its reason. A behaviour is MAPPING[:ALLOCATION]:FILTERING:INBOUND[:hairpin][:idle=D][:LOSS%] as lab.ts up takes it: eim/edm endpoint-independent or -dependent mapping; preserve/sequential/random port allocation (shown when not the mapping’s default); eif/adf/apdf endpoint-independent, address-dependent or address-and-port-dependent filtering; what the router does with an unsolicited SYN (drop, rst, icmp, hold6s). A double NAT shows CGNAT/ROUTER.</p>`;
   const sections: Section[] = [
     {
       id: 'grid',
