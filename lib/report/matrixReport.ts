@@ -6,7 +6,7 @@
  */
 import { LATE_MS, matrixRowCells, SKEW_MS, TABLE_HEADER } from '../lab/matrixRows.ts';
 import { formatBehaviour } from '../lab/topology.ts';
-import type { Expectation, MatrixRow, RowSummary, Timing } from '../lab/types.ts';
+import type { Expectation, MatrixRow, RouterBehaviour, RowSummary, Timing } from '../lab/types.ts';
 import { escapeHtml } from './html.ts';
 import { formatNumber } from './sections.ts';
 import type { ReportPage, Section, Tile } from './types.ts';
@@ -63,6 +63,11 @@ export function cellTitle(summary: RowSummary): string {
   return lines.join('\n');
 }
 
+/** Mapping, filtering and inbound of the first matrix only (eim/edm, eif/apdf, drop/rst). */
+function isClassic(behaviour: RouterBehaviour): boolean {
+  return /^(eim|edm):(eif|apdf):(drop|rst)(:\d+%)?$/.test(formatBehaviour(behaviour));
+}
+
 const LAYOUT_TEXT = {
   'two-nats': '',
   'one-nat': 'both behind one router',
@@ -76,8 +81,11 @@ const LAYOUT_TEXT = {
 export function groupKey(summary: RowSummary): string {
   const { row } = summary;
   const loss = Math.max(row.alice.lossPercent, row.bob.lossPercent);
+  const classic = [row.alice, row.bob, ...(row.cgnat ? [row.cgnat] : [])].every(isClassic);
   return [
     TIMING_TEXT[row.timing],
+    // The square grid of the first behaviours stays square; routers with more to them get their own.
+    ...(classic ? [] : ['more router behaviours']),
     ...(loss ? [`${loss}% loss`] : []),
     ...(row.layout && LAYOUT_TEXT[row.layout] ? [LAYOUT_TEXT[row.layout]] : []),
     ...(row.predict ? [`port prediction (${row.predict} at once)`] : []),
