@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Child } from '../../lib/core/childProcess.ts';
+import { UsageError } from '../../lib/core/errors.ts';
 import { probeLab } from '../../lib/lab/buildLab.ts';
+import { runStressPlan } from '../../lib/stress/index.ts';
 import type { StressResult } from '../../lib/stress/types.ts';
 import { probeTracefs } from '../../lib/trace/kernelTracepoint.ts';
 import { edgeKey, edgesOf } from '../../lib/trace/stateEdges.ts';
@@ -249,6 +251,27 @@ describe.skipIf(skipBrowser)('stress.ts --report', () => {
       expect(rest.join('\n')).toMatch(/^usage: stress\.ts /);
       expect(result.stdout).toBe('');
     }
+  });
+});
+
+describe.skipIf(skipBrowser)('runStressPlan with report, thresholds and compare', () => {
+  it('writes the report, lists the thresholds and compares, as stress.ts does; a bad threshold throws before the run', async () => {
+    const html = join(scratch, 'api.html');
+    const result = await runStressPlan({
+      mode: 'race',
+      pairs: 20,
+      report: html,
+      thresholds: ['established>=1', 'failed<0'],
+      compare: join(scratch, 'stress.json'),
+    });
+    expect(result.thresholds?.map((threshold) => threshold.pass)).toEqual([true, false]);
+    expect(result.comparison?.figures.length).toBeGreaterThan(0);
+    const report = await open(html);
+    await expectCleanPage(report, 'api.png');
+    expect(Number((await figures(report.page))['pairs.planned'])).toBe(20);
+    await expect(runStressPlan({ mode: 'race', pairs: 20, thresholds: ['p99<1ms'] })).rejects.toThrow(
+      UsageError,
+    );
   });
 });
 
