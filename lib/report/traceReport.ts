@@ -13,8 +13,10 @@ import { escapeHtml } from './html.ts';
 import { countsTable, DIAGRAM_ID, diagramSection, figure, formatNumber, kvTable } from './sections.ts';
 import type { ReportPage, Section, Tile } from './types.ts';
 
-/** Connections (or listeners, failed attempts) kept in full to draw one by one. */
-export const DETAILED_ITEMS = 16;
+/** Connections kept in full to draw one by one. */
+export const DETAILED_CONNECTIONS = 16;
+/** Listeners and failed attempts kept in full besides them. */
+export const DETAILED_OTHERS = 4;
 
 interface DetailedSide {
   endpoints: string;
@@ -24,6 +26,8 @@ interface DetailedSide {
 }
 
 interface DetailedItem {
+  /** The item's number in the trace (1-based), as the table lists it. */
+  seq: number;
   kind: TracedItem['kind'];
   sides: DetailedSide[];
   open?: string;
@@ -71,20 +75,44 @@ export class TraceReportCollector implements TraceOutput {
         ? item.pair.sides.filter((side): side is ConnectionPath => !!side)
         : [item.path];
     for (const path of paths) this.tally.add(path.states);
-    if (this.detailed.length < DETAILED_ITEMS) {
-      // The first transition's time: the first step of a path is when it left its first state.
-      const originUs = Math.min(...paths.map((path) => path.steps[1]?.timestampUs ?? path.startUs));
-      this.detailed.push({
-        kind: item.kind,
-        sides: paths.map((path) => detailOf(path, originUs)),
-        ...(item.kind === 'connection'
-          ? {
-              open: item.pair.open,
-              close: item.pair.close.filter((kind): kind is NonNullable<typeof kind> => !!kind),
-            }
-          : {}),
-      });
+    const slot = this.slotFor(item);
+    if (slot === undefined) return;
+    // The first transition's time: the first step of a path is when it left its first state.
+    const originUs = Math.min(...paths.map((path) => path.steps[1]?.timestampUs ?? path.startUs));
+    this.detailed[slot] = {
+      seq: this.items,
+      kind: item.kind,
+      sides: paths.map((path) => detailOf(path, originUs)),
+      ...(item.kind === 'connection'
+        ? {
+            open: item.pair.open,
+            close: item.pair.close.filter((kind): kind is NonNullable<typeof kind> => !!kind),
+          }
+        : {}),
+    };
+  }
+
+  /**
+   * Where this item goes in the detailed list, if anywhere: the first connections, and the first
+   * few listeners and failed attempts besides. Once the connections are full, a connection that
+   * opened in a way none listed did takes the place of the latest one of a way listed twice, so
+   * every kind of open seen has an example to draw.
+   */
+  private slotFor(item: TracedItem): number | undefined {
+    if (item.kind !== 'connection') {
+      const others = this.detailed.filter((entry) => entry.kind !== 'connection').length;
+      return others < DETAILED_OTHERS ? this.detailed.length : undefined;
     }
+    const connections = this.detailed.filter((entry) => entry.kind === 'connection');
+    if (connections.length < DETAILED_CONNECTIONS) return this.detailed.length;
+    if (connections.some((entry) => entry.open === item.pair.open)) return undefined;
+    const byOpen = new Map<string | undefined, number>();
+    for (const entry of connections) byOpen.set(entry.open, (byOpen.get(entry.open) ?? 0) + 1);
+    for (let index = this.detailed.length - 1; index >= 0; index -= 1) {
+      const entry = this.detailed[index] as DetailedItem;
+      if (entry.kind === 'connection' && (byOpen.get(entry.open) ?? 0) > 1) return index;
+    }
+    return undefined;
   }
 
   timeWait(_check: TimeWaitCheck): void {}
@@ -96,14 +124,15 @@ export class TraceReportCollector implements TraceOutput {
   }
 
   page(): ReportPage {
-    return traceReportPage(this.startRecord, this.summary, this.tally, this.detailed, this.items);
+    const detailed = this.detailed.slice().sort((x, y) => x.seq - y.seq);
+    return traceReportPage(this.startRecord, this.summary, this.tally, detailed, this.items);
   }
 }
 
 function connectionsTable(detailed: readonly DetailedItem[], items: number): string {
   if (!detailed.length) return '<p class="note">No connection was traced.</p>';
   const rows = detailed
-    .map((item, index) => {
+    .map((item) => {
       const what =
         item.kind === 'connection'
           ? `${escapeHtml(item.open ?? '')}<br><span class="note">close ${escapeHtml((item.close ?? []).join(', '))}</span>`
@@ -114,12 +143,12 @@ function connectionsTable(detailed: readonly DetailedItem[], items: number): str
             `<div><span class="legend-swatch" style="background:${sideIndex === 0 ? '#7c3aed' : '#db2777'}"></span><code>${escapeHtml(side.endpoints)}</code>${side.untracked ? ' <span class="badge warn">untracked</span>' : ''}<div class="states">${escapeHtml(side.text)}</div></div>`,
         )
         .join('');
-      return `<tr class="pick" data-paths="${escapeHtml(JSON.stringify(item.sides.map((side) => side.states)))}"><td class="num">${index + 1}</td><td>${what}</td><td>${sides}</td></tr>`;
+      return `<tr class="pick" data-paths="${escapeHtml(JSON.stringify(item.sides.map((side) => side.states)))}"><td class="num">${formatNumber(item.seq)}</td><td>${what}</td><td>${sides}</td></tr>`;
     })
     .join('');
   const more =
     items > detailed.length
-      ? `<p class="note">The first ${detailed.length} of ${formatNumber(items)} are listed; all of them are counted on the diagram.</p>`
+      ? `<p class="note">${detailed.length} of ${formatNumber(items)} listed (numbered in the order they ended): the first connections, at least one of each way they opened, and the first listeners and failed attempts; all of them are counted on the diagram.</p>`
       : '';
   return `<div data-diagram="${DIAGRAM_ID}" style="max-height:760px;overflow-y:auto"><table><thead><tr><th class="num">#</th><th>open / close</th><th>sides, each state with its time from the connection’s first transition (click a row to draw it on the diagram)</th></tr></thead><tbody>${rows}</tbody></table></div>${more}`;
 }
