@@ -76,7 +76,7 @@ function latencyPlot(result: StressResult): PlotSpec | undefined {
   }
   const drawn = curves.filter((curve) => curve.points.length > 0);
   if (!drawn.length) return undefined;
-  const maxAt = Math.ceil(Math.max(1, ...drawn.map((curve) => deepest(curve.points))) * 4) / 4 + 0.25;
+  const maxAt = Math.ceil(Math.max(1, ...drawn.map((curve) => deepest(curve.points))) * 4) / 4 + 0.5;
   return {
     id: 'plot-latency',
     xLabel: 'percentile',

@@ -10,6 +10,12 @@
       ? '-'
       : Number(value).toLocaleString('en-US', { maximumFractionDigits: digits });
 
+  /** Axis ticks: 2.5M rather than 2,500,000, so that the labels fit beside the plot. */
+  const tick = (value) =>
+    Math.abs(value) >= 100_000
+      ? value.toLocaleString('en-US', { notation: 'compact', maximumFractionDigits: 2 })
+      : value.toLocaleString('en-US', { maximumFractionDigits: 3 });
+
   /** x = log10(1 / (1 - percentile)) back to "99.9%". */
   function percentileText(x, maxAt) {
     if (maxAt !== undefined && Math.abs(x - maxAt) < 1e-9) return 'max';
@@ -69,7 +75,11 @@
         paths: bars ? uPlot.paths.bars({ size: [0.7, 80] }) : undefined,
         value: (_, value) => number(value),
       });
-    const axes = [xAxis, { label: spec.yLabel, stroke: '#475569', grid: { stroke: '#eef2f7' }, size: 60 }];
+    const yValues = (_, splits) => splits.map(tick);
+    const axes = [
+      xAxis,
+      { label: spec.yLabel, stroke: '#475569', grid: { stroke: '#eef2f7' }, size: 60, values: yValues },
+    ];
     const scales = { x: xScale, y: { range: (_, min, max) => [Math.min(0, min), max > 0 ? max * 1.08 : 1] } };
     if (spec.rightLabel) {
       axes.push({
@@ -79,6 +89,7 @@
         stroke: '#b91c1c',
         grid: { show: false },
         size: 60,
+        values: yValues,
       });
       scales.right = { range: (_, _min, max) => [0, max > 0 ? max * 1.1 : 1] };
     }
