@@ -236,6 +236,37 @@ describe.skipIf(skipBrowser)('stress.ts --report', () => {
     expect(legend.filter((text) => /\(before\)/.test(text)).length).toBeGreaterThan(0);
   });
 
+  it('an interrupted run still writes its report: partial, every pair accounted for, as the JSON has it', async () => {
+    const html = join(scratch, 'interrupted.html');
+    const json = join(scratch, 'interrupted.json');
+    const child = runScript(
+      'stress',
+      ['--pairs', '1M', '--warmup', '0', '--report', html, '--json', json],
+      {},
+      { stdin: 'ignore' },
+    );
+    started.push(child);
+    // Progress lines say pairs are running.
+    await expect
+      .poll(() => /\d+ pairs\/s/.test(child.stderr()), { timeout: 60_000, interval: 100 })
+      .toBe(true);
+    expect(await child.stop('SIGINT')).toBe(130);
+    const saved = JSON.parse(readFileSync(json, 'utf8')) as StressResult;
+    expect(saved.interrupted).toBe(true);
+    const report = await open(html);
+    await expectCleanPage(report, 'stress-interrupted.png');
+    expect(await report.page.title()).toMatch(/\(interrupted, partial\)$/);
+    const shown = await figures(report.page);
+    for (const name of [
+      'pairs.planned',
+      'pairs.established',
+      'pairs.cancelled',
+      'pairs.notStarted',
+      'pairs.failed',
+    ])
+      expect(Number(shown[name]), name).toBe(valueAt(saved, name));
+  });
+
   it('bad threshold syntax and an --compare that is not a stress JSON are usage errors before the run', async () => {
     for (const [args, message] of [
       [['--threshold', 'p99<5ms'], /--threshold 'p99<5ms': unknown metric/],
