@@ -6,6 +6,7 @@
 import { isAlive, startChild } from '../lib/core/childProcess.ts';
 import { parseCount, parseDuration, parseFlags, runMain } from '../lib/core/cli.ts';
 import { EXIT, ExitError, UsageError } from '../lib/core/errors.ts';
+import { describeFileError, type OutputFile, openOutputFiles } from '../lib/core/outputFile.ts';
 import {
   applyLab,
   isOrphan,
@@ -19,15 +20,17 @@ import { formatMatrix, matrixRows, selectRows } from '../lib/lab/matrixRows.ts';
 import { runPunchAgent } from '../lib/lab/punchAgent.ts';
 import { runNatMatrix } from '../lib/lab/runMatrix.ts';
 import { describeBehaviour, LAB_ID, parseTopology, planLab } from '../lib/lab/topology.ts';
-import type { LabPlan, LabState } from '../lib/lab/types.ts';
+import type { LabPlan, LabState, MatrixRow } from '../lib/lab/types.ts';
 import {
   enterLabUserNamespace,
   insideLabUserNamespace,
   reexecInLabUserNamespace,
 } from '../lib/lab/userNamespace.ts';
+import { matrixReportPage } from '../lib/report/matrixReport.ts';
+import { writeReportPage } from '../lib/report/writeReport.ts';
 
 const USAGE =
-  'lab.ts up [TOPOLOGY] | down [ID|--all] | status [ID|--all] | exec HOST -- COMMAND [ARG...] | matrix [--punches N] [--deadline 3s] [--retry-interval 0ms] [--rows LIST] [--filter WORDS]';
+  'lab.ts up [TOPOLOGY] | down [ID|--all] | status [ID|--all] | exec HOST -- COMMAND [ARG...] | matrix [--punches N] [--deadline 3s] [--retry-interval 0ms] [--rows LIST] [--filter WORDS] [--report FILE.html]';
 /** --help: every command and option, described once (docs/lab.md quotes it). */
 const HELP = `usage: ${USAGE}
 
@@ -53,6 +56,9 @@ matrix options:
                         (--only is another name for it)
   --filter WORDS        run only the rows whose routers, timing, layout or reason contain every word,
                         e.g. --filter 'hold6s skew'
+  --report FILE.html    also write a self-contained HTML report: grids of router behaviours, each
+                        cell coloured by outcome with its reason on hover (checked before the lab
+                        is built, exit 2 if it cannot be written)
 
 which labs: status, down and exec act on the labs this user made from this clone (state in
   /run/simopen-lab/CLONE as root, else $TMPDIR/simopen-lab-UID/CLONE; SIMOPEN_LAB_STATE_DIR
@@ -81,10 +87,10 @@ hosts: rv (203.0.113.10), alice-nat, alice (10.0.1.2), bob-nat, bob (10.0.2.2), 
 signals: SIGINT, SIGTERM and SIGHUP end a command after removing what it built, exit 130; an
   unprivileged up (which holds its lab until told to go) removes its lab and exits 0; exec passes the
   signal to the command and exits with its code.
-exit codes: 0 ok (matrix: every row matched), 1 failure, 2 bad usage, 3 matrix: a row did not match,
-            4 no lab is up (status, exec) or one already is (up), 5 no lab possible here (ip or nft
-            missing; not root and no user namespaces), 130 interrupted (SIGINT, SIGTERM, SIGHUP; the
-            lab is removed first)`;
+exit codes: 0 ok (matrix: every row matched), 1 failure (matrix: also --report not written), 2 bad
+            usage, 3 matrix: a row did not match, 4 no lab is up (status, exec) or one already is
+            (up), 5 no lab possible here (ip or nft missing; not root and no user namespaces), 130
+            interrupted (SIGINT, SIGTERM, SIGHUP; the lab is removed first)`;
 
 /** lab.ts exit codes beyond the shared ones. */
 const LAB_EXIT = {
@@ -293,6 +299,7 @@ async function matrix(args: string[]): Promise<number> {
       rows: { type: 'string' },
       only: { type: 'string' },
       filter: { type: 'string' },
+      report: { type: 'string' },
     },
     false,
   );
@@ -303,9 +310,27 @@ async function matrix(args: string[]): Promise<number> {
   if (retryIntervalMs > 1000) throw new UsageError('--retry-interval must be within 0..1s');
   if (values.rows !== undefined && values.only !== undefined)
     throw new UsageError('--only is another name for --rows: give one of them');
-  const rows = selectRows(matrixRows(), values.rows ?? values.only, values.filter);
+  const allRows = matrixRows();
+  const rows = selectRows(allRows, values.rows ?? values.only, values.filter);
   requireLabFacilities();
   if (needsUserNamespace()) return reexecInLabUserNamespace();
+  // Checked and opened before the lab is built (exit 2 with the reason); written once the rows ran.
+  const [report] = values.report ? openOutputFiles([{ option: '--report', path: values.report }]) : [];
+  try {
+    return await runMatrix(rows, allRows.length, punches, deadlineMs, retryIntervalMs, report);
+  } finally {
+    report?.close();
+  }
+}
+
+async function runMatrix(
+  rows: MatrixRow[],
+  totalRows: number,
+  punches: number,
+  deadlineMs: number,
+  retryIntervalMs: number,
+  report: OutputFile | undefined,
+): Promise<number> {
   const labId = String(process.pid);
   process.stderr.write(
     `matrix: ${rows.length} rows x ${punches} punches, deadline ${deadlineMs} ms per punch, in lab ${labId}\n`,
@@ -323,6 +348,17 @@ async function matrix(args: string[]): Promise<number> {
   });
   process.stdout.write(`${formatMatrix(summaries)}\n`);
   const mismatches = summaries.filter((summary) => !summary.matches).length;
+  if (report) {
+    try {
+      writeReportPage(
+        report,
+        matrixReportPage(summaries, { punches, deadlineMs, retryIntervalMs, labId, totalRows }),
+      );
+    } catch (error) {
+      process.stderr.write(`lab: --report ${report.path}: ${describeFileError(error)}\n`);
+      return EXIT.failure;
+    }
+  }
   process.stderr.write(
     mismatches
       ? `matrix: ${mismatches} row(s) did not match their expectation\n`

@@ -7,7 +7,10 @@
 import { startChild, waitRelayingSignals } from '../lib/core/childProcess.ts';
 import { runMain } from '../lib/core/cli.ts';
 import { EXIT, ExitError } from '../lib/core/errors.ts';
+import { describeFileError, type OutputFile, openOutputFiles } from '../lib/core/outputFile.ts';
 import { insideSandbox, probeSandbox, reexecInSandbox, setupSandboxNetwork } from '../lib/core/sandbox.ts';
+import { TraceReportCollector } from '../lib/report/traceReport.ts';
+import { writeReportPage } from '../lib/report/writeReport.ts';
 import { type DemoKind, type DemoResult, runDemo } from '../lib/trace/demos.ts';
 import { formatPath, formatSourceLabel, TIME_WAIT_NOTE } from '../lib/trace/formatPaths.ts';
 import { probeTracefs } from '../lib/trace/kernelTracepoint.ts';
@@ -20,7 +23,13 @@ import {
   type TraceOptions,
 } from '../lib/trace/options.ts';
 import { type StreamTrace, startStreamTrace } from '../lib/trace/streamTrace.ts';
-import { LineWriter, NdjsonTraceOutput, TextTraceOutput } from '../lib/trace/traceOutput.ts';
+import {
+  LineWriter,
+  NdjsonTraceOutput,
+  TeeTraceOutput,
+  TextTraceOutput,
+  type TraceOutput,
+} from '../lib/trace/traceOutput.ts';
 
 /** The signals that end a trace without a command, and that are passed on to a command. */
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -129,6 +138,20 @@ function untilInterrupted(outputClosed: Promise<void>): Promise<number> {
 
 async function traceMain(options: Extract<TraceOptions, { action: 'trace' }>): Promise<number> {
   const hosts = options.hosts ? await resolveHosts(options.hosts) : undefined;
+  // Checked and opened before anything is traced (exit 2 with the reason); written at the end.
+  const [report] = options.report ? openOutputFiles([{ option: '--report', path: options.report }]) : [];
+  try {
+    return await traceInto(options, hosts, report);
+  } finally {
+    report?.close();
+  }
+}
+
+async function traceInto(
+  options: Extract<TraceOptions, { action: 'trace' }>,
+  hosts: string[] | undefined,
+  report: OutputFile | undefined,
+): Promise<number> {
   let closed = false;
   let onClosed = () => {};
   const outputClosed = new Promise<void>((resolve) => {
@@ -144,9 +167,11 @@ async function traceMain(options: Extract<TraceOptions, { action: 'trace' }>): P
     if (!closed) process.stdout.write(text);
   });
   const line = (text: string) => writer.line(text);
-  const output = options.json
+  const printed: TraceOutput = options.json
     ? new NdjsonTraceOutput(line, { events: options.events })
     : new TextTraceOutput(line);
+  const collector = report ? new TraceReportCollector() : undefined;
+  const output = collector ? new TeeTraceOutput([printed, collector]) : printed;
   // From here to the end the signals are ours (the tracepoint library then leaves them to us): a
   // signal that arrives while the end is written does not cut the output short.
   const hold = () => {};
@@ -187,6 +212,14 @@ async function traceMain(options: Extract<TraceOptions, { action: 'trace' }>): P
     // Sockets a finished command left behind finish closing in the kernel (FIN/ACK on lo) right after.
     await new Promise((resolve) => setTimeout(resolve, 100));
     await trace.stop(exitCode);
+    if (report && collector) {
+      try {
+        writeReportPage(report, collector.page());
+      } catch (error) {
+        process.stderr.write(`trace.ts: --report ${report.path}: ${describeFileError(error)}\n`);
+        if (exitCode === EXIT.ok) exitCode = EXIT.failure;
+      }
+    }
     if (failure) throw failure;
     return exitCode;
   } finally {

@@ -346,7 +346,8 @@ export function summarizeRow(row: MatrixRow, outcomes: PunchOutcome[]): RowSumma
 
 const EXPECT_TEXT: Record<Expectation, string> = { all: 'succeeds', none: 'fails', some: 'some succeed' };
 
-function cells(summary: RowSummary): string[] {
+/** One row of the matrix table, as TABLE_HEADER names its columns (also the HTML report's table). */
+export function matrixRowCells(summary: RowSummary): string[] {
   const { row } = summary;
   return [
     String(row.number),
@@ -384,7 +385,7 @@ export const TABLE_HEADER = [
 
 /** A Markdown table (readable in a terminal too), then the reasons, numbered like the rows. */
 export function formatMatrix(summaries: RowSummary[]): string {
-  const rows = [TABLE_HEADER, ...summaries.map(cells)];
+  const rows = [TABLE_HEADER, ...summaries.map(matrixRowCells)];
   const widths = TABLE_HEADER.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length)));
   const line = (row: string[]) =>
     `| ${row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join(' | ')} |`;

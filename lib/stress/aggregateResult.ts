@@ -3,6 +3,7 @@
  * statistics and the run's facts. Pure.
  */
 import type { Histogram } from 'hdr-histogram-js';
+import { distributionsOf } from './distributions.ts';
 import type { PairStats } from './pairStats.ts';
 import type { Percentiles, RunFacts, StressResult } from './types.ts';
 
@@ -78,5 +79,7 @@ export function aggregateResult(stats: PairStats, facts: RunFacts): StressResult
     peakRssBytes: facts.peakRssBytes,
     log: facts.log ?? null,
     ...(facts.outputError ? { outputErrors: [facts.outputError] } : {}),
+    distributions: distributionsOf(stats.establishUs, stats.pairUs, stats.attempts),
+    ...(facts.timeline ? { timeline: facts.timeline } : {}),
   };
 }

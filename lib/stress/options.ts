@@ -7,7 +7,9 @@ import { dirname, resolve } from 'node:path';
 import { parseBytes, parseCount, parseDuration, parseFlags, parsePortRange } from '../core/cli.ts';
 import { UsageError } from '../core/errors.ts';
 import type { PortRange } from '../core/types.ts';
+import { readStressResult } from './compareRuns.ts';
 import { PLAN_ADDRESS_COUNT, planPairs } from './planPairs.ts';
+import { parseThreshold } from './thresholds.ts';
 import {
   type AddressPlan,
   CLOSE_MODES,
@@ -20,7 +22,8 @@ import {
 export const STRESS_USAGE =
   'stress.ts [--pairs N] [--duration D] [--concurrency N] [--rate N] [--workers N] [--payload BYTES] ' +
   '[--close graceful|reset|simultaneous] [--timeout D] [--mode sandbox|race] [--json FILE] [--log FILE] ' +
-  '[--min-success PCT] [--ports LO-HI] [--addresses N] [--warmup N] [--sockets handle|net] [--trace] [--quiet]';
+  '[--min-success PCT] [--ports LO-HI] [--addresses N] [--warmup N] [--sockets handle|net] [--trace] ' +
+  '[--report FILE.html] [--threshold EXPR]... [--compare OLD.json] [--quiet]';
 
 /** --help: every option, described once (the docs quote it). */
 export const STRESS_HELP = `usage: ${STRESS_USAGE}
@@ -56,13 +59,22 @@ export const STRESS_HELP = `usage: ${STRESS_USAGE}
                        or net (net.Socket); race mode always uses net.Socket
   --trace              record every pair's TCP states with the kernel tracepoint (root; else sampled
                        from /proc/net/tcp, labelled) and count how pairs opened and closed
+  --report FILE.html   write a self-contained HTML report: summary, plots over time and of latency
+                       percentiles, attempts, with --trace the TCP state diagram (opens offline,
+                       from file://); checked before the first pair, as --json and --log are
+  --threshold EXPR     pass/fail criterion on the result, repeatable: 'establish.p99<5ms',
+                       'success>=99.9%', 'rate>=20000' (metrics and units: docs/report.md); listed
+                       in the report and the JSON with pass or fail
+  --compare OLD.json   a previous run's --json beside this one: deltas per figure in the report,
+                       both latency curves in the HTML; not a stress.ts JSON: exit 2 before the run
   --quiet              no progress output
 
 exit codes: 0 ok, 1 success below --min-success, an output that failed during or after the run (the
             report is printed first) or a run error, 2 bad usage or an output that cannot be written,
-            3 --mode sandbox impossible here, 130 interrupted (SIGINT/SIGTERM/SIGHUP: pairs in flight
-            cancelled, partial report; a second signal quits at once without one), 128+N the run in
-            the sandbox was killed by signal N (said on stderr)
+            3 --mode sandbox impossible here, 99 a --threshold failed (outputs are written first),
+            130 interrupted (SIGINT/SIGTERM/SIGHUP: pairs in flight cancelled, partial report; a
+            second signal quits at once without one), 128+N the run in the sandbox was killed by
+            signal N (said on stderr)
 see docs/guarantees.md for what happens to the output files, on signals and on a full disk`;
 
 export const DEFAULT_PAIRS = 10_000;
@@ -100,6 +112,9 @@ const flagSpec = {
   sockets: { type: 'string' },
   quiet: { type: 'boolean' },
   trace: { type: 'boolean' },
+  report: { type: 'string' },
+  threshold: { type: 'string', multiple: true },
+  compare: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -230,6 +245,14 @@ export function parseStressOptions(args: string[], context: ParseContext): Parse
   const json = values.json === undefined ? undefined : checkOutputPath(values.json, '--json');
   const log = values.log === undefined ? undefined : checkOutputPath(values.log, '--log');
   if (json !== undefined && json === log) throw new UsageError('--json and --log name the same file');
+  const report = values.report === undefined ? undefined : checkOutputPath(values.report, '--report');
+  if (report !== undefined && (report === json || report === log))
+    throw new UsageError(`--report and ${report === json ? '--json' : '--log'} name the same file`);
+  const thresholds = (values.threshold ?? []).map(parseThreshold);
+  const compare =
+    values.compare === undefined
+      ? undefined
+      : { path: values.compare, result: readStressResult(values.compare, '--compare') };
 
   const plan = planPairs(pairs, { ports, addresses, roundOffset: context.roundOffset });
   return {
@@ -254,6 +277,9 @@ export function parseStressOptions(args: string[], context: ParseContext): Parse
       addresses,
       quiet: values.quiet ?? false,
       trace: values.trace ?? false,
+      report,
+      thresholds,
+      compare,
     },
     plan,
   };

@@ -23,8 +23,9 @@ import {
 } from './pairLog.ts';
 import { mergeStats, PairStats } from './pairStats.ts';
 import { pairEndpoints, warmupCapacity, warmupPlan } from './planPairs.ts';
-import { ProgressTracker } from './progressTracker.ts';
+import { type ProgressCounts, ProgressTracker } from './progressTracker.ts';
 import { joinBufferSize, RaceJoin } from './raceJoin.ts';
+import { TimelineSampler } from './timeline.ts';
 import {
   type AddressPlan,
   type BatchResult,
@@ -176,6 +177,13 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
   };
 
   let progress: ProgressTracker | undefined;
+  const readCounts = (): ProgressCounts => ({
+    established: Atomics.load(counters, CONTROL.established),
+    failed: Atomics.load(counters, CONTROL.failed),
+    cancelled: Atomics.load(counters, CONTROL.cancelled),
+    notStarted: Atomics.load(counters, CONTROL.notStarted),
+  });
+  const timeline = new TimelineSampler(readCounts);
   try {
     const configFor = (threads: number, side: number, t0: number): RunConfig => ({
       mode,
@@ -279,15 +287,11 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
       progress = new ProgressTracker({
         total: options.pairs,
         durationMs: options.durationMs,
-        read: () => ({
-          established: Atomics.load(counters, CONTROL.established),
-          failed: Atomics.load(counters, CONTROL.failed),
-          cancelled: Atomics.load(counters, CONTROL.cancelled),
-          notStarted: Atomics.load(counters, CONTROL.notStarted),
-        }),
+        read: readCounts,
       });
       progress.start();
     }
+    timeline.start();
 
     const runSandboxBatch = async (firstId: number, count: number) => {
       const config = configs[0] as RunConfig;
@@ -371,6 +375,7 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
     const interrupted = stop.aborted;
     const durationMs = epochNow() - t0;
     progress?.stop();
+    const samples = timeline.stop();
 
     // Planned but never handed out (stopped early): not started, one range.
     const planned = stopped && options.pairs !== undefined ? limit : nextId;
@@ -418,9 +423,11 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
       // maxRSS is in KiB; this process holds the worker threads, so it covers the whole pool.
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
       log: log?.path,
+      timeline: samples,
     });
   } finally {
     progress?.stop();
+    timeline.stop();
     await Promise.all(pools.map((pool) => pool.destroy()));
   }
 }

@@ -40,6 +40,9 @@ export function stressArgs(plan: StressPlan): string[] {
   flag('warmup', plan.warmup);
   flag('sockets', plan.sockets);
   flag('json', plan.json);
+  flag('report', plan.report);
+  for (const threshold of plan.thresholds ?? []) flag('threshold', threshold);
+  flag('compare', plan.compare);
   if (plan.trace) args.push('--trace');
   if (!plan.progress) args.push('--quiet');
   return args;

@@ -10,12 +10,15 @@ import os from 'node:os';
 import { EXIT } from '../core/errors.ts';
 import { describeFileError, type OutputFile, openOutputFiles } from '../core/outputFile.ts';
 import { insideSandbox, probeSandbox, reexecInSandbox } from '../core/sandbox.ts';
+import { writeStressReport } from '../report/writeReport.ts';
 import { formatPairKinds, startPairTrace } from '../trace/plannedPairTrace.ts';
 import { chooseMode, MODE_REASON_ENV } from './chooseMode.ts';
+import { compareResults, formatComparison } from './compareRuns.ts';
 import { STRESS_HELP } from './options.ts';
 import { prepareRun } from './prepareRun.ts';
 import { printResult } from './printResult.ts';
 import { runStress } from './runStress.ts';
+import { EXIT_THRESHOLD_FAILED, evaluateThresholds, formatThresholds } from './thresholds.ts';
 import { annotatePairLog, pairsOfPlan, traceOptionsForPlan } from './traceStress.ts';
 import type { AddressPlan, OutputError, StressOptions, StressResult } from './types.ts';
 
@@ -33,7 +36,7 @@ export interface RunAndReportInput {
 
 export interface RunAndReportOutcome {
   result: StressResult;
-  /** 0 ok, 1 below --min-success or an output failed, 130 stopped. */
+  /** 0 ok, 1 below --min-success or an output failed, 99 a --threshold failed, 130 stopped. */
   exitCode: number;
 }
 
@@ -57,11 +60,13 @@ export async function runAndReport(input: RunAndReportInput): Promise<RunAndRepo
           },
         ]
       : []),
+    ...(options.report ? [{ option: '--report', path: options.report }] : []),
   ]);
   const json = outputs.find((output) => output.option === '--json');
   const log = outputs.find((output) => output.option === '--log');
+  const report = outputs.find((output) => output.option === '--report');
   try {
-    return await runOpened(input, out, json, log);
+    return await runOpened(input, out, json, log, report);
   } finally {
     for (const output of outputs) output.close();
   }
@@ -72,6 +77,7 @@ async function runOpened(
   out: NodeJS.WritableStream | null,
   json: OutputFile | undefined,
   log: OutputFile | undefined,
+  report: OutputFile | undefined,
 ): Promise<RunAndReportOutcome> {
   const { options, plan, modeReason, socketsReason, stop } = input;
   const trace = options.trace ? startPairTrace(traceOptionsForPlan(plan, options.pairs)) : undefined;
@@ -84,13 +90,23 @@ async function runOpened(
   }
   const traced = trace && (await trace.stop(pairsOfPlan(plan, result.pairs.planned, result.notStartedIds)));
   if (traced) {
-    const { openKinds, closeKinds, label, lostEvents } = traced;
-    Object.assign(result, { openKinds, closeKinds, trace: { ...label, lostEvents } });
+    const { openKinds, closeKinds, label, lostEvents, stateEdges } = traced;
+    Object.assign(result, { openKinds, closeKinds, trace: { ...label, lostEvents }, stateEdges });
   }
 
+  if (options.thresholds.length) result.thresholds = evaluateThresholds(options.thresholds, result);
+  if (options.compare)
+    result.comparison = compareResults(options.compare.result, result, options.compare.path);
+
   // The report first: whatever fails below, it is not lost.
-  out?.write(printResult(result));
-  if (traced) out?.write(`${formatPairKinds(traced).join('\n')}\n`);
+  const text = [
+    printResult(result),
+    ...(traced ? [`${formatPairKinds(traced).join('\n')}\n`] : []),
+    ...[formatThresholds(result.thresholds), formatComparison(result.comparison)]
+      .filter((lines) => lines.length)
+      .map((lines) => `${lines.join('\n')}\n`),
+  ].join('');
+  out?.write(text);
   const failures: OutputError[] = [...(result.outputErrors ?? [])];
   for (const failure of failures)
     process.stderr.write(`stress: ${failure.option} ${failure.path}: ${failure.error}\n`);
@@ -119,10 +135,26 @@ async function runOpened(
       } catch {}
     }
   }
+  if (report) {
+    try {
+      writeStressReport(report, result, text);
+    } catch (error) {
+      fail(report, error);
+      try {
+        report.truncate();
+      } catch {}
+    }
+  }
 
   let exitCode: number = EXIT.ok;
   if (result.interrupted) exitCode = EXIT.interrupted;
-  else if (failures.length) exitCode = EXIT.failure;
+  else if (result.thresholds?.some((threshold) => !threshold.pass)) {
+    const failed = result.thresholds.filter((threshold) => !threshold.pass);
+    process.stderr.write(
+      `stress: ${failed.length} threshold${failed.length === 1 ? '' : 's'} failed: ${failed.map((threshold) => threshold.text).join(', ')}\n`,
+    );
+    exitCode = EXIT_THRESHOLD_FAILED;
+  } else if (failures.length) exitCode = EXIT.failure;
   else if (result.successPct < options.minSuccess) {
     process.stderr.write(
       `stress: ${result.successPct}% of pairs established, below --min-success ${options.minSuccess}%\n`,

@@ -3,6 +3,7 @@
  * and the reports. Leaf module: types and constant tables only.
  */
 import type { Endpoint, PortRange } from '../core/types.ts';
+import type { StateEdges } from '../trace/types.ts';
 
 /** sandbox: a private network namespace whose nft rule drops early RSTs; race: the host loopback. */
 export const MODES = ['sandbox', 'race'] as const;
@@ -61,6 +62,58 @@ export interface StressOptions {
   quiet: boolean;
   /** Record every pair's TCP states (kernel tracepoint) and classify its open and close. */
   trace: boolean;
+  /** --report FILE.html: the self-contained HTML report. */
+  report: string | undefined;
+  /** --threshold, in the order given (lib/stress/thresholds.ts). */
+  thresholds: Threshold[];
+  /** --compare OLD.json: a previous run's result, read and checked before the run. */
+  compare: { path: string; result: StressResult } | undefined;
+}
+
+export const THRESHOLD_OPERATORS = ['<', '<=', '>', '>=', '=='] as const;
+export type ThresholdOperator = (typeof THRESHOLD_OPERATORS)[number];
+
+/** One --threshold: a metric of the result, an operator and a limit in the metric's unit. */
+export interface Threshold {
+  /** As given, e.g. "establish.p99<5ms". */
+  text: string;
+  /** One of THRESHOLD_METRICS' names, e.g. "establish.p99". */
+  metric: string;
+  op: ThresholdOperator;
+  /** In the metric's unit (ms, %, pairs/s, a count). */
+  limit: number;
+}
+
+/** A threshold checked against the run: its figure and whether it held. */
+export interface ThresholdResult extends Threshold {
+  unit: string;
+  /** The run's figure, in the metric's unit; null when the run has none (no pair established, say). */
+  actual: number | null;
+  pass: boolean;
+}
+
+/** One figure of two runs side by side (--compare). */
+export interface FigureDelta {
+  /** "establish p99", "throughput", ... */
+  figure: string;
+  unit: string;
+  old: number | null;
+  new: number | null;
+  /** new - old; null when either is missing. */
+  delta: number | null;
+  /** delta / old in percent; null when old is 0 or missing. */
+  deltaPct: number | null;
+  /** Which way is better for this figure; "same" for a delta of 0, null when there is no delta. */
+  change: 'better' | 'worse' | 'same' | null;
+}
+
+/** This run beside a previous one (--compare OLD.json). */
+export interface Comparison {
+  /** The path of OLD.json, as given. */
+  against: string;
+  figures: FigureDelta[];
+  /** The previous run's plot data (when its JSON has it): both latency curves in one plot. */
+  baseline: Pick<StressResult, 'establishMs' | 'pairMs' | 'distributions' | 'mode' | 'pairs' | 'pairsPerSec'>;
 }
 
 /** Which local endpoints the pairs use (lib/stress/planPairs.ts). */
@@ -214,6 +267,32 @@ export interface Percentiles {
   max: number;
 }
 
+/** [percentile (0..100), value]: one point of an HDR percentile plot. */
+export type PercentilePoint = [percentile: number, value: number];
+/** [lowest value, highest value, count]: one bar of a histogram. */
+export type AttemptsBin = [low: number, high: number, count: number];
+
+/** The merged histograms as the report's plots need them (lib/stress/distributions.ts): bounded in size. */
+export interface Distributions {
+  /** Establish latency (ms) at log-spaced percentiles, then the maximum at 100. */
+  establishMs: PercentilePoint[];
+  /** Whole-pair latency (ms), the same way. */
+  pairMs: PercentilePoint[];
+  /** Sides per number of connect() attempts. */
+  attempts: AttemptsBin[];
+}
+
+/** [ms since the clock started, established, failed, cancelled so far]. */
+export type TimelinePoint = [ms: number, established: number, failed: number, cancelled: number];
+
+/** The run's progress sampled over time, at most a few hundred points (lib/stress/timeline.ts). */
+export interface Timeline {
+  /** Time between points at the end of the run (it doubles each time the points are thinned). */
+  intervalMs: number;
+  /** Cumulative counts in time order: the first at the start of the clock, the last at the end of the run. */
+  points: TimelinePoint[];
+}
+
 /** The run's facts that the statistics do not hold (aggregateResult adds the statistics). */
 export interface RunFacts {
   mode: Mode;
@@ -245,6 +324,8 @@ export interface RunFacts {
   peakRssBytes: number;
   /** The NDJSON pair log, if written. */
   log: string | undefined;
+  /** Progress sampled over the run (absent when the run never started its clock). */
+  timeline?: Timeline;
 }
 
 /** An output file that could not be written: which option, the path, and why. */
@@ -270,7 +351,7 @@ export interface PairCounts {
 
 /** The summary of a run: what --json writes and printResult prints. */
 export interface StressResult
-  extends Omit<RunFacts, 'rate' | 'planned' | 'log' | 'outputError' | 'notStartedIds'> {
+  extends Omit<RunFacts, 'rate' | 'planned' | 'log' | 'outputError' | 'notStartedIds' | 'timeline'> {
   /** Open-loop rate (pairs/s) or null for a closed loop. */
   rate: number | null;
   pairs: PairCounts;
@@ -300,6 +381,16 @@ export interface StressResult
   openKinds?: Record<string, number>;
   closeKinds?: Record<string, number>;
   trace?: { source: string; reason?: string; sampleIntervalMs?: number; lostEvents: number };
+  /** --threshold: each with its figure and pass or fail (any fail: exit 99). */
+  thresholds?: ThresholdResult[];
+  /** --compare: this run beside the previous one. */
+  comparison?: Comparison;
+  /** The latency curves and attempts histogram the report plots. */
+  distributions?: Distributions;
+  /** Progress over the run: pairs/s and failures over time in the report. */
+  timeline?: Timeline;
+  /** --trace: the state diagram of the classified sides (the sides closeKinds counts, but those not seen). */
+  stateEdges?: StateEdges;
 }
 
 /**
@@ -324,6 +415,12 @@ export interface StressPlan {
   json?: string;
   /** Record every pair's TCP states (kernel tracepoint) and classify its open and close (stress --trace). */
   trace?: boolean;
+  /** Write the self-contained HTML report to this file too. */
+  report?: string;
+  /** Pass/fail criteria (stress.ts --threshold), e.g. 'establish.p99<5ms'; the result lists each. */
+  thresholds?: string[];
+  /** A previous run's JSON to put beside this one (the result's comparison). */
+  compare?: string;
   ports?: PortRange;
   addresses?: number;
   warmup?: number;

@@ -13,7 +13,7 @@ import { DEFAULT_BUFFER_KB } from './kernelTracepoint.ts';
 import type { SourceChoice } from './startTrace.ts';
 
 export const TRACE_USAGE =
-  'trace.ts [--ports A-B] [--host ADDR] [--json [--events]] [--source auto|kernel|sampled] [--confirm-time-wait] [--max-open N] [--buffer-kb N] [-- COMMAND ...] | trace.ts --demo simultaneous-open|simultaneous-close|normal-open|normal-close [--json] [--max-tries N]';
+  'trace.ts [--ports A-B] [--host ADDR] [--json [--events]] [--report FILE.html] [--source auto|kernel|sampled] [--confirm-time-wait] [--max-open N] [--buffer-kb N] [-- COMMAND ...] | trace.ts --demo simultaneous-open|simultaneous-close|normal-open|normal-close [--json] [--max-tries N]';
 
 /** Exit codes of trace.ts besides the shared ones (0, 1, 2, 130). */
 export const TRACE_EXIT = {
@@ -37,6 +37,9 @@ Options:
                          kernel
   --json                 machine output: NDJSON on stdout (COMMAND's own stdout then goes to stderr)
   --events               with --json: also one record per raw kernel event as it is read
+  --report FILE.html     also write a self-contained HTML report at the end: every path on the TCP
+                         state diagram (edges by how many paths took them) and the first connections
+                         one by one (checked before tracing, exit 2 if it cannot be written)
   --source auto|kernel|sampled
                          auto (default): the kernel tracepoint, else sampling /proc/net/tcp with the
                          reason; kernel: exit 3 without it; sampled: sample on purpose
@@ -72,7 +75,8 @@ order connections end; memory holds only what is open, whatever the length of th
 
 exit codes:
   0    the trace ended (Ctrl-C, SIGTERM, SIGHUP or a closed stdout, without COMMAND); a demo showed its path
-  1    a demo did not show its path within --max-tries, or another failure
+  1    a demo did not show its path within --max-tries, --report could not be written at the end
+       (a trace that would have ended 0), or another failure
   2    bad usage (one line on stderr, before anything is traced)
   3    the facility is missing: --source kernel without tracefs; --demo without root/tracefs or a namespace
   130  a demo was interrupted
@@ -86,6 +90,7 @@ const OPTIONS = {
   host: { type: 'string', multiple: true },
   json: { type: 'boolean' },
   events: { type: 'boolean' },
+  report: { type: 'string' },
   source: { type: 'string' },
   'confirm-time-wait': { type: 'boolean' },
   'max-open': { type: 'string' },
@@ -111,6 +116,8 @@ export type TraceOptions =
       bufferKb: number;
       /** Empty: trace until interrupted. */
       command: string[];
+      /** --report FILE.html, as given. */
+      report?: string;
     };
 
 function parseSource(text: string | undefined): SourceChoice {
@@ -138,7 +145,8 @@ export function parseTraceOptions(argv: string[]): TraceOptions {
       values['confirm-time-wait'] ||
       values.events ||
       values['max-open'] ||
-      values['buffer-kb']
+      values['buffer-kb'] ||
+      values.report
     )
       throw new UsageError('--demo takes only --json and --max-tries');
     const maxTries = values['max-tries'] ? parseCount(values['max-tries'], '--max-tries', 1, 100) : 20;
@@ -162,6 +170,7 @@ export function parseTraceOptions(argv: string[]): TraceOptions {
       ? parseCount(values['buffer-kb'], '--buffer-kb', 64, 4 << 20)
       : DEFAULT_BUFFER_KB,
     command,
+    ...(values.report !== undefined ? { report: values.report } : {}),
   };
 }
 

@@ -8,6 +8,7 @@ import type { Endpoint, PortRange } from '../core/types.ts';
 import { classifyClose, openKindOf, PathBuilder, sideKey, sideOpen } from './connectionPaths.ts';
 import { formatKindCounts, formatSourceLabel } from './formatPaths.ts';
 import { type SourceChoice, startStateTrace } from './startTrace.ts';
+import { type PathRef, PathTally } from './stateEdges.ts';
 import {
   type CloseKind,
   type ConnectionPath,
@@ -19,6 +20,7 @@ import {
   type SideCloseKind,
   type SideOpen,
   type SourceLabel,
+  type StateEdges,
   type TraceSource,
 } from './types.ts';
 
@@ -29,24 +31,30 @@ export interface PairClassification {
   openKinds: Record<PairOpenKind, number>;
   /** Sides per close kind (two per pair). */
   closeKinds: Record<SideCloseKind, number>;
+  /** The state diagram of the classified sides: each edge by how many of them took it. */
+  stateEdges: StateEdges;
 }
 
 function keyOf(local: Endpoint, remote: Endpoint): string {
   return sideKey({ family: isIP(local.host) === 6 ? 6 : 4, local, remote });
 }
 
-/** How one side of a connection that reached ESTABLISHED opened and closed, by its 4-tuple's side key. */
-type EstablishedSides = Map<string, { open: SideOpen; close: CloseKind }>;
+/**
+ * How one side of a connection that reached ESTABLISHED opened and closed, and its path (interned in
+ * the tally: the diagram counts the very sides the kinds count), by its 4-tuple's side key.
+ */
+type EstablishedSides = Map<string, { open: SideOpen; close: CloseKind; path: PathRef }>;
 
 /** Notes a path if it is a side that reached ESTABLISHED (a failed connect() retry on the same 4-tuple is not the connection). */
-function noteSide(sides: EstablishedSides, path: ConnectionPath): void {
+function noteSide(sides: EstablishedSides, tally: PathTally, path: ConnectionPath): void {
   const open = sideOpen(path);
   if (open !== 'failed' && open !== 'listener' && path.states.includes('ESTABLISHED'))
-    sides.set(sideKey(path), { open, close: classifyClose(path) });
+    sides.set(sideKey(path), { open, close: classifyClose(path), path: tally.ref(path.states) });
 }
 
 function classifySides(
   sides: EstablishedSides,
+  tally: PathTally,
   pairs: Iterable<PlannedPair>,
   source: TraceSource,
 ): PairClassification {
@@ -71,8 +79,10 @@ function classifySides(
     openKinds[open] += 1;
     closeKinds[close[0]] += 1;
     closeKinds[close[1]] += 1;
+    if (sideA) tally.count(sideA.path);
+    if (sideB) tally.count(sideB.path);
   }
-  return { kinds, openKinds, closeKinds };
+  return { kinds, openKinds, closeKinds, stateEdges: tally.result() };
 }
 
 /**
@@ -85,8 +95,9 @@ export function classifyPlannedPairs(
   source: TraceSource = 'kernel',
 ): PairClassification {
   const sides: EstablishedSides = new Map();
-  for (const path of paths) noteSide(sides, path);
-  return classifySides(sides, pairs, source);
+  const tally = new PathTally();
+  for (const path of paths) noteSide(sides, tally, path);
+  return classifySides(sides, tally, pairs, source);
 }
 
 export interface PairTraceResult extends PairClassification {
@@ -116,6 +127,7 @@ export interface PairTraceOptions {
  */
 export function startPairTrace(options: PairTraceOptions): PairTrace {
   const sides: EstablishedSides = new Map();
+  const tally = new PathTally();
   let builder: PathBuilder | undefined;
   const trace = startStateTrace({
     portRange: options.portRange,
@@ -125,7 +137,10 @@ export function startPairTrace(options: PairTraceOptions): PairTrace {
     retainPaths: false,
     onEvent: (event) => builder?.add(event),
   });
-  builder = new PathBuilder(trace.startedUs, { retain: false, onEnd: (path) => noteSide(sides, path) });
+  builder = new PathBuilder(trace.startedUs, {
+    retain: false,
+    onEnd: (path) => noteSide(sides, tally, path),
+  });
   const paths = builder;
   return {
     label: trace.label,
@@ -135,11 +150,11 @@ export function startPairTrace(options: PairTraceOptions): PairTrace {
       while (Date.now() < until && trace.drain().length > 0)
         await new Promise((resolve) => setTimeout(resolve, 50));
       await trace.stop();
-      for (const path of paths.letGoAll()) noteSide(sides, path);
+      for (const path of paths.letGoAll()) noteSide(sides, tally, path);
       return {
         label: trace.label,
         lostEvents: trace.lostEvents,
-        ...classifySides(sides, pairs, trace.label.source),
+        ...classifySides(sides, tally, pairs, trace.label.source),
       };
     },
     async abort() {

@@ -174,3 +174,32 @@ export class TextTraceOutput implements TraceOutput {
     );
   }
 }
+
+/** The same records to several outputs (the text or NDJSON one, and --report's collector). */
+export class TeeTraceOutput implements TraceOutput {
+  constructor(private readonly outputs: readonly TraceOutput[]) {}
+
+  start(start: TraceStart): void {
+    for (const output of this.outputs) output.start(start);
+  }
+
+  event(event: TraceEvent): void {
+    for (const output of this.outputs) output.event(event);
+  }
+
+  item(item: TracedItem): void {
+    for (const output of this.outputs) output.item(item);
+  }
+
+  timeWait(check: TimeWaitCheck): void {
+    for (const output of this.outputs) output.timeWait(check);
+  }
+
+  tick(nowUs: number): void {
+    for (const output of this.outputs) output.tick(nowUs);
+  }
+
+  end(summary: TraceSummary): void {
+    for (const output of this.outputs) output.end(summary);
+  }
+}

@@ -195,6 +195,34 @@ export type PairOpenKind = (typeof PAIR_OPEN_KINDS)[number];
 export const SIDE_CLOSE_KINDS = [...CLOSE_KINDS, 'not-established'] as const;
 export type SideCloseKind = (typeof SIDE_CLOSE_KINDS)[number];
 
+/** One transition on the state diagram and how many sides took it. */
+export interface EdgeCount {
+  from: TcpState;
+  to: TcpState;
+  sides: number;
+}
+
+/** One sequence of states (a side's whole path) and how many sides took it. */
+export interface PathCount {
+  states: TcpState[];
+  sides: number;
+}
+
+/**
+ * The state diagram's figures for a set of sides: every edge any of them took, with how many sides
+ * took it, and the distinct paths behind them (bounded: see lib/trace/stateEdges.ts).
+ */
+export interface StateEdges {
+  /** Sides counted. */
+  sides: number;
+  /** Every edge taken, most taken first. An inferred TIME_WAIT counts as the edge into TIME_WAIT. */
+  edges: EdgeCount[];
+  /** The most taken distinct paths, most taken first (at most MAX_PATHS_LISTED). */
+  paths: PathCount[];
+  /** Sides whose path is not in `paths` (more distinct paths than listed); their edges are in `edges`. */
+  sidesNotListed: number;
+}
+
 export interface PairKinds {
   open: PairOpenKind;
   close: [SideCloseKind, SideCloseKind];

@@ -84,10 +84,39 @@ describe('parseStressOptions', () => {
     [['--workers', '4', '--concurrency', '2'], /--concurrency 2 is less than --workers 4/],
     [['--pairs', '101', '--ports', '21000-21009', '--addresses', '20'], /--pairs 101 exceeds/],
     [['--json', '/nonexistent-dir/x.json'], /--json: directory/],
+    [['--report', '/nonexistent-dir/x.html'], /--report: directory/],
+    [['--report', 'same.out', '--json', 'same.out'], /--report and --json name the same file/],
+    [['--threshold', 'p99<5ms'], /--threshold 'p99<5ms': unknown metric/],
+    [
+      ['--threshold', 'success>=99.9%', '--threshold', 'rate>>1'],
+      /--threshold 'rate>>1': not METRIC OP VALUE/,
+    ],
+    [['--compare', '/nonexistent-dir/old.json'], /--compare: cannot read/],
+    [
+      ['--compare', 'package.json'],
+      /--compare: package\.json is not a stress\.ts --json result: it has no "pairs" object/,
+    ],
     [['stray'], /stray/],
   ])('rejects %j', (args, message) => {
     expect(() => parse(args)).toThrow(UsageError);
     expect(() => parse(args)).toThrow(message);
+  });
+
+  it('reads --report, repeated --threshold and --compare', () => {
+    const parsed = parse([
+      '--report',
+      'r.html',
+      '--threshold',
+      'establish.p99<5ms',
+      '--threshold=success>=99.9%',
+    ]);
+    if (parsed.help) throw new Error('help');
+    expect(parsed.options.report).toMatch(/\/r\.html$/);
+    expect(parsed.options.thresholds.map((threshold) => threshold.metric)).toEqual([
+      'establish.p99',
+      'success',
+    ]);
+    expect(parsed.options.compare).toBeUndefined();
   });
 
   it('parses byte counts', () => {
