@@ -3,9 +3,14 @@
  * sides connect, nobody listens), exchanges and checks a payload, closes, and reports.
  * The command lives in lib/stress/stressCommand.ts; docs/stress.md explains the run, STRESS_HELP
  * (lib/stress/options.ts) its options, docs/guarantees.md what it promises.
+ * `stress.ts agent ...` is a stress agent (lib/agent/agentCommand.ts, docs/distributed.md).
  */
+import { agentCommand } from '../lib/agent/agentCommand.ts';
+import { AGENT_USAGE } from '../lib/agent/options.ts';
 import { runMain } from '../lib/core/cli.ts';
 import { STRESS_USAGE } from '../lib/stress/options.ts';
 import { stressCommand } from '../lib/stress/stressCommand.ts';
 
-runMain('stress', STRESS_USAGE, () => stressCommand(process.argv.slice(2)));
+const args = process.argv.slice(2);
+if (args[0] === 'agent') runMain('stress agent', AGENT_USAGE, () => agentCommand(args.slice(1)));
+else runMain('stress', STRESS_USAGE, () => stressCommand(args));
