@@ -300,7 +300,7 @@ class Session {
         this.log(`a worker died running batch ${message.batch}: ${String(error)}`);
         const records: number[] = [];
         for (let index = 0; index < message.count; index += 1)
-          records.push(SIDE_OUTCOMES.indexOf('failed'), 0, 0, -1, -1, -1, 0, 0);
+          records.push(SIDE_OUTCOMES.indexOf('failed'), 0, 0, -1, 0, -1, 0, 0);
         this.sendResult(message.batch, { records, errors: ['EWORKERCRASH'] });
       },
     );
@@ -337,7 +337,9 @@ class Session {
   private async finishRun(): Promise<void> {
     await Promise.all(this.outstanding);
     this.finished = true;
-    this.connection.send({ type: 'stats', stats: this.stats.encode() });
+    // maxRSS is in KiB; this process holds the worker threads, so it covers the whole pool.
+    const peakRssBytes = process.resourceUsage().maxRSS * 1024;
+    this.connection.send({ type: 'stats', stats: this.stats.encode(), peakRssBytes });
     this.connection.socket.end();
   }
 

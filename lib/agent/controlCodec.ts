@@ -262,6 +262,7 @@ export function asAgentMessage(message: Record<string, unknown>): AgentMessage {
       break;
     }
     case 'stats': {
+      requireFields(message, { peakRssBytes: isCount });
       const stats = { ...requireObject(message, 'stats'), type: 'stats.stats' };
       requireFields(stats, {
         established: isCount,

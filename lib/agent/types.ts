@@ -121,8 +121,8 @@ export type AgentMessage =
   | { type: 'ready'; info: AgentInfo }
   /** A batch's side records (RECORD_FIELDS numbers per pair, in id order) and its error codes. */
   | { type: 'result'; batch: number; records: number[]; errors: string[] }
-  /** The agent's side statistics over the run (exactly mergeable: lib/stress/pairStats.ts). */
-  | { type: 'stats'; stats: EncodedStats }
+  /** The agent's side statistics over the run (exactly mergeable: lib/stress/pairStats.ts), and its peak RSS. */
+  | { type: 'stats'; stats: EncodedStats; peakRssBytes: number }
   | { type: 'pong'; seq: number; time: number }
   | { type: 'error'; code: ControlErrorCode; message: string };
 
@@ -130,8 +130,8 @@ export type ControlMessage = CoordinatorMessage | AgentMessage;
 
 /**
  * A side record, flat: outcome, error (index into the batch's error table, -1 for none), connect()
- * attempts, establishUs (from the side's start, -1 never), startUs (from t0, -1 never started),
- * durationUs (-1 never started), bytes verified, close outcome.
+ * attempts, establishUs (from the side's start, -1 never), startUs (from t0; a side may start a
+ * moment before it), durationUs (-1: the side never started), bytes verified, close outcome.
  */
 export const RECORD_FIELDS = 8;
 export const SIDE_OUTCOMES = ['established', 'failed', 'cancelled', 'notStarted'] as const;
