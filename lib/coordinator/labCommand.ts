@@ -246,14 +246,12 @@ async function coordinate(parsed: LabRunOptions, plan: LabPlan): Promise<number>
       workersPerAgent,
       beforeFirstPair: async () => {
         before = await Promise.all(routers.map((router) => readConntrackStats(router.namespace)));
-        watches = process.env.SCRATCH_NO_CT
-          ? []
-          : await Promise.all(
-              hosts.map((host, index) => {
-                const lanPrefix = (host.addresses[0] as string).replace(/\d+$/, '');
-                return watchConntrack((routers[index] as LabHost).namespace, lanPrefix);
-              }),
-            );
+        watches = await Promise.all(
+          hosts.map((host, index) => {
+            const lanPrefix = (host.addresses[0] as string).replace(/\d+$/, '');
+            return watchConntrack((routers[index] as LabHost).namespace, lanPrefix);
+          }),
+        );
         process.stderr.write(
           `stress: lab ${plan.id}: ${hosts.length} agents ready (${hosts.map((host) => host.name).join(', ')}); pairs start now\n`,
         );
@@ -261,11 +259,6 @@ async function coordinate(parsed: LabRunOptions, plan: LabPlan): Promise<number>
       afterLastPair: async () => {
         // The last closes' final ACKs reach the routers a moment after the sockets closed.
         await new Promise((resolve) => setTimeout(resolve, 300));
-        if (process.env.SCRATCH_DEBUG)
-          for (const router of routers)
-            process.stderr.write(
-              `DEBUG ${router.name}: -C ${await execIn(router.namespace, ['conntrack', '-C'])} count ${await execIn(router.namespace, ['cat', '/proc/sys/net/netfilter/nf_conntrack_count'])} L ${(await execIn(router.namespace, ['conntrack', '-L'])).split('\n').slice(0, 2).join(' | ')}\n`,
-            );
         counts = await Promise.all(watches.map((watch) => watch.stop()));
         watches = [];
       },
