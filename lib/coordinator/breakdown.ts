@@ -114,7 +114,7 @@ export function formatBreakdown(agents: readonly AgentBreakdown[], links: readon
     lines.push('  links');
     for (const link of links) {
       const expected = link.expect
-        ? `; NAT matrix expects ${link.expect === 'all' ? 'all to connect' : link.expect === 'none' ? 'none to connect' : 'some to connect'}: ${link.matches ? 'matches' : 'MISMATCH'}`
+        ? `; NAT matrix expects ${link.expect === 'all' ? 'all to connect' : link.expect === 'none' ? 'none to connect' : 'some to connect'}: ${link.notJudged ? `not judged (${link.notJudged})` : link.matches ? 'matches' : 'MISMATCH'}`
         : '';
       lines.push(
         `    ${link.agents[0]} -> ${link.agents[1]}  planned ${n(link.planned)}  established ${n(link.established)}  failed ${n(link.failed)}${link.failed ? ` (${counts(link.errors)})` : ''}${expected}`,

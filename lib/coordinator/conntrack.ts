@@ -66,14 +66,19 @@ export interface EventCounts {
  */
 export const EVENT_COUNT_AWK = `
 $1 == "[NEW]" || $1 == "[UPDATE]" {
-  state = $5; id = $NF
+  # The state follows the timeout; an event of an entry without a timeout has none before it.
+  state = ""; src = 0
+  for (i = 4; i <= 5; i++) if ($i ~ /^[A-Z][A-Z_0-9]*$/) { state = $i; break }
+  if (state == "") next
+  id = $NF
   if ($1 == "[NEW]") {
     sport = ""; mapped = ""
-    for (i = 6; i < NF; i++) {
-      if (substr($i, 1, 6) == "sport=") { if (sport == "") sport = substr($i, 7) }
+    for (i = 4; i < NF; i++) {
+      if (substr($i, 1, 4) == "src=") { if (!src) src = i }
+      else if (substr($i, 1, 6) == "sport=") { if (sport == "") sport = substr($i, 7) }
       else if (substr($i, 1, 6) == "dport=") mapped = substr($i, 7)
     }
-    if (index($6, "src=" lan) == 1) { lanNew++; if (mapped == sport) preserved++; else changed++ }
+    if (src && index($src, "src=" lan) == 1) { lanNew++; if (mapped == sport) preserved++; else changed++ }
     else wanNew++
   }
   if (last[id] != state) seen[state]++

@@ -356,6 +356,11 @@ function matchLinks(result: DistributedResult, routers: LabHost[]): void {
     const started = link.established + link.failed;
     link.expect = expect;
     link.reason = reason;
+    const lost = result.agents.filter((agent) => agent.lost && link.agents.includes(agent.name));
+    if (lost.length) {
+      link.notJudged = `agent ${lost.map((agent) => agent.name).join(' and ')} lost`;
+      continue;
+    }
     link.matches =
       expect === 'all'
         ? link.failed === 0 && link.established > 0

@@ -77,6 +77,8 @@ export interface LinkSummary {
   reason?: string;
   /** The outcome agrees with the expectation. */
   matches?: boolean;
+  /** Why the outcome was not judged against the expectation (an agent of the link was lost). */
+  notJudged?: string;
 }
 
 /** conntrack -S, summed over the CPUs. */

@@ -218,6 +218,9 @@ describe.skipIf(skip)('stress.ts --lab', () => {
     const untouched = result.links.find((link) => !link.agents.includes('carol'));
     expect(untouched?.established).toBe(untouched?.planned);
     expect(untouched?.failed).toBe(0);
+    expect(untouched?.matches).toBe(true);
+    for (const link of result.links.filter((entry) => entry.agents.includes('carol')))
+      expect(link.notJudged).toBe('agent carol lost');
     expectEveryPairLogged(readLog(log), 9000);
     expect(namespacesOfThisRun()).toEqual([]);
   }, 120_000);
