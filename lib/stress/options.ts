@@ -62,6 +62,8 @@ export const STRESS_HELP = `usage: ${STRESS_USAGE}
                        runs one agent per host, reports each agent, link and router (conntrack);
                        --workers is then per agent; not with --mode, --addresses, --warmup, --trace.
                        stress.ts agent --help: an agent by hand. docs/distributed.md
+  --conntrack-events off  with --lab: do not watch the routers' event streams (states entered, ports
+                       kept); they cost about as much CPU as the pairs (default on)
 
 exit codes: 0 ok, 1 success below --min-success, an output that failed during or after the run (the
             report is printed first) or a run error, 2 bad usage or an output that cannot be written,
