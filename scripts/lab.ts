@@ -129,7 +129,9 @@ function describeLab(plan: LabPlan): string {
         ? `NAT router (WAN ${host.addresses[0]}, LAN ${host.addresses[1]}): ${describeBehaviour(host.behaviour)}`
         : host.role === 'rendezvous'
           ? `public host ${host.addresses[0]} (run the rendezvous server here)`
-          : `private host ${host.addresses[0]}`;
+          : host.role === 'management'
+            ? `management network ${host.addresses[0]}/24 (a stress.ts --lab coordinator)`
+            : `private host ${host.addresses[0]}`;
     lines.push(`  ${host.name.padEnd(10)} ${host.namespace.padEnd(28)} ${what}`);
   }
   return lines.join('\n');

@@ -60,7 +60,8 @@ export interface LabHost {
   /** Name used on the command line: alice, bob, rv, alice-nat, internet. */
   name: string;
   namespace: string;
-  role: 'host' | 'router' | 'rendezvous' | 'internet';
+  /** management: the network a coordinator reaches lab agents by (lib/lab/managementNetwork.ts). */
+  role: 'host' | 'router' | 'rendezvous' | 'internet' | 'management';
   /** A router's: [WAN, LAN gateway]; a host's: [its address]. */
   addresses: string[];
   behaviour?: RouterBehaviour;

@@ -68,10 +68,18 @@ export const STRESS_HELP = `usage: ${STRESS_USAGE}
   --compare OLD.json   a previous run's --json beside this one: deltas per figure in the report,
                        both latency curves in the HTML; not a stress.ts JSON: exit 2 before the run
   --quiet              no progress output
+  --lab TOPOLOGY       every pair across real NAT routers, through stress agents: builds a lab of 2 to 6
+                       hosts, each behind its router (lab.ts's syntax, e.g. eim:apdf:drop,eim:apdf:drop),
+                       runs one agent per host, reports each agent, link and router (conntrack);
+                       --workers is then per agent; not with --mode, --addresses, --warmup, --trace.
+                       stress.ts agent --help: an agent by hand. docs/distributed.md
+  --conntrack-events off  with --lab: do not watch the routers' event streams (states entered, ports
+                       kept); they cost about as much CPU as the pairs (default on)
 
 exit codes: 0 ok, 1 success below --min-success, an output that failed during or after the run (the
             report is printed first) or a run error, 2 bad usage or an output that cannot be written,
-            3 --mode sandbox impossible here, 99 a --threshold failed (outputs are written first),
+            3 --mode sandbox impossible here, 4 --lab: an agent could not start (named), 5 --lab: no
+            lab can be built here, 99 a --threshold failed (outputs are written first),
             130 interrupted (SIGINT/SIGTERM/SIGHUP: pairs in flight cancelled, partial report; a
             second signal quits at once without one), 128+N the run in the sandbox was killed by
             signal N (said on stderr)
