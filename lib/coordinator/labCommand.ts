@@ -13,7 +13,7 @@ import { newToken } from '../agent/tokenProof.ts';
 import { AGENT_TOKEN_ENV } from '../agent/types.ts';
 import { type Child, INTERRUPT_SIGNALS, reexecSelf, startScript } from '../core/childProcess.ts';
 import { EXIT, ExitError } from '../core/errors.ts';
-import { describeFileError, type OutputFile, openOutputFiles } from '../core/outputFile.ts';
+import { openOutputFiles } from '../core/outputFile.ts';
 import { applyLab, probeLab, teardownLab } from '../lab/buildLab.ts';
 import { MANAGEMENT_HOST, managementAddress, withManagementNetwork } from '../lab/managementNetwork.ts';
 import { expectationFor } from '../lab/matrixRows.ts';
@@ -21,8 +21,7 @@ import { formatBehaviour, planLab } from '../lab/topology.ts';
 import type { LabHost, LabPlan } from '../lab/types.ts';
 import { insideLabUserNamespace, reexecInLabUserNamespace } from '../lab/userNamespace.ts';
 import { STRESS_HELP } from '../stress/options.ts';
-import { watchStopSignals } from '../stress/stressCommand.ts';
-import type { OutputError } from '../stress/types.ts';
+import { deliverResult, watchStopSignals } from '../stress/stressCommand.ts';
 import { AgentStartError } from './agentClient.ts';
 import {
   type ConntrackWatch,
@@ -161,8 +160,10 @@ async function coordinate(parsed: LabRunOptions, plan: LabPlan): Promise<number>
   const outputs = openOutputFiles([
     ...(options.json ? [{ option: '--json', path: options.json }] : []),
     ...(options.log ? [{ option: '--log', path: options.log, append: true }] : []),
+    ...(options.report ? [{ option: '--report', path: options.report }] : []),
   ]);
   const json = outputs.find((output) => output.option === '--json');
+  const htmlReport = outputs.find((output) => output.option === '--report');
   const log = outputs.find((output) => output.option === '--log');
   const signals = watchStopSignals();
   const hosts = plan.hosts.filter((host) => host.role === 'host');
@@ -266,7 +267,17 @@ async function coordinate(parsed: LabRunOptions, plan: LabPlan): Promise<number>
     const lab = await labReport(plan, parsed, routers, before, counts, problems);
     result.lab = lab;
     matchLinks(result, routers);
-    return report(result, options.minSuccess, json, signals.stop.aborted);
+    return await deliverResult(
+      result,
+      options,
+      { out: process.stdout, json, report: htmlReport },
+      () => printDistributed(result),
+      async () => {
+        for (const agent of result.agents)
+          if (agent.lost)
+            process.stderr.write(`stress: agent ${agent.name} was lost: ${agent.lost.reason}\n`);
+      },
+    );
   } catch (error) {
     if (error instanceof AgentStartError) throw new ExitError(error.message, LAB_RUN_EXIT.agentStart);
     throw error;
@@ -369,41 +380,4 @@ function matchLinks(result: DistributedResult, routers: LabHost[]): void {
           ? link.established === 0 && started > 0
           : link.established > 0;
   }
-}
-
-/** Prints the report (first), writes the JSON, and decides the exit code, as a local run does. */
-function report(
-  result: DistributedResult,
-  minSuccess: number,
-  json: OutputFile | undefined,
-  interrupted: boolean,
-): number {
-  process.stdout.write(printDistributed(result));
-  const failures: OutputError[] = [...(result.outputErrors ?? [])];
-  for (const failure of failures)
-    process.stderr.write(`stress: ${failure.option} ${failure.path}: ${failure.error}\n`);
-  for (const agent of result.agents)
-    if (agent.lost) process.stderr.write(`stress: agent ${agent.name} was lost: ${agent.lost.reason}\n`);
-  if (json) {
-    try {
-      json.truncate();
-      json.write(`${JSON.stringify(result, null, 2)}\n`);
-    } catch (error) {
-      const failure = { option: json.option, path: json.path, error: describeFileError(error) };
-      failures.push(failure);
-      process.stderr.write(`stress: ${failure.option} ${failure.path}: ${failure.error}\n`);
-      try {
-        json.truncate();
-      } catch {}
-    }
-  }
-  if (interrupted) return EXIT.interrupted;
-  if (failures.length) return EXIT.failure;
-  if (result.successPct < minSuccess) {
-    process.stderr.write(
-      `stress: ${result.successPct}% of pairs established, below --min-success ${minSuccess}%\n`,
-    );
-    return EXIT.failure;
-  }
-  return EXIT.ok;
 }

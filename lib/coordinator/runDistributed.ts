@@ -24,6 +24,7 @@ import {
 } from '../stress/pairLog.ts';
 import { mergeStats, PairStats } from '../stress/pairStats.ts';
 import { ProgressTracker } from '../stress/progressTracker.ts';
+import { TimelineSampler } from '../stress/timeline.ts';
 import type { IdRange, OutputError, StressOptions, StressResult } from '../stress/types.ts';
 import { AgentClient, AgentStartError } from './agentClient.ts';
 import { breakdownOf } from './breakdown.ts';
@@ -429,7 +430,10 @@ async function dispatchAndJoin(
     progress.start();
   }
 
+  // Progress over time for the report, sampled from the joined counts as a local run samples its own.
+  const timeline = new TimelineSampler(() => counts);
   const cpuAtStart = process.cpuUsage();
+  timeline.start();
   for (const client of clients) client.begin(t0);
   if (stop.aborted) onStop();
   dispatch();
@@ -438,6 +442,7 @@ async function dispatchAndJoin(
   clearTimeout(wake);
   stop.removeEventListener('abort', onStop);
   progress?.stop();
+  const samples = timeline.stop();
   const durationMs = epochNow() - t0;
   const cpuUsed = process.cpuUsage(cpuAtStart);
   const interrupted = stop.aborted;
@@ -489,6 +494,7 @@ async function dispatchAndJoin(
     notStartedIds: notStarted,
     peakRssBytes: Math.max(0, ...clients.map((client) => client.peakRssBytes ?? 0)),
     log: input.log?.path,
+    timeline: samples,
   });
   stats.destroy();
   // Pairs never handed out count as not started on the links that would have had them: the run's total only.

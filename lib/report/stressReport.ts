@@ -310,7 +310,12 @@ function traceSection(result: StressResult): Section | undefined {
 export const BREAKDOWNS: { key: string; title: string; note: string }[] = [
   { key: 'agents', title: 'Per agent', note: 'Each agent’s share of the run.' },
   {
-    key: 'routers',
+    key: 'links',
+    title: 'Per link',
+    note: 'The pairs between each two agents, and what the NAT matrix expects of their two routers.',
+  },
+  {
+    key: 'lab.routers',
     title: 'Per router',
     note: 'Each NAT router’s figures (conntrack statistics and entries).',
   },
@@ -320,7 +325,10 @@ export const BREAKDOWNS: { key: string; title: string; note: string }[] = [
 function breakdownSections(result: StressResult): Section[] {
   const record = result as unknown as Record<string, unknown>;
   return BREAKDOWNS.flatMap(({ key, title, note }) => {
-    const value = record[key];
+    // A key may name a nested field (lab.routers).
+    const value = key
+      .split('.')
+      .reduce<unknown>((inner, part) => (inner as Record<string, unknown> | undefined)?.[part], record);
     const records = Array.isArray(value)
       ? value
       : value && typeof value === 'object'
@@ -329,7 +337,7 @@ function breakdownSections(result: StressResult): Section[] {
     if (!records?.length) return [];
     return [
       {
-        id: `breakdown-${key}`,
+        id: `breakdown-${key.split('.').at(-1)}`,
         title,
         html: `${recordsTable(records)}<p class="note">${escapeHtml(note)}</p>`,
         wide: true,

@@ -94,14 +94,48 @@ async function runOpened(
     Object.assign(result, { openKinds, closeKinds, trace: { ...label, lostEvents }, stateEdges });
   }
 
+  const exitCode = await deliverResult(
+    result,
+    options,
+    { out, json, report },
+    (finished) =>
+      [printResult(finished), ...(traced ? [`${formatPairKinds(traced).join('\n')}\n`] : [])].join(''),
+    traced && log && !result.outputErrors?.length
+      ? async (fail) => {
+          try {
+            await annotatePairLog(log, traced.kinds);
+          } catch (error) {
+            fail(log, error);
+          }
+        }
+      : undefined,
+  );
+  return { result, exitCode };
+}
+
+/**
+ * The end of every stress run, local or through agents: the --threshold and --compare verdicts, the
+ * text report first (whatever fails below, it is not lost), then the JSON and the HTML report, and
+ * the exit code. `beforeFiles` runs after the text, before the files (the log's trace kinds).
+ */
+export async function deliverResult(
+  result: StressResult,
+  options: StressOptions,
+  files: {
+    out: NodeJS.WritableStream | null;
+    json?: OutputFile | undefined;
+    report?: OutputFile | undefined;
+  },
+  print: (result: StressResult) => string,
+  beforeFiles?: (fail: (output: OutputFile, error: unknown) => void) => Promise<void>,
+): Promise<number> {
+  const { out, json, report } = files;
   if (options.thresholds.length) result.thresholds = evaluateThresholds(options.thresholds, result);
   if (options.compare)
     result.comparison = compareResults(options.compare.result, result, options.compare.path);
 
-  // The report first: whatever fails below, it is not lost.
   const text = [
-    printResult(result),
-    ...(traced ? [`${formatPairKinds(traced).join('\n')}\n`] : []),
+    print(result),
     ...[formatThresholds(result.thresholds), formatComparison(result.comparison)]
       .filter((lines) => lines.length)
       .map((lines) => `${lines.join('\n')}\n`),
@@ -115,13 +149,7 @@ async function runOpened(
     failures.push(failure);
     process.stderr.write(`stress: ${failure.option} ${failure.path}: ${failure.error}\n`);
   };
-  if (traced && log && !result.outputErrors?.length) {
-    try {
-      await annotatePairLog(log, traced.kinds);
-    } catch (error) {
-      fail(log, error);
-    }
-  }
+  await beforeFiles?.(fail);
   if (failures.length) result.outputErrors = failures;
   if (json) {
     try {
@@ -161,7 +189,7 @@ async function runOpened(
     );
     exitCode = EXIT.failure;
   }
-  return { result, exitCode };
+  return exitCode;
 }
 
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];

@@ -69,7 +69,16 @@ const SCRIPTS: [script: string, flags: string[], exitCodes: string[]][] = [
       '--lab',
       '--conntrack-events',
     ],
-    ['0 ok', '1 success below', '2 bad usage', '3 --mode sandbox', '4 --lab', '5 --lab', '99 a --threshold', '130 interrupted'],
+    [
+      '0 ok',
+      '1 success below',
+      '2 bad usage',
+      '3 --mode sandbox',
+      '4 --lab',
+      '5 --lab',
+      '99 a --threshold',
+      '130 interrupted',
+    ],
   ],
   [
     'scripts/trace.ts',

@@ -106,7 +106,19 @@ describe.skipIf(skip)('stress.ts --lab', () => {
   it('two agents behind EIM routers: every pair established through both routers, merged report, conntrack figures', async () => {
     const json = join(scratch, 'two.json');
     const log = join(scratch, 'two.ndjson');
-    const run = stressLab('eim:apdf:drop,eim:apdf:drop', ['--pairs', '3000', '--json', json, '--log', log]);
+    const html = join(scratch, 'two.html');
+    const run = stressLab('eim:apdf:drop,eim:apdf:drop', [
+      '--pairs',
+      '3000',
+      '--json',
+      json,
+      '--log',
+      log,
+      '--report',
+      html,
+      '--threshold',
+      'success>=100%',
+    ]);
     expect(await run.exited).toBe(0);
     const report = run.stdout();
     expect(report).toMatch(/pairs +planned 3,000 +established 3,000 \(100\.00%\)/);
@@ -121,6 +133,20 @@ describe.skipIf(skip)('stress.ts --lab', () => {
     expect(result.agents.map((agent) => agent.name)).toEqual(['alice', 'bob']);
     for (const agent of result.agents) expect(agent.sides?.established).toBe(3000);
     expectConntrackPlausible(result, 2, 3000);
+    // The HTML report and the thresholds work as in a local run, with the agents, links and routers.
+    expect(result.thresholds).toEqual([expect.objectContaining({ text: 'success>=100%', pass: true })]);
+    expect(result.timeline?.points.at(-1)?.[1]).toBe(3000);
+    const page = readFileSync(html, 'utf8');
+    for (const id of [
+      'summary',
+      'timeline',
+      'latency',
+      'breakdown-agents',
+      'breakdown-links',
+      'breakdown-routers',
+    ])
+      expect(page, id).toContain(`id="${id}"`);
+    expect(page).toContain('<td>alice-nat</td>');
     const records = readLog(log);
     expect(records).toHaveLength(3000);
     expectEveryPairLogged(records, 3000);

@@ -129,7 +129,8 @@ describe('the stress page', () => {
     };
     Object.assign(full, {
       agents: [{ name: 'alice', pairs: { established: 10 } }],
-      routers: { 'alice-nat': { insertFailed: 0 } },
+      links: [{ agents: ['alice', 'bob'], planned: 10, established: 10 }],
+      lab: { routers: [{ name: 'alice-nat', insertFailed: 0 }] },
     });
     const ids = stressReportPage(full, '').sections.map((section) => section.id);
     expect(ids).toEqual([
@@ -141,6 +142,7 @@ describe('the stress page', () => {
       'attempts',
       'state-diagram-section',
       'breakdown-agents',
+      'breakdown-links',
       'breakdown-routers',
       'text-report',
     ]);
