@@ -126,7 +126,7 @@ export function classifyOpen(a: ConnectionPath, b?: ConnectionPath): OpenKind {
   const kinds = [sideOpen(a), b ? sideOpen(b) : undefined];
   // A passive open anywhere means a listener took part: not a simultaneous open at all.
   if (kinds.includes('passive')) return 'not-simultaneous';
-  if (kinds[0] === 'syn-received' && kinds[1] === 'syn-received') return 'both-syn-received';
+  if (kinds[0] === 'syn-received' && kinds[1] === 'syn-received') return 'crossed';
   if (kinds.includes('syn-received') && kinds.includes('direct')) return 'one-sided';
   return 'unknown';
 }
