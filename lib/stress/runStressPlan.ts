@@ -11,6 +11,7 @@
  */
 import { randomInt } from 'node:crypto';
 import os from 'node:os';
+import { openFilesLimit } from '../core/processLimits.ts';
 import { insideSandbox, probeSandbox, reexecInSandbox } from '../core/sandbox.ts';
 import { chooseMode, MODE_REASON_ENV } from './chooseMode.ts';
 import { prepareRun } from './prepareRun.ts';
@@ -56,6 +57,7 @@ export async function runStressPlan(plan: StressPlan = {}): Promise<StressResult
     probe: probeSandbox,
     randomRound: () => randomInt(1 << 30),
     reasonFromParent: process.env[MODE_REASON_ENV],
+    openFilesLimit: openFilesLimit(),
   });
   if (choice.action === 'help') throw new Error('unreachable: the plan asks for no help');
   if (choice.action === 'reexec') {

@@ -9,6 +9,7 @@ import { randomInt } from 'node:crypto';
 import os from 'node:os';
 import { EXIT } from '../core/errors.ts';
 import { describeFileError, type OutputFile, openOutputFiles } from '../core/outputFile.ts';
+import { openFilesLimit } from '../core/processLimits.ts';
 import { insideSandbox, probeSandbox, reexecInSandbox } from '../core/sandbox.ts';
 import { formatPairKinds, startPairTrace } from '../trace/plannedPairTrace.ts';
 import { chooseMode, MODE_REASON_ENV } from './chooseMode.ts';
@@ -178,6 +179,7 @@ export async function stressCommand(args: string[]): Promise<number> {
     probe: probeSandbox,
     randomRound: () => randomInt(1 << 30),
     reasonFromParent: process.env[MODE_REASON_ENV],
+    openFilesLimit: openFilesLimit(),
   });
   if (choice.action === 'help') {
     process.stdout.write(`${STRESS_HELP}\n`);
