@@ -71,8 +71,20 @@ const SCRIPTS: [script: string, flags: string[], exitCodes: string[]][] = [
   ],
   [
     'scripts/trace.ts',
-    ['--ports', '--host', '--json', '--source', '--confirm-time-wait', '-- COMMAND', '--demo', '--max-tries'],
-    ['0 done', '1 a demo', '2 bad usage', '3 the facility', '130 a demo', '127'],
+    [
+      '--ports',
+      '--host',
+      '--json',
+      '--events',
+      '--source',
+      '--confirm-time-wait',
+      '--max-open',
+      '--buffer-kb',
+      '-- COMMAND',
+      '--demo',
+      '--max-tries',
+    ],
+    ['0 the trace ended', '1 a demo', '2 bad usage', '3 the facility', '130 a demo', '127'],
   ],
   [
     'scripts/lab.ts',
