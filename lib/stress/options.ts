@@ -385,7 +385,7 @@ export function parseStressOptions(args: string[], context: ParseContext): Parse
   }
   const layout = open === 'one-sided' ? 'loopback' : 'link';
   // A wave is what one worker connects at once; two per worker are in flight (more for a long hold).
-  const wave = layout === 'link' ? Math.min(MAX_WAVE, Math.ceil(concurrency / workers / Number(process.env.WPT ?? 2))) : 0;
+  const wave = layout === 'link' ? Math.min(MAX_WAVE, Math.ceil(concurrency / workers / 2)) : 0;
   const plan = planPairs(pairs, { ports, addresses, roundOffset: context.roundOffset, layout, wave });
   return {
     help: false,
