@@ -341,12 +341,12 @@ export function parseStressOptions(args: string[], context: ParseContext): Parse
   const close = values.close === undefined ? 'graceful' : parseChoice(values.close, '--close', CLOSE_MODES);
   // A simultaneous close waits on FIN timers (lib/stress/finCrossing.ts): the CPU is not what limits
   // those pairs, so JIT warm-up buys nothing, and its pairs would wait on the same timers.
-  // Skewed pairs wait on the skew and the link's deliveries, not on the CPU either.
+  // Skewed pairs wait on the skew and the link's deliveries, held pairs on the hold: not on the CPU either.
   const warmup =
     mode === 'race'
       ? 0
       : values.warmup === undefined
-        ? close === 'simultaneous' || open === 'skew'
+        ? close === 'simultaneous' || open === 'skew' || holdMs > 0
           ? 0
           : DEFAULT_WARMUP
         : parseCount(values.warmup, '--warmup', 0, 1_000_000);

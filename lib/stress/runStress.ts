@@ -57,6 +57,8 @@ export const WARMUP_PAYLOAD_MAX = 64 * 1024;
 /** The warm-up hands out no batch after this long (a slow machine, a big payload): the run starts anyway. */
 export const WARMUP_MAX_MS = 5000;
 
+/** --hold: how often the resident set is sampled while pairs are held. */
+const HOLD_RSS_SAMPLE_MS = 100;
 const WORKER_FILE = new URL('../../workers/stressWorker.ts', import.meta.url).href;
 
 function epochNow(): number {
@@ -188,6 +190,7 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
   };
 
   let progress: ProgressTracker | undefined;
+  let rssSampler: NodeJS.Timeout | undefined;
   try {
     const configFor = (threads: number, side: number, t0: number): RunConfig => ({
       mode,
@@ -285,6 +288,14 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
 
     const t0 = epochNow();
     const rssAtStartBytes = process.memoryUsage.rss();
+    // --hold: the resident set sampled while pairs are held (maxRSS would include the start-up's peak).
+    let heldRssPeakBytes = rssAtStartBytes;
+    rssSampler =
+      options.holdMs > 0
+        ? setInterval(() => {
+            heldRssPeakBytes = Math.max(heldRssPeakBytes, process.memoryUsage.rss());
+          }, HOLD_RSS_SAMPLE_MS)
+        : undefined;
     const configs = sides.map((threads, side) => configFor(threads, side, t0));
     let limit = Math.min(options.pairs ?? plan.capacity, plan.capacity);
     // Open loop for a time: pair N is due at N / rate s, so the schedule ends with the pairs due before the end.
@@ -452,13 +463,14 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
               keepaliveMs: options.keepaliveMs,
               peakOpenPairs: Atomics.load(counters, CONTROL.peakOpen),
               rssAtStartBytes,
-              peakRssBytes: process.resourceUsage().maxRSS * 1024,
+              peakRssBytes: Math.max(heldRssPeakBytes, process.memoryUsage.rss()),
             },
           }
         : {}),
     });
   } finally {
     progress?.stop();
+    if (rssSampler) clearInterval(rssSampler);
     await Promise.all(pools.map((pool) => pool.destroy()));
   }
 }

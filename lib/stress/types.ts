@@ -326,7 +326,7 @@ export interface HoldFacts {
   keepaliveMs: number;
   /** The most pairs open at once (established, not yet closed). */
   peakOpenPairs: number;
-  /** Resident set when the first pair started, and its peak over the run. */
+  /** Resident set when the first pair started, and its peak sampled while pairs were held (every 100 ms). */
   rssAtStartBytes: number;
   peakRssBytes: number;
 }
