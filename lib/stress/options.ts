@@ -285,6 +285,8 @@ export function parseStressOptions(args: string[], context: ParseContext): Parse
     throw new UsageError(
       `${sandboxOnly} needs the sandbox (--mode sandbox): race mode's two sides retry from two threads on the host loopback`,
     );
+  if (sweep && durationMs !== undefined)
+    throw new UsageError('--sweep: every point runs --pairs N (default 10,000), not --duration');
   if (values.log !== undefined && sweep)
     throw new UsageError(
       '--log: not with --sweep (every point numbers its pairs from 0); run the point alone',
@@ -386,7 +388,10 @@ export function parseStressOptions(args: string[], context: ParseContext): Parse
   const layout = open === 'one-sided' ? 'loopback' : 'link';
   // A wave is what one worker connects at once; two per worker are in flight (more for a long hold).
   const wave = layout === 'link' ? Math.min(MAX_WAVE, Math.ceil(concurrency / workers / 2)) : 0;
-  const plan = planPairs(pairs, { ports, addresses, roundOffset: context.roundOffset, layout, wave });
+  // A sweep's points follow each other on the plan (sweepPointPlan): the plan must hold them all.
+  const planned =
+    sweep && pairs !== undefined ? sweep.valuesMs.length * Math.ceil(pairs / wave) * wave : pairs;
+  const plan = planPairs(planned, { ports, addresses, roundOffset: context.roundOffset, layout, wave });
   return {
     help: false,
     options: {

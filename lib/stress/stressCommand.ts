@@ -17,6 +17,7 @@ import { STRESS_HELP } from './options.ts';
 import { prepareRun } from './prepareRun.ts';
 import { printResult } from './printResult.ts';
 import { runStress } from './runStress.ts';
+import { runSweep } from './skewSweep.ts';
 import { annotatePairLog, pairsOfPlan, traceOptionsForPlan } from './traceStress.ts';
 import type { AddressPlan, OutputError, StressOptions, StressResult } from './types.ts';
 
@@ -191,6 +192,15 @@ export async function stressCommand(args: string[]): Promise<number> {
   const { options, socketsReason } = await prepareRun(choice.options, choice.network);
   const signals = watchStopSignals();
   try {
+    if (options.sweep)
+      return await runSweep({
+        options,
+        plan,
+        modeReason,
+        socketsReason,
+        stop: signals.stop,
+        runPoint: runAndReport,
+      });
     return (await runAndReport({ options, plan, modeReason, socketsReason, stop: signals.stop })).exitCode;
   } finally {
     signals.dispose();
