@@ -103,7 +103,9 @@ export function chooseMode(args: string[], context: ModeContext): ModeChoice {
       action: 'run',
       options: parsed.options,
       plan: parsed.plan,
-      modeReason: context.reasonFromParent ?? `private network namespace, ${describeOpen(options)}`,
+      modeReason:
+        context.reasonFromParent ??
+        `private network namespace, ${options.open === 'one-sided' ? 'early RSTs dropped' : describeOpen(options)}`,
       network: sandboxNetwork(options),
     };
   }
