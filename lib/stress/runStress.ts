@@ -315,6 +315,7 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
           failed: Atomics.load(counters, CONTROL.failed),
           cancelled: Atomics.load(counters, CONTROL.cancelled),
           notStarted: Atomics.load(counters, CONTROL.notStarted),
+          ...(options.holdMs > 0 ? { open: Atomics.load(counters, CONTROL.open) } : {}),
         }),
       });
       progress.start();
