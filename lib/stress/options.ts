@@ -5,7 +5,7 @@
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseBytes, parseCount, parseDuration, parseFlags, parsePortRange } from '../core/cli.ts';
-import { UsageError } from '../core/errors.ts';
+import { EXIT, ExitError, UsageError } from '../core/errors.ts';
 import type { PortRange } from '../core/types.ts';
 import { PLAN_ADDRESS_COUNT, planPairs } from './planPairs.ts';
 import {
@@ -381,8 +381,10 @@ export function parseStressOptions(args: string[], context: ParseContext): Parse
     const atOnce = pairs === undefined ? concurrency : Math.min(concurrency, pairs);
     const most = pairsPerProcess(context.openFilesLimit);
     if (atOnce > most)
-      throw new UsageError(
+      // Not a usage slip: one line, no usage text after it.
+      throw new ExitError(
         `--hold: ${atOnce.toLocaleString('en-US')} pairs open at once need ${(2 * atOnce).toLocaleString('en-US')} descriptors, and this process may open ${context.openFilesLimit.toLocaleString('en-US')} (RLIMIT_NOFILE): it holds ${most.toLocaleString('en-US')} pairs at most. Lower --pairs or --concurrency; more needs the hold spread over several processes (stress agents, not yet available) or a higher hard limit`,
+        EXIT.usage,
       );
   }
   const layout = open === 'one-sided' ? 'loopback' : 'link';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../lib/core/errors.ts';
+import { EXIT, ExitError, UsageError } from '../../lib/core/errors.ts';
 import { linkAddress } from '../../lib/core/heldLink.ts';
 import {
   pairsPerProcess,
@@ -161,11 +161,14 @@ describe('--hold', () => {
     expect(most).toBeGreaterThan(9_000);
     expect(most).toBeLessThan(10_000);
     expect(parse(['--pairs', String(most), '--hold', '1s'], 20_000).options.concurrency).toBe(most);
-    usageError(
-      ['--pairs', String(most + 1), '--hold', '1s'],
-      /descriptors.*RLIMIT_NOFILE.*several processes/,
-      20_000,
-    );
+    const tooMany = () => parse(['--pairs', String(most + 1), '--hold', '1s'], 20_000);
+    expect(tooMany).toThrow(ExitError);
+    expect(tooMany).toThrow(/descriptors.*RLIMIT_NOFILE.*several processes/);
+    try {
+      tooMany();
+    } catch (error) {
+      expect((error as ExitError).exitCode).toBe(EXIT.usage);
+    }
     // Fewer at once fit: --concurrency bounds what is held together.
     expect(
       parse(['--pairs', '100000', '--hold', '1s', '--concurrency', '5000'], 20_000).options,
