@@ -70,11 +70,12 @@ export const STRESS_HELP = `usage: ${STRESS_USAGE}
                        default) or answered with RST (rst, a plain host: that side connects again)
   --delay D            skew: the link's delivery interval, so SYNs sent less than D apart cross
                        (default 2ms; 1ms to 10s)
-  --sweep skew=A..B:N  N runs, B's skew from A to B in equal steps (skew=0..5ms:11), then a table of
-                       success, open kinds (with --trace), attempts and establish time per point
+  --sweep skew=A..B:N  N runs of --pairs each, B's skew from A to B in equal steps (skew=0..5ms:11),
+                       then a table of success, open kinds (with --trace), attempts and establish
+                       time per point (--json: the table and every point's result)
   --hold D             keep each established pair open for D before it closes (sandbox mode; pairs in
-                       flight default to --pairs, so all are open at once; one process holds at most
-                       about 9,900 pairs: 2 descriptors each, 20,000 per process here)
+                       flight default to --pairs, so all are open at once; a hold that needs more
+                       than the open-files limit, 2 descriptors a pair, is refused: exit 2)
   --keepalive D        --hold: each side sends 16 checked bytes every D (default 1s; 10ms at least);
                        a pair whose keepalive is late or altered fails with EKEEPALIVE
 

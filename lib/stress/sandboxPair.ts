@@ -363,7 +363,8 @@ export class SandboxPair implements PairReport {
       this.maybeClose();
       return false;
     }
-    if (due + hold.keepaliveMs <= this.holdEndsAt) this.sendKeepalive();
+    // Counted in rounds, not compared as times (sums of float milliseconds drift).
+    if (this.rounds < Math.floor(hold.holdMs / hold.keepaliveMs)) this.sendKeepalive();
     this.nextKeepaliveAt = Math.min(due + hold.keepaliveMs, this.holdEndsAt);
     return true;
   }
