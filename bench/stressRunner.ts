@@ -19,6 +19,8 @@ export interface StressScriptOptions {
   close: CloseMode;
   /** Pairs in flight (stress.ts --concurrency); its default when absent. */
   concurrency?: number;
+  /** More stress.ts options (--open crossed, --trace, --hold D). */
+  extraArgs?: string[];
 }
 
 export interface StressRun {
@@ -60,6 +62,7 @@ export async function runStressScript(options: StressScriptOptions): Promise<Str
       '--json',
       jsonFile,
       ...(options.concurrency ? ['--concurrency', String(options.concurrency)] : []),
+      ...(options.extraArgs ?? []),
     ];
     const started = performance.now();
     const child = startScript(STRESS_SCRIPT, args, { env: envForFreshSandbox(), stdin: 'ignore' });
