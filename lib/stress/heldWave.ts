@@ -9,7 +9,7 @@
  * its peer in SYN_SENT, and both sides pass SYN_RECEIVED.
  *
  * skew: the A sides connect; B sides connect `skewMs` after A's; the link delivers what was sent every
- * `delayMs` (release, then hold again, acknowledged), counted from the last A connect, until every
+ * `delayMs` (release, then hold again, acknowledged), counted from the first A connect, until every
  * pair is open; then it stays released. A B that connects before the first delivery crosses with A's
  * SYN; a later one finds A's SYN already delivered: dropped (A waits in SYN_SENT, B's SYN opens it
  * one-sided) or answered with RST (A connects again, through the link, until a delivery carries both).
@@ -78,8 +78,10 @@ export class HeldWave implements WaveGate {
     }
     const startedAt = performance.now();
     for (const pair of this.pairs) pair.startSide(0);
+    // B's connects and the deliveries count from the same instant, the wave's first connect: however
+    // long A's connects take to issue, B goes with the first delivery exactly when skew <= delay.
     this.bDueAt = startedAt + this.config.skewMs;
-    this.nextDeliveryAt = performance.now() + this.config.delayMs;
+    this.nextDeliveryAt = startedAt + this.config.delayMs;
     this.schedule();
   }
 

@@ -68,7 +68,7 @@ export const STRESS_HELP = `usage: ${STRESS_USAGE}
                        link, which delivers what was sent every --delay: 2ms, 0.5ms, 1s)
   --early-syn WHAT     skew: a SYN that arrives before its peer connected is dropped (drop, a NAT;
                        default) or answered with RST (rst, a plain host: that side connects again)
-  --delay D            skew: the link's delivery interval, so SYNs sent less than D apart cross
+  --delay D            skew: the link's delivery interval, so a skew of at most D crosses
                        (default 2ms; 1ms to 10s)
   --sweep skew=A..B:N  N runs of --pairs each, B's skew from A to B in equal steps (skew=0..5ms:11),
                        then a table of success, open kinds (with --trace), attempts and establish

@@ -105,7 +105,7 @@ describe.skipIf(skip)('stress.ts --open', () => {
     );
   });
 
-  it('a skew sweep with the early SYN dropped: one-sided opens appear with the skew', async () => {
+  it('a skew sweep with the early SYN dropped: crossed at no skew, one-sided past the delivery interval', async () => {
     const json = path.join(dir, 'sweep-drop.json');
     const result = await run([
       ...['--sweep', 'skew=0..200ms:2', '--delay', '20ms', '--pairs', '200', '--trace', '--quiet'],
@@ -121,7 +121,8 @@ describe.skipIf(skip)('stress.ts --open', () => {
       expect(point.attempts?.max).toBe(1);
     }
     expect(none?.openKinds?.crossed).toBe(200);
-    expect(large?.openKinds?.['one-sided']).toBeGreaterThan(0);
+    // 200 ms: A's SYN went in the first delivery, B's in a later one, which found A in SYN_SENT.
+    expect(large?.openKinds?.['one-sided']).toBe(200);
   });
 });
 
