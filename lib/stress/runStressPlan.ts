@@ -41,6 +41,11 @@ export function stressArgs(plan: StressPlan): string[] {
   flag('warmup', plan.warmup);
   flag('sockets', plan.sockets);
   flag('json', plan.json);
+  flag('open', plan.open === 'skew' ? `skew:${plan.skewMs ?? 0}ms` : plan.open);
+  flag('early-syn', plan.earlySyn);
+  flag('delay', ms(plan.delayMs));
+  flag('hold', ms(plan.holdMs));
+  flag('keepalive', ms(plan.keepaliveMs));
   if (plan.trace) args.push('--trace');
   if (!plan.progress) args.push('--quiet');
   return args;

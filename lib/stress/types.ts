@@ -426,6 +426,14 @@ export interface StressPlan {
   addresses?: number;
   warmup?: number;
   sockets?: SocketKind;
+  /** How the SYNs meet (--open): 'skew' takes skewMs (default 0). */
+  open?: OpenMode;
+  skewMs?: number;
+  earlySyn?: EarlySyn;
+  delayMs?: number;
+  /** Keep each established pair open this long (--hold), with a keepalive every keepaliveMs. */
+  holdMs?: number;
+  keepaliveMs?: number;
   /** Progress on stderr (default false, unlike stress.ts). */
   progress?: boolean;
   /** Aborting it stops the run: pairs in flight are cancelled and the partial result is returned. */

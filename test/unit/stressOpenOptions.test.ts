@@ -9,6 +9,7 @@ import {
   sweepGrid,
 } from '../../lib/stress/options.ts';
 import { pairEndpoints, planPairs, waveAddressIndex } from '../../lib/stress/planPairs.ts';
+import { stressArgs } from '../../lib/stress/runStressPlan.ts';
 import { sweepPointPlan, sweepRow, sweepTable } from '../../lib/stress/skewSweep.ts';
 import type { StressOptions, StressResult } from '../../lib/stress/types.ts';
 
@@ -175,6 +176,37 @@ describe('--hold', () => {
     ).toMatchObject({
       concurrency: 5000,
     });
+  });
+});
+
+describe('the API plan', () => {
+  it('asks for the open mode and the hold with the flags of the same names', () => {
+    const args = stressArgs({
+      open: 'skew',
+      skewMs: 3,
+      earlySyn: 'rst',
+      delayMs: 5,
+      holdMs: 1000,
+      keepaliveMs: 100,
+    });
+    expect(args).toEqual(
+      expect.arrayContaining([
+        '--open=skew:3ms',
+        '--early-syn=rst',
+        '--delay=5ms',
+        '--hold=1000ms',
+        '--keepalive=100ms',
+      ]),
+    );
+    expect(parse(args).options).toMatchObject({
+      open: 'skew',
+      skewMs: 3,
+      earlySyn: 'rst',
+      delayMs: 5,
+      holdMs: 1000,
+      keepaliveMs: 100,
+    });
+    expect(stressArgs({ open: 'crossed' })).toContain('--open=crossed');
   });
 });
 
