@@ -81,6 +81,8 @@ export function batchSize(
   if (options.durationMs !== undefined) size = Math.min(size, slots * 2);
   // About 100 ms of schedule per batch: the pairs of one instant spread over the threads.
   if (options.rate !== undefined) size = Math.min(size, Math.ceil(options.rate / 10 / threads));
+  // Held pairs stay in their batch for the whole hold: the two batches of a thread must fill its slots.
+  if (options.holdMs > 0) size = Math.max(size, Math.ceil(slots / 2));
   return Math.max(1, size);
 }
 

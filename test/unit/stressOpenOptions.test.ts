@@ -9,6 +9,7 @@ import {
   sweepGrid,
 } from '../../lib/stress/options.ts';
 import { pairEndpoints, planPairs, waveAddressIndex } from '../../lib/stress/planPairs.ts';
+import { batchSize } from '../../lib/stress/runStress.ts';
 import { stressArgs } from '../../lib/stress/runStressPlan.ts';
 import { sweepPointPlan, sweepRow, sweepTable } from '../../lib/stress/skewSweep.ts';
 import type { StressOptions, StressResult } from '../../lib/stress/types.ts';
@@ -155,6 +156,15 @@ describe('--hold', () => {
     usageError(['--keepalive', '1s'], /applies to --hold D only/);
     usageError(['--hold', '0s'], /more than 0/);
     usageError(['--hold', '1s', '--keepalive', '5ms'], /less than 10ms/);
+  });
+
+  it('batches held pairs so that a thread’s two batches fill its slots (all pairs held at once)', () => {
+    const { options, plan } = parse(['--pairs', '1000', '--hold', '1s']);
+    // 1,000 in flight over 2 threads: 500 slots each, two batches of 250 at least.
+    expect(batchSize(options, 2, 500, plan)).toBeGreaterThanOrEqual(250);
+    const crossed = parse(['--open', 'crossed', '--pairs', '1000', '--hold', '1s']);
+    expect(batchSize(crossed.options, 2, 500, crossed.plan)).toBe(crossed.plan.wave);
+    expect(crossed.plan.wave).toBe(250);
   });
 
   it('refuses, before the run, a hold that the open-files limit cannot take, naming what would lift it', () => {
