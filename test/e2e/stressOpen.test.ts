@@ -145,6 +145,26 @@ describe.skipIf(skip)('stress.ts --hold', () => {
     );
   });
 
+  it('holds one-sided pairs too, all of them at once', async () => {
+    const json = path.join(dir, 'hold-one-sided.json');
+    const result = await run([
+      '--pairs',
+      '1000',
+      '--hold',
+      '1s',
+      '--keepalive',
+      '250ms',
+      '--quiet',
+      '--json',
+      json,
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    const summary = JSON.parse(fs.readFileSync(json, 'utf8')) as StressResult;
+    expect(summary.open.mode).toBe('one-sided');
+    expect(summary.pairs).toMatchObject({ planned: 1000, established: 1000 });
+    expect(summary.hold).toMatchObject({ peakOpenPairs: 1000, keepalivesVerified: 1000 * 2 * 4 });
+  });
+
   it('SIGINT in the middle of a hold: partial report, every pair accounted for, exit 130', async () => {
     const json = path.join(dir, 'hold-stopped.json');
     const child = runScript(
