@@ -56,13 +56,20 @@ export function releaseCommands(index: number): string {
 }
 
 /**
- * ip -batch lines that hold the next packets of address pair `index` again: its entries go, whatever
- * state they are in (none at all is fine too; a queue still unresolved is dropped).
+ * ip -batch lines that hold the next packets of address pair `index` again: each entry is made
+ * permanent (what is queued goes) and then deleted, one command each. Deleting an entry that still
+ * holds packets would fail them (the kernel reports EHOSTUNREACH to their sockets), and `neigh flush`
+ * repeats its dump-and-delete until nothing matches, so a packet queued between its rounds is failed
+ * that way: a single `neigh del` of a permanent entry fails nothing.
  */
 export function holdCommands(index: number): string {
+  const toB = `${linkAddress(1, index)} dev ${LINK_DEVICES[0]}`;
+  const toA = `${linkAddress(0, index)} dev ${LINK_DEVICES[1]}`;
   return (
-    `neigh flush to ${linkAddress(1, index)} dev ${LINK_DEVICES[0]} nud all\n` +
-    `neigh flush to ${linkAddress(0, index)} dev ${LINK_DEVICES[1]} nud all\n`
+    `neigh replace ${toB.replace(' dev', ` lladdr ${LINK_MACS[1]} dev`)} nud permanent\n` +
+    `neigh del ${toB}\n` +
+    `neigh replace ${toA.replace(' dev', ` lladdr ${LINK_MACS[0]} dev`)} nud permanent\n` +
+    `neigh del ${toA}\n`
   );
 }
 

@@ -105,6 +105,15 @@ describe.skipIf(skip)('stress.ts --open', () => {
     );
   });
 
+  it('skew at scale: no pair fails (no held packet is ever deleted with its neighbour entry)', async () => {
+    const json = path.join(dir, 'skew-scale.json');
+    const result = await run(['--open', 'skew:4ms', '--pairs', '20000', '--quiet', '--json', json]);
+    expect(result.code, result.stderr).toBe(0);
+    const summary = JSON.parse(fs.readFileSync(json, 'utf8')) as StressResult;
+    expect(summary.pairs).toMatchObject({ planned: 20_000, established: 20_000, failed: 0 });
+    expect(summary.errors).toEqual({});
+  });
+
   it('a skew sweep with the early SYN dropped: crossed at no skew, one-sided past the delivery interval', async () => {
     const json = path.join(dir, 'sweep-drop.json');
     const result = await run([
