@@ -63,6 +63,20 @@ export function labRateVerdict(labRate: number): Verdict {
   };
 }
 
+/** --open crossed: this share of pairs at least must be crossed by the kernel's record (issue 9). */
+export const CROSSED_SHARE_MIN = 0.999;
+/** ... at this share of one-sided mode's pairs/s at least, in the same bench run. */
+export const CROSSED_RATE_SHARE_MIN = 0.5;
+
+export function crossedVerdict(crossedShare: number, crossedRate: number, oneSidedRate: number): Verdict {
+  const rateShare = crossedRate / oneSidedRate;
+  return {
+    check: `--open crossed: >= ${CROSSED_SHARE_MIN * 100}% crossed at >= ${CROSSED_RATE_SHARE_MIN}x one-sided pairs/s`,
+    pass: crossedShare >= CROSSED_SHARE_MIN && rateShare >= CROSSED_RATE_SHARE_MIN,
+    detail: `${(crossedShare * 100).toFixed(3)}% crossed, ${rateShare.toFixed(2)}x (${formatCount(crossedRate)} vs ${formatCount(oneSidedRate)} pairs/s)`,
+  };
+}
+
 export function flatRateVerdict(points: ScalePoint[]): Verdict {
   const rates = points.map((point) => point.pairsPerSec);
   const fastest = Math.max(...rates);

@@ -14,10 +14,15 @@ import { signalRunningChildren } from '../lib/core/childProcess.ts';
 import { parseCount, parseFlags, runMain } from '../lib/core/cli.ts';
 import { EXIT, ExitError, UsageError } from '../lib/core/errors.ts';
 import { describeFileError, type OutputFile, openOutputFiles } from '../lib/core/outputFile.ts';
+import { openFilesLimit } from '../lib/core/processLimits.ts';
 import { insideSandbox, probeSandbox, reexecInSandbox, setupSandboxNetwork } from '../lib/core/sandbox.ts';
+import { pairsPerProcess } from '../lib/stress/options.ts';
 import { CLOSE_MODES, type CloseMode } from '../lib/stress/types.ts';
 import { type BaselineResult, runBaseline } from './baselineListener.ts';
 import {
+  CROSSED_RATE_SHARE_MIN,
+  CROSSED_SHARE_MIN,
+  crossedVerdict,
   flatRateVerdict,
   flatRssVerdict,
   formatCount,
@@ -40,7 +45,7 @@ import { runStressScript, type StressRun, stressAvailable } from './stressRunner
 
 const USAGE =
   'npm run bench -- [--quick] [--skip-1m] [--pairs N] [--workers N] [--payload BYTES] ' +
-  '[--close graceful|reset|simultaneous] [--inflight K] [--repeat N] [--only c,baseline,stress,lab] [--json FILE]';
+  '[--close graceful|reset|simultaneous] [--inflight K] [--repeat N] [--only c,baseline,stress,open,hold,lab] [--json FILE]';
 
 /** --help: every option, described once (docs/bench.md quotes it). */
 const HELP = `usage: ${USAGE}
@@ -52,10 +57,13 @@ pairs per second, where a pair is: open, a payload both ways checked byte by byt
   Node baseline  ordinary connect + accept to a listener, one Piscina worker per shard
   stress.ts      scripts/stress.ts --mode sandbox --json, run as a child process as a user runs it
 The comparison runs the three at --pairs, --repeat times interleaved, and reports each median; then
-stress.ts runs at 10k, 100k and 1M pairs (the scaling points). Last, stress.ts --lab
-eim:apdf:drop,eim:apdf:drop --conntrack-events off (two agents, every pair through two NAT routers'
-conntrack, not watched; root and conntrack needed) runs --repeat times at 50k pairs (20k with
---quick); the median is reported.
+stress.ts runs at 10k, 100k and 1M pairs (the scaling points). Then the open modes: stress.ts --trace
+at --pairs with --open one-sided and --open crossed, interleaved (share crossed by the kernel's record,
+pairs/s against one-sided); and the hold: stress.ts --open crossed --hold (30 s; 5 s with --quick)
+of as many pairs as one process holds, at most 9,000 (peak of pairs open at once, memory per held
+pair). Last, stress.ts --lab eim:apdf:drop,eim:apdf:drop --conntrack-events off (two agents, every
+pair through two NAT routers' conntrack, not watched; root and conntrack needed) runs --repeat times
+at 50k pairs (20k with --quick); the median is reported.
 
   --pairs N          pairs of each comparison run (default 100k; 20k with --quick)
   --repeat N         runs of the comparison and of scaling points up to 100k pairs; the median is
@@ -67,19 +75,24 @@ conntrack, not watched; root and conntrack needed) runs --repeat times at 50k pa
   --close KIND       graceful, reset or simultaneous, as stress.ts --close (default graceful)
   --inflight K       pairs in flight per worker or thread (default 64; stress.ts gets --concurrency
                      K x workers)
-  --only LIST        measure only these, comma-separated: c, baseline, stress, lab (default all)
+  --only LIST        measure only these, comma-separated: c, baseline, stress, open, hold, lab (default
+                     all)
   --json FILE        write every figure, run and verdict, and the machine (CPU, cores, kernel, Node,
                      load average at start and end, dates), as JSON
   -h, --help         this text
 
 verdicts (PASS/FAIL): stress.ts >= ${TARGET_SHARE_OF_C}x the C reference; rate flat within ${RATE_SPREAD_TOLERANCE * 100}% across
-the scaling points; peak RSS at the largest point within ${RSS_GROWTH_TOLERANCE * 100}% of the smallest;
+the scaling points; peak RSS at the largest point within ${RSS_GROWTH_TOLERANCE * 100}% of the smallest; --open crossed:
+>= ${CROSSED_SHARE_MIN * 100}% of pairs crossed at >= ${CROSSED_RATE_SHARE_MIN}x one-sided pairs/s;
 the lab run >= ${formatCount(TARGET_LAB_RATE)} pairs/s.
 exit codes: 0 every figure measured (targets met or not: read the verdicts), 1 a figure could not
             be measured (no sandbox, cc failed, stress.ts failing, a run with no completed pair),
             2 bad usage, 130 interrupted (SIGINT/SIGTERM)`;
 
-const PARTS = ['c', 'baseline', 'stress', 'lab'] as const;
+const PARTS = ['c', 'baseline', 'stress', 'open', 'hold', 'lab'] as const;
+/** The hold's pairs: all open at once in one process (HOLD_PAIRS_MAX, or what the open-files limit allows). */
+const HOLD_PAIRS_MAX = 9000;
+const HOLD_SECONDS = { quick: 5, full: 30 };
 /** The lab run's topology and pair counts. */
 const LAB_TOPOLOGY = 'eim:apdf:drop,eim:apdf:drop';
 const LAB_PAIRS = { full: 50_000, quick: 20_000 };
@@ -102,6 +115,8 @@ interface BenchOptions {
   repeat: number;
   /** Pairs of each lab run. */
   labPairs: number;
+  /** The hold run's --hold, in seconds. */
+  holdSeconds: number;
   jsonFile?: string;
 }
 
@@ -150,6 +165,7 @@ function parseOptions(args: string[]): BenchOptions | 'help' {
     // The machine may be shared: a median of three damps a burst of someone else's load.
     repeat: values.repeat ? parseCount(values.repeat, '--repeat', 1, 20) : values.quick ? 1 : 3,
     labPairs: values.quick ? LAB_PAIRS.quick : LAB_PAIRS.full,
+    holdSeconds: values.quick ? HOLD_SECONDS.quick : HOLD_SECONDS.full,
     jsonFile: values.json,
   };
 }
@@ -375,6 +391,50 @@ async function benchAll(options: BenchOptions, jsonOut: OutputFile | undefined):
       });
     }
 
+  // The open modes: one-sided against crossed, both traced, interleaved, at the comparison's count.
+  const openRuns = { oneSided: [] as Sample<StressRun>[], crossed: [] as Sample<StressRun>[] };
+  const openAt = (open: 'one-sided' | 'crossed', round: string) =>
+    measure(
+      `stress.ts --open ${open} --trace, ${formatCount(pairs)} pairs${round}`,
+      () =>
+        runStressScript({
+          pairs,
+          workers,
+          payloadBytes,
+          close,
+          concurrency: inflight * workers,
+          extraArgs: ['--open', open, '--trace', '--min-success', '0'],
+        }),
+      stressFigure,
+    );
+  if (options.only.has('open'))
+    for (let repeat = 0; repeat < options.repeat; repeat++) {
+      const round = options.repeat > 1 ? ` (run ${repeat + 1}/${options.repeat})` : '';
+      openRuns.oneSided.push(await openAt('one-sided', round));
+      checkInterrupted();
+      openRuns.crossed.push(await openAt('crossed', round));
+      checkInterrupted();
+    }
+
+  // The hold: as many pairs as one process holds (two descriptors each), all open at once.
+  const holdPairs = Math.min(HOLD_PAIRS_MAX, pairsPerProcess(openFilesLimit() ?? 2 * HOLD_PAIRS_MAX + 1000));
+  let holdRun: Sample<StressRun> | undefined;
+  if (options.only.has('hold')) {
+    holdRun = await measure(
+      `stress.ts --open crossed --hold ${options.holdSeconds}s, ${formatCount(holdPairs)} pairs`,
+      () =>
+        runStressScript({
+          pairs: holdPairs,
+          workers,
+          payloadBytes,
+          close,
+          extraArgs: ['--open', 'crossed', '--hold', `${options.holdSeconds}s`, '--min-success', '0'],
+        }),
+      stressFigure,
+    );
+    checkInterrupted();
+  }
+
   // The lab run: every pair through two NAT routers' conntrack, through agents.
   if (!lab.skipped)
     for (let repeat = 0; repeat < options.repeat; repeat++) {
@@ -481,6 +541,57 @@ async function benchAll(options: BenchOptions, jsonOut: OutputFile | undefined):
     lines.push('  (peak RSS: stress.ts --json peakRssBytes; the largest of the runs at that count)');
   if (points.length >= 2) verdicts.push(flatRateVerdict(points), flatRssVerdict(points));
 
+  const crossedShare = (run: StressRun | undefined) => {
+    const kinds = run?.summary.openKinds;
+    const planned = run?.summary.pairs.planned ?? 0;
+    return kinds && planned > 0 ? (kinds.crossed ?? 0) / planned : undefined;
+  };
+  const openMedian = { oneSided: median(openRuns.oneSided), crossed: median(openRuns.crossed) };
+  if (options.only.has('open')) {
+    lines.push('', `open modes (stress.ts --trace, ${formatCount(pairs)} pairs, interleaved in this run):`);
+    for (const [label, sample] of [
+      ['one-sided', openMedian.oneSided],
+      ['crossed', openMedian.crossed],
+    ] as const) {
+      const runs = label === 'one-sided' ? openRuns.oneSided : openRuns.crossed;
+      if (!sample?.figure || !sample.raw) {
+        lines.push(
+          `  ${label.padEnd(10)} NOT MEASURED: ${runs.find((run) => run.error)?.error ?? 'not run'}`,
+        );
+        notMeasured.push(`stress.ts --open ${label}`);
+        continue;
+      }
+      const share = crossedShare(sample.raw);
+      const spread = runs.flatMap((run) => (run.figure ? [run.figure.pairsPerSec] : []));
+      lines.push(
+        `  ${label.padEnd(10)} ${formatCount(sample.figure.pairsPerSec).padStart(7)} pairs/s  crossed by the kernel's record ${share === undefined ? 'n/a' : `${(share * 100).toFixed(3)}%`}` +
+          `  (${sample.raw.summary.trace?.lostEvents ? `${sample.raw.summary.trace.lostEvents} trace events LOST; ` : ''}open kinds ${JSON.stringify(sample.raw.summary.openKinds ?? {})}${spread.length > 1 ? `; median of ${spread.length}: ${formatCount(Math.min(...spread))}..${formatCount(Math.max(...spread))}` : ''})`,
+      );
+    }
+    const share = crossedShare(openMedian.crossed?.raw);
+    const crossedRate = openMedian.crossed?.figure?.pairsPerSec;
+    const oneSidedRate = openMedian.oneSided?.figure?.pairsPerSec;
+    if (share !== undefined && crossedRate !== undefined && oneSidedRate !== undefined) {
+      lines.push(`  crossed/one-sided ${(crossedRate / oneSidedRate).toFixed(2)}`);
+      verdicts.push(crossedVerdict(share, crossedRate, oneSidedRate));
+    }
+  }
+  const hold = holdRun?.raw?.summary.hold;
+  if (options.only.has('hold')) {
+    lines.push('', `hold (stress.ts --open crossed --hold ${options.holdSeconds}s, one process):`);
+    if (!holdRun?.figure || !hold) {
+      lines.push(`  NOT MEASURED: ${holdRun?.error ?? 'no hold in the summary'}`);
+      notMeasured.push('stress.ts --hold');
+    } else {
+      const perPair = hold.rssPerHeldPairBytes;
+      lines.push(
+        `  ${formatCount(hold.peakOpenPairs)} pairs open at once at the peak (of ${formatCount(holdPairs)}; ${formatCount(holdRun.figure.failed)} failed/cancelled), ` +
+          `${formatCount(hold.keepalivesVerified)} keepalives checked, resident memory ${perPair === null ? 'n/a' : `${(perPair / 1024).toFixed(2)} KiB`} per held pair ` +
+          `(peak ${formatMb(hold.peakRssBytes)}, ${formatMb(hold.rssAtStartBytes)} at the start)`,
+      );
+    }
+  }
+
   const loadAfter = os.loadavg()[0] ?? 0;
   lines.push('', `load average at the end: ${loadAfter.toFixed(2)} on ${cores} cores`);
   lines.push('', 'verdicts:');
@@ -547,6 +658,25 @@ async function benchAll(options: BenchOptions, jsonOut: OutputFile | undefined):
           stressRate !== undefined && baselineRate !== undefined ? stressRate / baselineRate : null,
         baselineToC: baselineRate !== undefined && cRate !== undefined ? baselineRate / cRate : null,
       },
+      open: options.only.has('open')
+        ? {
+            pairs,
+            oneSided: samplesJson({ name: 'one-sided', samples: openRuns.oneSided }, stressJson),
+            crossed: samplesJson({ name: 'crossed', samples: openRuns.crossed }, stressJson),
+            crossedShare: crossedShare(openMedian.crossed?.raw) ?? null,
+            openKinds: {
+              oneSided: openMedian.oneSided?.raw?.summary.openKinds ?? null,
+              crossed: openMedian.crossed?.raw?.summary.openKinds ?? null,
+            },
+          }
+        : { skipped: 'not selected (--only)' },
+      hold: options.only.has('hold')
+        ? {
+            pairs: holdPairs,
+            holdSeconds: options.holdSeconds,
+            ...(hold ?? { error: holdRun?.error ?? null }),
+          }
+        : { skipped: 'not selected (--only)' },
       verdicts,
       notMeasured,
     };

@@ -25,6 +25,8 @@ export interface StressScriptOptions {
    * event streams are not watched (--conntrack-events off): the figure is the pairs' own cost.
    */
   lab?: string;
+  /** More stress.ts options (--open crossed, --trace, --hold D). */
+  extraArgs?: string[];
 }
 
 export interface StressRun {
@@ -66,6 +68,7 @@ export async function runStressScript(options: StressScriptOptions): Promise<Str
       '--json',
       jsonFile,
       ...(options.concurrency ? ['--concurrency', String(options.concurrency)] : []),
+      ...(options.extraArgs ?? []),
     ];
     const started = performance.now();
     const child = startScript(STRESS_SCRIPT, args, { env: envForFreshSandbox(), stdin: 'ignore' });

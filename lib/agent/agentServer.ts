@@ -282,6 +282,7 @@ class Session {
     }
     const cancel = new SharedArrayBuffer(4);
     this.cancels.set(message.batch, new Int32Array(cancel));
+    const side = link.role === 'a' ? 0 : 1;
     const task: SideTask = {
       batch: message.batch,
       firstId: message.firstId,
@@ -297,33 +298,33 @@ class Session {
       cancel,
     };
     const running = this.pool.run(task).then(
-      (result) => this.sendResult(message.batch, result as SideTaskResult),
+      (result) => this.sendResult(message.batch, result as SideTaskResult, side),
       (error: unknown) => {
         // A worker that died took its sides' facts: they count as failed here, the pairs at the coordinator.
         this.log(`a worker died running batch ${message.batch}: ${String(error)}`);
         const records: number[] = [];
         for (let index = 0; index < message.count; index += 1)
           records.push(SIDE_OUTCOMES.indexOf('failed'), 0, 0, -1, 0, -1, 0, 0);
-        this.sendResult(message.batch, { records, errors: ['EWORKERCRASH'] });
+        this.sendResult(message.batch, { records, errors: ['EWORKERCRASH'] }, side);
       },
     );
     this.outstanding.add(running);
     void running.finally(() => this.outstanding.delete(running));
   }
 
-  private sendResult(batch: number, result: SideTaskResult): void {
+  private sendResult(batch: number, result: SideTaskResult, side: 0 | 1): void {
     this.cancels.delete(batch);
-    this.record(result);
+    this.record(result, side);
     this.connection.send({ type: 'result', batch, records: result.records, errors: result.errors });
   }
 
   /** This agent's side statistics: every side once. */
-  private record(result: SideTaskResult): void {
+  private record(result: SideTaskResult, side: 0 | 1): void {
     const { records, errors } = result;
     const stats = this.stats;
     for (let at = 0; at < records.length; at += RECORD_FIELDS) {
       const outcome = SIDE_OUTCOMES[records[at] as number];
-      stats.recordAttempts(records[at + 2] as number);
+      stats.recordAttempts(records[at + 2] as number, side);
       stats.bytesVerified += records[at + 6] as number;
       if (outcome === 'established')
         stats.recordEstablished(

@@ -276,7 +276,8 @@ export function asAgentMessage(message: Record<string, unknown>): AgentMessage {
         bytesVerified: isCount,
         establishUs: isString,
         pairUs: isString,
-        attempts: isString,
+        // Side A's and side B's attempts, one encoded histogram each.
+        attempts: (value: unknown) => Array.isArray(value) && value.length === 2 && value.every(isString),
       });
       for (const field of ['errors', 'retryErrors', 'closes']) {
         const counts = requireObject(stats, field);

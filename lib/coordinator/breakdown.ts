@@ -4,7 +4,7 @@
  * channel; and the lines that print it. Pure but for reading the client's fields.
  */
 import type { Histogram } from 'hdr-histogram-js';
-import type { PairStats } from '../stress/pairStats.ts';
+import { newHistogram, type PairStats } from '../stress/pairStats.ts';
 import type { Percentiles } from '../stress/types.ts';
 import type { AgentClient } from './agentClient.ts';
 import type { AgentBreakdown, LinkSummary } from './types.ts';
@@ -34,7 +34,23 @@ export function breakdownOf(
   sides: { a: number; b: number },
   lost: { reason: string; atMs: number } | undefined,
 ): AgentBreakdown {
-  const attempts = stats?.attempts;
+  // An agent's sides may be A on one link and B on another: its attempts are of both.
+  let attempts: Histogram | undefined;
+  if (stats) {
+    attempts = newHistogram();
+    attempts.add(stats.attempts[0]);
+    attempts.add(stats.attempts[1]);
+  }
+  const attemptFigures =
+    attempts && attempts.totalCount > 0
+      ? {
+          p50: attempts.getValueAtPercentile(50),
+          p99: attempts.getValueAtPercentile(99),
+          max: attempts.maxValue,
+          mean: round(attempts.mean, 2),
+        }
+      : null;
+  attempts?.destroy();
   return {
     name: client.spec.name,
     where: client.spec.where,
@@ -53,15 +69,7 @@ export function breakdownOf(
     errors: stats ? Object.fromEntries(Object.entries(stats.errors).sort((x, y) => y[1] - x[1])) : {},
     connectMs: stats ? percentilesMs(stats.establishUs) : null,
     sideMs: stats ? percentilesMs(stats.pairUs) : null,
-    attempts:
-      attempts && attempts.totalCount > 0
-        ? {
-            p50: attempts.getValueAtPercentile(50),
-            p99: attempts.getValueAtPercentile(99),
-            max: attempts.maxValue,
-            mean: round(attempts.mean, 2),
-          }
-        : null,
+    attempts: attemptFigures,
     bytesVerified: stats?.bytesVerified ?? 0,
     cpu: client.cpu ? { userMs: round(client.cpu.userMs, 0), systemMs: round(client.cpu.systemMs, 0) } : null,
     peakRssBytes: client.peakRssBytes ?? null,

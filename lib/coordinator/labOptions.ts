@@ -19,6 +19,12 @@ const LOCAL_ONLY: Record<string, string> = {
   addresses: 'lab hosts have one address each; the ports make every 4-tuple unique',
   warmup: 'agents load their code before the clock starts, without throwaway pairs',
   trace: 'not available with --lab yet',
+  open: 'how the SYNs meet is up to the routers (both sides connect when their batch arrives)',
+  'early-syn': 'the routers decide what meets an early SYN (their drop, rst or icmp behaviour)',
+  delay: 'the held link is the local sandbox’s, not the lab’s',
+  sweep: 'not available with --lab yet',
+  hold: 'not available with --lab yet',
+  keepalive: 'not available with --lab yet',
 };
 
 export interface LabRunOptions {

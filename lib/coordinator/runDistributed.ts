@@ -236,8 +236,8 @@ async function dispatchAndJoin(
         counts.notStarted += 1;
         continue;
       }
-      stats.recordAttempts(pair.attempts[0]);
-      stats.recordAttempts(pair.attempts[1]);
+      stats.recordAttempts(pair.attempts[0], 0);
+      stats.recordAttempts(pair.attempts[1], 1);
       stats.bytesVerified += pair.bytesVerified;
       const due = options.rate === undefined ? pair.startedAt : t0 + (id * 1000) / options.rate;
       const lagMs = started ? Math.max(0, pair.startedAt - due) : 0;
@@ -495,6 +495,8 @@ async function dispatchAndJoin(
     peakRssBytes: Math.max(0, ...clients.map((client) => client.peakRssBytes ?? 0)),
     log: input.log?.path,
     timeline: samples,
+    // Both sides connect when their batch arrives; how the SYNs meet is the routers' doing.
+    open: { mode: 'one-sided' },
   });
   stats.destroy();
   // Pairs never handed out count as not started on the links that would have had them: the run's total only.

@@ -53,6 +53,12 @@ export interface ChildOptions {
   output?: 'collect' | 'inherit' | 'stderr' | 'stream';
   /** Also copy the child's stderr to ours as it comes (progress lines), while collecting it. */
   echoStderr?: boolean;
+  /**
+   * Keep what was collected (default true). A long-lived child that answers line by line (an
+   * `ip -batch` that acknowledges every request) sets false: its lines go to onLine listeners only,
+   * so memory does not grow with its lifetime (output, stdout() and stderr() then stay empty).
+   */
+  retain?: boolean;
   /** Run inside this named network namespace (`ip netns exec`; needs root). */
   netns?: string;
   /** Tie the child to us: it ends when we do (see the top of this file). Node scripts only. */
@@ -73,8 +79,8 @@ export interface Child {
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
   /** Resolves with the first line (of either stream) matching; rejects if the child exits first. */
   waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
-  /** Calls back for every later line, of either stream. */
-  onLine(listener: (line: string) => void): void;
+  /** Calls back for every later line, of either stream (which one is the second argument). */
+  onLine(listener: (line: string, stream: 'stdout' | 'stderr') => void): void;
   /** Exit code the shell's way; rejects only if the command could not be started at all. */
   readonly exited: Promise<number>;
   running(): boolean;
@@ -143,18 +149,19 @@ export function startChild(command: string, args: string[], options: ChildOption
 
   const lines: string[] = [];
   const text = { stdout: '', stderr: '' };
-  const lineListeners = new Set<(line: string) => void>();
+  const lineListeners = new Set<(line: string, stream: 'stdout' | 'stderr') => void>();
   const textWatchers = new Set<() => void>();
+  const retain = options.retain ?? true;
   const collect = (stream: NodeJS.ReadableStream | null, name: 'stdout' | 'stderr') => {
     if (!stream) return;
     let partial = '';
     const emit = (line: string) => {
-      lines.push(line);
-      for (const listener of [...lineListeners]) listener(line);
+      if (retain) lines.push(line);
+      for (const listener of [...lineListeners]) listener(line, name);
     };
     stream.setEncoding('utf8');
     stream.on('data', (chunk: string) => {
-      text[name] += chunk;
+      if (retain) text[name] += chunk;
       if (name === 'stderr' && options.echoStderr) process.stderr.write(chunk);
       const parts = (partial + chunk).split('\n');
       partial = parts.pop() ?? '';

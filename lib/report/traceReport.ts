@@ -212,7 +212,7 @@ export function traceReportPage(
     sections.push({
       id: 'kinds',
       title: 'How connections opened and closed',
-      html: `${countsTable(counts.openKinds, 'openKinds', ['open kind', 'connections'])}<h3>How sides closed</h3>${countsTable(counts.closeKinds, 'closeKinds', ['close kind', 'sides'])}<p class="note">both-syn-received: both SYNs crossed, each side went through SYN_RECEIVED; one-sided: one side did, the other went straight to ESTABLISHED (a hole punch’s usual path); not-simultaneous: a listener took part.</p>`,
+      html: `${countsTable(counts.openKinds, 'openKinds', ['open kind', 'connections'])}<h3>How sides closed</h3>${countsTable(counts.closeKinds, 'closeKinds', ['close kind', 'sides'])}<p class="note">crossed: both SYNs crossed, each side went through SYN_RECEIVED; one-sided: one side did, the other went straight to ESTABLISHED (a hole punch’s usual path); not-simultaneous: a listener took part.</p>`,
     });
   const aside = '';
   sections.push(

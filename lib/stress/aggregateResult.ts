@@ -4,8 +4,8 @@
  */
 import type { Histogram } from 'hdr-histogram-js';
 import { distributionsOf } from './distributions.ts';
-import type { PairStats } from './pairStats.ts';
-import type { Percentiles, RunFacts, StressResult } from './types.ts';
+import { newHistogram, type PairStats } from './pairStats.ts';
+import type { AttemptStats, Percentiles, RunFacts, StressResult } from './types.ts';
 
 function round(value: number, digits = 3): number {
   const scale = 10 ** digits;
@@ -27,13 +27,32 @@ function percentilesMs(histogram: Histogram): Percentiles | null {
   };
 }
 
+function attemptStats(histogram: Histogram): AttemptStats | null {
+  if (histogram.totalCount === 0) return null;
+  return {
+    min: histogram.minNonZeroValue,
+    mean: round(histogram.mean, 2),
+    p50: histogram.getValueAtPercentile(50),
+    p90: histogram.getValueAtPercentile(90),
+    p99: histogram.getValueAtPercentile(99),
+    max: histogram.maxValue,
+  };
+}
+
 function sorted(counts: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(counts).sort((x, y) => y[1] - x[1]));
 }
 
 export function aggregateResult(stats: PairStats, facts: RunFacts): StressResult {
   const planned = facts.planned;
-  const attempts = stats.attempts;
+  const both = newHistogram();
+  both.add(stats.attempts[0]);
+  both.add(stats.attempts[1]);
+  const attempts = attemptStats(both);
+  // The report's attempts plot is of every side, A's and B's together.
+  const distributions = distributionsOf(stats.establishUs, stats.pairUs, both);
+  both.destroy();
+  const hold = facts.hold;
   return {
     mode: facts.mode,
     modeReason: facts.modeReason,
@@ -59,17 +78,8 @@ export function aggregateResult(stats: PairStats, facts: RunFacts): StressResult
     pairsPerSec: facts.durationMs > 0 ? round(stats.established / (facts.durationMs / 1000), 1) : 0,
     establishMs: percentilesMs(stats.establishUs),
     pairMs: percentilesMs(stats.pairUs),
-    attempts:
-      attempts.totalCount === 0
-        ? null
-        : {
-            min: attempts.minNonZeroValue,
-            mean: round(attempts.mean, 2),
-            p50: attempts.getValueAtPercentile(50),
-            p90: attempts.getValueAtPercentile(90),
-            p99: attempts.getValueAtPercentile(99),
-            max: attempts.maxValue,
-          },
+    attempts,
+    attemptsBySide: [attemptStats(stats.attempts[0]), attemptStats(stats.attempts[1])],
     errors: sorted(stats.errors),
     retryErrors: sorted(stats.retryErrors),
     bytesVerified: stats.bytesVerified,
@@ -77,9 +87,22 @@ export function aggregateResult(stats: PairStats, facts: RunFacts): StressResult
     workerCrashes: facts.workerCrashes,
     interrupted: facts.interrupted,
     peakRssBytes: facts.peakRssBytes,
+    open: facts.open,
+    ...(hold
+      ? {
+          hold: {
+            ...hold,
+            keepalivesVerified: stats.keepalivesVerified,
+            rssPerHeldPairBytes:
+              hold.peakOpenPairs > 0
+                ? Math.round((hold.peakRssBytes - hold.rssAtStartBytes) / hold.peakOpenPairs)
+                : null,
+          },
+        }
+      : {}),
     log: facts.log ?? null,
     ...(facts.outputError ? { outputErrors: [facts.outputError] } : {}),
-    distributions: distributionsOf(stats.establishUs, stats.pairUs, stats.attempts),
+    distributions,
     ...(facts.timeline ? { timeline: facts.timeline } : {}),
   };
 }

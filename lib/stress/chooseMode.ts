@@ -4,6 +4,7 @@
  * made. Pure apart from what the context gives it, so a test can call it in process with any probe.
  */
 import { ExitError, UsageError } from '../core/errors.ts';
+import { heldLinkRuleset } from '../core/heldLink.ts';
 import { DROP_EARLY_RST_RULESET, type SandboxProbe } from '../core/sandbox.ts';
 import { CROSS_FINS_RTO_MIN_MS, crossFinsRuleset } from './finCrossing.ts';
 import { parseStressOptions } from './options.ts';
@@ -26,12 +27,31 @@ export interface ModeContext {
   randomRound: () => number;
   /** The reason the parent put into MODE_REASON_ENV, inside the sandbox. */
   reasonFromParent?: string;
+  /** This process's open-files limit (lib/core/processLimits.ts): a --hold that needs more is refused. */
+  openFilesLimit?: number;
 }
 
-/** The sandbox's network as the run needs it: the nft ruleset and, for crossing FINs, a minimum RTO. */
+/** The sandbox's network as the run needs it: the nft ruleset, for crossing FINs a minimum RTO, for --open crossed and skew the held link. */
 export interface SandboxNetwork {
   ruleset: string;
   rtoMinMs?: number;
+  heldLink?: boolean;
+}
+
+/** How the SYNs meet, for the mode line of the report. */
+export function describeOpen(options: StressOptions): string {
+  if (options.open === 'one-sided') return 'early RSTs dropped by nft';
+  return `SYNs held on a veth link${options.open === 'skew' && options.earlySyn === 'drop' ? ', early RSTs dropped by nft' : ''}`;
+}
+
+/** The network a run in the sandbox needs. */
+export function sandboxNetwork(options: StressOptions): SandboxNetwork {
+  // On loopback the first FIN arrives inside the shutdown() that sends it: held, the FINs cross.
+  if (options.close === 'simultaneous')
+    return { ruleset: crossFinsRuleset(), rtoMinMs: CROSS_FINS_RTO_MIN_MS };
+  if (options.open === 'one-sided') return { ruleset: DROP_EARLY_RST_RULESET };
+  // crossed: no SYN is early, so no RST to drop (one would mean a pair missed its hold: it fails, visibly).
+  return { ruleset: heldLinkRuleset(options.open === 'skew' && options.earlySyn === 'drop'), heldLink: true };
 }
 
 export type ModeChoice =
@@ -54,13 +74,18 @@ export type ModeChoice =
  * sandbox can be made is an ExitError with EXIT_NO_SANDBOX.
  */
 export function chooseMode(args: string[], context: ModeContext): ModeChoice {
-  const { cores } = context;
-  const first = parseStressOptions(args, { cores });
+  const { cores, openFilesLimit } = context;
+  const first = parseStressOptions(args, { cores, openFilesLimit });
   if (first.help) return { action: 'help' };
   const { options } = first;
   if (options.mode === 'race') {
     // A random first address pair: TIME_WAITs of an earlier run on the shared loopback are elsewhere.
-    const parsed = parseStressOptions(args, { cores, mode: 'race', roundOffset: context.randomRound() });
+    const parsed = parseStressOptions(args, {
+      cores,
+      openFilesLimit,
+      mode: 'race',
+      roundOffset: context.randomRound(),
+    });
     if (parsed.help) return { action: 'help' };
     return {
       action: 'run',
@@ -71,20 +96,17 @@ export function chooseMode(args: string[], context: ModeContext): ModeChoice {
   if (context.insideSandbox) {
     // The tracepoint sees other namespaces' sockets too: a random address block keeps our 4-tuples apart.
     const parsed = options.trace
-      ? parseStressOptions(args, { cores, roundOffset: context.randomRound() })
+      ? parseStressOptions(args, { cores, openFilesLimit, roundOffset: context.randomRound() })
       : first;
     if (parsed.help) return { action: 'help' };
-    // On loopback the first FIN arrives inside the shutdown() that sends it: held, the FINs cross.
-    const network: SandboxNetwork =
-      options.close === 'simultaneous'
-        ? { ruleset: crossFinsRuleset(), rtoMinMs: CROSS_FINS_RTO_MIN_MS }
-        : { ruleset: DROP_EARLY_RST_RULESET };
     return {
       action: 'run',
       options: parsed.options,
       plan: parsed.plan,
-      modeReason: context.reasonFromParent ?? 'private network namespace, early RSTs dropped',
-      network,
+      modeReason:
+        context.reasonFromParent ??
+        `private network namespace, ${options.open === 'one-sided' ? 'early RSTs dropped' : describeOpen(options)}`,
+      network: sandboxNetwork(options),
     };
   }
   const probe = context.probe();
@@ -92,14 +114,19 @@ export function chooseMode(args: string[], context: ModeContext): ModeChoice {
     const held = options.close === 'simultaneous' ? ', FINs held until both sides sent theirs' : '';
     return {
       action: 'reexec',
-      reason: `${options.modeExplicit ? 'asked for' : 'default'}; ${probe.reason}, early RSTs dropped by nft${held}`,
+      reason: `${options.modeExplicit ? 'asked for' : 'default'}; ${probe.reason}, ${describeOpen(options)}${held}`,
     };
   }
   if (options.modeExplicit)
     throw new ExitError(`--mode sandbox is not possible here: ${probe.reason}`, EXIT_NO_SANDBOX);
   let parsed: ReturnType<typeof parseStressOptions>;
   try {
-    parsed = parseStressOptions(args, { cores, mode: 'race', roundOffset: context.randomRound() });
+    parsed = parseStressOptions(args, {
+      cores,
+      openFilesLimit,
+      mode: 'race',
+      roundOffset: context.randomRound(),
+    });
   } catch (error) {
     // Valid for the sandbox, not for the fallback (e.g. --workers 1): say why race mode came into it.
     if (error instanceof UsageError)

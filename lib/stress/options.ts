@@ -5,7 +5,7 @@
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseBytes, parseCount, parseDuration, parseFlags, parsePortRange } from '../core/cli.ts';
-import { UsageError } from '../core/errors.ts';
+import { EXIT, ExitError, UsageError } from '../core/errors.ts';
 import type { PortRange } from '../core/types.ts';
 import { readStressResult } from './compareRuns.ts';
 import { PLAN_ADDRESS_COUNT, planPairs } from './planPairs.ts';
@@ -13,17 +13,22 @@ import { parseThreshold } from './thresholds.ts';
 import {
   type AddressPlan,
   CLOSE_MODES,
+  EARLY_SYN_ACTIONS,
   MODES,
   type Mode,
+  type OpenMode,
   SOCKET_KINDS,
   type StressOptions,
+  type Sweep,
 } from './types.ts';
 
 export const STRESS_USAGE =
   'stress.ts [--pairs N] [--duration D] [--concurrency N] [--rate N] [--workers N] [--payload BYTES] ' +
   '[--close graceful|reset|simultaneous] [--timeout D] [--mode sandbox|race] [--json FILE] [--log FILE] ' +
   '[--min-success PCT] [--ports LO-HI] [--addresses N] [--warmup N] [--sockets handle|net] [--trace] ' +
-  '[--report FILE.html] [--threshold EXPR]... [--compare OLD.json] [--quiet]';
+  '[--report FILE.html] [--threshold EXPR]... [--compare OLD.json] [--quiet] ' +
+  '[--open one-sided|crossed|skew:D] [--early-syn drop|rst] [--delay D] [--sweep skew=A..B:N] [--hold D] [--keepalive D] ' +
+  '[--lab TOPOLOGY]';
 
 /** --help: every option, described once (the docs quote it). */
 export const STRESS_HELP = `usage: ${STRESS_USAGE}
@@ -38,7 +43,7 @@ export const STRESS_HELP = `usage: ${STRESS_USAGE}
   --close KIND         graceful (A sends FIN first), reset (A aborts, B must see ECONNRESET),
                        simultaneous (both FINs cross: sandbox mode holds the FINs until both sides
                        sent theirs, about 0.3 s per pair; race mode: best effort) (default graceful)
-  --timeout D          per pair (default 10s; any duration at most 24.8 days, the longest timer)
+  --timeout D          per pair, a --hold not counted (default 10s; at most 24.8 days, the longest timer)
   --mode MODE          sandbox (default; private network namespace, falls back to race if impossible:
                        npm run setup as root installs what it needs) or race (host loopback, the two
                        sides retry from different threads)
@@ -75,6 +80,23 @@ export const STRESS_HELP = `usage: ${STRESS_USAGE}
                        stress.ts agent --help: an agent by hand. docs/distributed.md
   --conntrack-events off  with --lab: do not watch the routers' event streams (states entered, ports
                        kept); they cost about as much CPU as the pairs (default on)
+  --open KIND          how the two SYNs of a pair meet (sandbox mode): one-sided (default; A's SYN
+                       first, the RST it meets dropped, B's SYN then finds A in SYN_SENT), crossed
+                       (both SYNs held on a veth link in the sandbox and released together: they
+                       cross, both sides pass SYN_RECEIVED), skew:D (B connects D after A over that
+                       link, which delivers what was sent every --delay: 2ms, 0.5ms, 1s)
+  --early-syn WHAT     skew: a SYN that arrives before its peer connected is dropped (drop, a NAT;
+                       default) or answered with RST (rst, a plain host: that side connects again)
+  --delay D            skew: the link's delivery interval, so a skew of at most D crosses
+                       (default 2ms; 1ms to 10s)
+  --sweep skew=A..B:N  N runs of --pairs each, B's skew from A to B in equal steps (skew=0..5ms:11),
+                       then a table of success, open kinds (with --trace), attempts and establish
+                       time per point (--json: the table and every point's result)
+  --hold D             keep each established pair open for D before it closes (sandbox mode; pairs in
+                       flight default to --pairs, so all are open at once; a hold that needs more
+                       than the open-files limit, 2 descriptors a pair, is refused: exit 2)
+  --keepalive D        --hold: each side sends 16 checked bytes every D (default 1s; 10ms at least);
+                       a pair whose keepalive is late or altered fails with EKEEPALIVE
 
 exit codes: 0 ok, 1 success below --min-success, an output that failed during or after the run (the
             report is printed first) or a run error, 2 bad usage or an output that cannot be written,
@@ -89,6 +111,17 @@ export const DEFAULT_PAIRS = 10_000;
 /** Pairs in flight per worker by default: enough to hide one pair's round trips, few enough to stay cache-warm. */
 export const DEFAULT_CONCURRENCY_PER_WORKER = 64;
 export const MAX_PAYLOAD = 16 * 1024 * 1024;
+/** --open skew: pairs in flight per worker by default (a wave is half of it). */
+export const SKEW_CONCURRENCY_PER_WORKER = 16;
+/** The held link's delivery interval in skew mode (--delay). */
+export const DEFAULT_DELAY_MS = 2;
+/** A delivery holds the SYNs at most this long (the neighbour entry gives up later, lib/core/heldLink.ts). */
+export const MAX_DELAY_MS = 10_000;
+export const DEFAULT_KEEPALIVE_MS = 1000;
+/** Shorter intervals would test the event loop's lag, not the pairs. */
+export const MIN_KEEPALIVE_MS = 10;
+/** The most pairs one worker connects at once over the held link. */
+export const MAX_WAVE = 4096;
 /**
  * Throwaway pairs per worker: enough for TurboFan to have compiled the whole per-pair path before the
  * clock starts (with fewer, it still compiles some of it during the run), so that a 10k-pair run
@@ -123,6 +156,12 @@ const flagSpec = {
   report: { type: 'string' },
   threshold: { type: 'string', multiple: true },
   compare: { type: 'string' },
+  open: { type: 'string' },
+  'early-syn': { type: 'string' },
+  delay: { type: 'string' },
+  sweep: { type: 'string' },
+  hold: { type: 'string' },
+  keepalive: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -163,6 +202,51 @@ function checkOutputPath(path: string, name: string): string {
   return full;
 }
 
+/** --open: one-sided, crossed or skew:D. */
+export function parseOpen(text: string): { open: OpenMode; skewMs: number } {
+  if (text === 'one-sided' || text === 'crossed') return { open: text, skewMs: 0 };
+  const skew = /^skew:(.*)$/.exec(text);
+  if (skew) return { open: 'skew', skewMs: parseDuration(skew[1] ?? '', '--open skew') };
+  throw new UsageError(
+    `--open: '${text}' is not one of one-sided, crossed, skew:D (B connects D after A, e.g. skew:2ms)`,
+  );
+}
+
+/** The N points of a sweep from `fromMs` to `toMs` (both included), in equal steps, to the microsecond. */
+export function sweepGrid(fromMs: number, toMs: number, points: number): number[] {
+  if (points === 1) return [fromMs];
+  return Array.from(
+    { length: points },
+    (_, index) => Math.round((fromMs + ((toMs - fromMs) * index) / (points - 1)) * 1000) / 1000,
+  );
+}
+
+/** --sweep skew=A..B:N (A without a unit takes B's: skew=0..5ms:11). */
+export function parseSweep(text: string): Sweep {
+  const match = /^skew=([^:]+)\.\.([^:]+):(\d+)$/.exec(text.trim());
+  if (!match)
+    throw new UsageError(
+      `--sweep: '${text}' is not skew=FROM..TO:POINTS (e.g. skew=0..5ms:11: 11 runs, B connecting 0 to 5 ms after A)`,
+    );
+  const [, fromText = '', toText = '', countText = ''] = match;
+  const unit = /[a-z]+$/.exec(toText)?.[0] ?? '';
+  const fromMs = parseDuration(/[a-z]$/.test(fromText) ? fromText : `${fromText}${unit}`, '--sweep');
+  const toMs = parseDuration(toText, '--sweep');
+  if (fromMs > toMs) throw new UsageError(`--sweep: ${fromText} is more than ${toText}`);
+  const points = parseCount(countText, '--sweep points', 1, 1000);
+  if (points > 1 && fromMs === toMs)
+    throw new UsageError(`--sweep: ${points} points between ${fromText} and itself`);
+  return { parameter: 'skew', valuesMs: sweepGrid(fromMs, toMs, points) };
+}
+
+/** Descriptors a process keeps for itself (node, the pool's threads, pipes, outputs) beside its pairs' sockets. */
+export const DESCRIPTOR_RESERVE = 200;
+
+/** Pairs one process can hold open at once under an open-files limit (two sockets each). */
+export function pairsPerProcess(openFilesLimit: number): number {
+  return Math.max(0, Math.floor((openFilesLimit - DESCRIPTOR_RESERVE) / 2));
+}
+
 export type ParsedStress = { help: true } | { help: false; options: StressOptions; plan: AddressPlan };
 
 export interface ParseContext {
@@ -172,6 +256,8 @@ export interface ParseContext {
   mode?: Mode;
   /** Passed to the address plan (race mode: random, so runs on the shared loopback differ). */
   roundOffset?: number;
+  /** This process's open-files limit (RLIMIT_NOFILE): a --hold that needs more is refused. */
+  openFilesLimit?: number;
 }
 
 /** Parses and validates. Builds the address plan too, so that too many pairs are a usage error. */
@@ -190,6 +276,46 @@ export function parseStressOptions(args: string[], context: ParseContext): Parse
       : durationMs === undefined
         ? DEFAULT_PAIRS
         : undefined;
+
+  const sweep = values.sweep === undefined ? undefined : parseSweep(values.sweep);
+  let { open, skewMs } = values.open === undefined ? parseOpen('one-sided') : parseOpen(values.open);
+  if (sweep) {
+    if (values.open !== undefined && open !== 'skew')
+      throw new UsageError(`--sweep skew=...: sweeps --open skew, not --open ${values.open}`);
+    open = 'skew';
+    skewMs = sweep.valuesMs[0] ?? 0;
+  }
+  const skewOnly = (flag: string) => {
+    if (open !== 'skew') throw new UsageError(`${flag}: applies to --open skew:D only`);
+  };
+  if (values['early-syn'] !== undefined) skewOnly('--early-syn');
+  if (values.delay !== undefined) skewOnly('--delay');
+  const earlySyn =
+    values['early-syn'] === undefined
+      ? 'drop'
+      : parseChoice(values['early-syn'], '--early-syn', EARLY_SYN_ACTIONS);
+  const delayMs = values.delay === undefined ? DEFAULT_DELAY_MS : parseDuration(values.delay, '--delay');
+  if (delayMs < 1 || delayMs > MAX_DELAY_MS)
+    throw new UsageError(`--delay: ${values.delay} is out of range 1ms..${MAX_DELAY_MS / 1000}s`);
+  const holdMs = values.hold === undefined ? 0 : parseDuration(values.hold, '--hold');
+  if (values.hold !== undefined && holdMs <= 0) throw new UsageError('--hold: must be more than 0');
+  if (values.keepalive !== undefined && holdMs === 0)
+    throw new UsageError('--keepalive: applies to --hold D only');
+  const keepaliveMs =
+    values.keepalive === undefined ? DEFAULT_KEEPALIVE_MS : parseDuration(values.keepalive, '--keepalive');
+  if (keepaliveMs < MIN_KEEPALIVE_MS)
+    throw new UsageError(`--keepalive: ${values.keepalive} is less than ${MIN_KEEPALIVE_MS}ms`);
+  const sandboxOnly = open !== 'one-sided' ? `--open ${values.open ?? open}` : holdMs > 0 ? '--hold' : '';
+  if (mode === 'race' && sandboxOnly)
+    throw new UsageError(
+      `${sandboxOnly} needs the sandbox (--mode sandbox): race mode's two sides retry from two threads on the host loopback`,
+    );
+  if (sweep && durationMs !== undefined)
+    throw new UsageError('--sweep: every point runs --pairs N (default 10,000), not --duration');
+  if (values.log !== undefined && sweep)
+    throw new UsageError(
+      '--log: not with --sweep (every point numbers its pairs from 0); run the point alone',
+    );
 
   // Race mode puts the two sides of a pair in different threads: it needs two at least.
   const minWorkers = mode === 'race' ? 2 : 1;
@@ -216,9 +342,16 @@ export function parseStressOptions(args: string[], context: ParseContext): Parse
         );
       workers = Math.max(minWorkers, concurrency * perPair);
     }
+  } else if (holdMs > 0 && pairs !== undefined) {
+    // Held pairs stay in flight for the whole hold: all of them at once, unless asked otherwise.
+    concurrency = pairs;
   } else {
     // Race mode: retrying connects of many pairs in one thread rarely cross; one pair per thread is fastest.
-    concurrency = mode === 'race' ? Math.floor(workers / 2) : DEFAULT_CONCURRENCY_PER_WORKER * workers;
+    // Skew: a wave's connects take time to issue, which blurs the skew: small waves.
+    concurrency =
+      mode === 'race'
+        ? Math.floor(workers / 2)
+        : (open === 'skew' ? SKEW_CONCURRENCY_PER_WORKER : DEFAULT_CONCURRENCY_PER_WORKER) * workers;
   }
   if (pairs !== undefined) concurrency = Math.min(concurrency, pairs);
   // Fewer pairs than threads: idle threads only cost start-up time.
@@ -227,22 +360,37 @@ export function parseStressOptions(args: string[], context: ParseContext): Parse
     workers = Math.max(minWorkers, pairs * threadsPerPair);
 
   const rate = values.rate === undefined ? undefined : parseCount(values.rate, '--rate', 1, 10_000_000);
+  if (rate !== undefined && open !== 'one-sided')
+    throw new UsageError(
+      `--rate: applies to --open one-sided only (--open ${open} starts pairs in waves, released together)`,
+    );
   const payload = values.payload === undefined ? 64 : parseBytes(values.payload, '--payload', MAX_PAYLOAD);
   const close = values.close === undefined ? 'graceful' : parseChoice(values.close, '--close', CLOSE_MODES);
   // A simultaneous close waits on FIN timers (lib/stress/finCrossing.ts): the CPU is not what limits
   // those pairs, so JIT warm-up buys nothing, and its pairs would wait on the same timers.
+  // Skewed pairs wait on the skew and the link's deliveries, held pairs on the hold: not on the CPU either.
   const warmup =
     mode === 'race'
       ? 0
       : values.warmup === undefined
-        ? close === 'simultaneous'
+        ? close === 'simultaneous' || open === 'skew' || holdMs > 0
           ? 0
           : DEFAULT_WARMUP
         : parseCount(values.warmup, '--warmup', 0, 1_000_000);
+  if (close === 'simultaneous' && open !== 'one-sided')
+    throw new UsageError(
+      `--close simultaneous: not with --open ${open} (the FINs are held on lo, these pairs use the held link)`,
+    );
   const sockets =
     values.sockets === undefined ? 'handle' : parseChoice(values.sockets, '--sockets', SOCKET_KINDS);
   const timeoutMs = values.timeout === undefined ? 10_000 : parseDuration(values.timeout, '--timeout');
   if (timeoutMs < 1) throw new UsageError('--timeout: must be 1ms at least');
+  const longestSkew = Math.max(skewMs, ...(sweep?.valuesMs ?? []));
+  if (open === 'skew' && longestSkew >= timeoutMs)
+    throw new UsageError(
+      `--open skew: B connects ${longestSkew} ms after A, not within --timeout ${timeoutMs} ms: raise --timeout`,
+    );
+
   const minSuccess =
     values['min-success'] === undefined ? 100 : parsePercent(values['min-success'], '--min-success');
   const ports = values.ports === undefined ? DEFAULT_PORTS[mode] : parsePortRange(values.ports, '--ports');
@@ -262,7 +410,23 @@ export function parseStressOptions(args: string[], context: ParseContext): Parse
       ? undefined
       : { path: values.compare, result: readStressResult(values.compare, '--compare') };
 
-  const plan = planPairs(pairs, { ports, addresses, roundOffset: context.roundOffset });
+  if (holdMs > 0 && context.openFilesLimit !== undefined) {
+    const atOnce = pairs === undefined ? concurrency : Math.min(concurrency, pairs);
+    const most = pairsPerProcess(context.openFilesLimit);
+    if (atOnce > most)
+      // Not a usage slip: one line, no usage text after it.
+      throw new ExitError(
+        `--hold: ${atOnce.toLocaleString('en-US')} pairs open at once need ${(2 * atOnce).toLocaleString('en-US')} descriptors, and this process may open ${context.openFilesLimit.toLocaleString('en-US')} (RLIMIT_NOFILE): it holds ${most.toLocaleString('en-US')} pairs at most. Lower --pairs or --concurrency; more needs the hold spread over several processes (stress agents, not yet available) or a higher hard limit`,
+        EXIT.usage,
+      );
+  }
+  const layout = open === 'one-sided' ? 'loopback' : 'link';
+  // A wave is what one worker connects at once; two per worker are in flight (more for a long hold).
+  const wave = layout === 'link' ? Math.min(MAX_WAVE, Math.ceil(concurrency / workers / 2)) : 0;
+  // A sweep's points follow each other on the plan (sweepPointPlan): the plan must hold them all.
+  const planned =
+    sweep && pairs !== undefined ? sweep.valuesMs.length * Math.ceil(pairs / wave) * wave : pairs;
+  const plan = planPairs(planned, { ports, addresses, roundOffset: context.roundOffset, layout, wave });
   return {
     help: false,
     options: {
@@ -288,6 +452,13 @@ export function parseStressOptions(args: string[], context: ParseContext): Parse
       report,
       thresholds,
       compare,
+      open,
+      skewMs,
+      earlySyn,
+      delayMs,
+      holdMs,
+      keepaliveMs,
+      sweep,
     },
     plan,
   };

@@ -6,7 +6,7 @@
 import * as hdr from 'hdr-histogram-js';
 import type { EncodedStats } from './types.ts';
 
-function newHistogram(): hdr.Histogram {
+export function newHistogram(): hdr.Histogram {
   return hdr.build({ lowestDiscernibleValue: 1, numberOfSignificantValueDigits: 3, autoResize: true });
 }
 
@@ -28,8 +28,10 @@ export class PairStats {
   readonly establishUs = newHistogram();
   /** Time from a pair's start until both sockets are closed (payload and close included). */
   readonly pairUs = newHistogram();
-  /** connect() attempts per side (always 1 in sandbox mode). */
-  readonly attempts = newHistogram();
+  /** connect() attempts of side A and of side B (1 but with --early-syn rst, and in race mode). */
+  readonly attempts: [hdr.Histogram, hdr.Histogram] = [newHistogram(), newHistogram()];
+  /** --hold: keepalives that arrived intact, both sides counted. */
+  keepalivesVerified = 0;
 
   recordEstablished(establishUs: number, pairUs: number, closeOutcome: string): void {
     this.established += 1;
@@ -51,12 +53,17 @@ export class PairStats {
     this.notStarted += count;
   }
 
-  recordAttempts(attempts: number): void {
-    if (attempts > 0) this.attempts.recordValue(attempts);
+  recordAttempts(attempts: number, side: 0 | 1): void {
+    if (attempts > 0) this.attempts[side].recordValue(attempts);
   }
 
   recordRetryErrors(errors: Record<string, number>): void {
     addCounts(this.retryErrors, errors);
+  }
+
+  /** Connects that met `code` and were tried again. */
+  recordRetries(code: string, count: number): void {
+    this.retryErrors[code] = (this.retryErrors[code] ?? 0) + count;
   }
 
   get total(): number {
@@ -75,7 +82,11 @@ export class PairStats {
       closes: { ...this.closes },
       establishUs: hdr.encodeIntoCompressedBase64(this.establishUs),
       pairUs: hdr.encodeIntoCompressedBase64(this.pairUs),
-      attempts: hdr.encodeIntoCompressedBase64(this.attempts),
+      attempts: [
+        hdr.encodeIntoCompressedBase64(this.attempts[0]),
+        hdr.encodeIntoCompressedBase64(this.attempts[1]),
+      ],
+      keepalivesVerified: this.keepalivesVerified,
     };
   }
 
@@ -83,7 +94,8 @@ export class PairStats {
   destroy(): void {
     this.establishUs.destroy();
     this.pairUs.destroy();
-    this.attempts.destroy();
+    this.attempts[0].destroy();
+    this.attempts[1].destroy();
   }
 }
 
@@ -105,6 +117,8 @@ export function mergeStats(target: PairStats, source: EncodedStats): PairStats {
   addCounts(target.closes, source.closes);
   addEncoded(target.establishUs, source.establishUs);
   addEncoded(target.pairUs, source.pairUs);
-  addEncoded(target.attempts, source.attempts);
+  addEncoded(target.attempts[0], source.attempts[0]);
+  addEncoded(target.attempts[1], source.attempts[1]);
+  target.keepalivesVerified += source.keepalivesVerified;
   return target;
 }

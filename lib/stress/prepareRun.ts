@@ -4,6 +4,7 @@
  * self-test (lib/core/rawTcpSelfTest.ts) passes here, once, before the pool starts; otherwise the run
  * uses net.Socket and says why (stderr, and socketsReason in the report).
  */
+import { setupHeldLink } from '../core/heldLink.ts';
 import { selfTestRawTcp } from '../core/rawTcpSelfTest.ts';
 import { applyNft, clearSandboxRules, setLoopbackRtoMin, setupSandboxNetwork } from '../core/sandbox.ts';
 import type { SandboxNetwork } from './chooseMode.ts';
@@ -32,6 +33,7 @@ export async function prepareRun(
   if (network) {
     applyNft(network.ruleset);
     if (network.rtoMinMs !== undefined) setLoopbackRtoMin(network.rtoMinMs);
+    if (network.heldLink) setupHeldLink();
   }
   if (!socketsReason) return { options };
   warn(`stress: ${socketsReason}; using net.Socket`);

@@ -9,6 +9,8 @@ export interface ProgressCounts {
   cancelled: number;
   /** Pairs that will not start (a stop came first). */
   notStarted?: number;
+  /** --hold: pairs open now (established, held, not closed yet). */
+  open?: number;
 }
 
 export interface ProgressOptions {
@@ -88,7 +90,7 @@ export class ProgressTracker {
     const label = this.options.label ? `${this.options.label}: ` : '';
     const line = `${label}${formatCount(done)}${of}${percent}  ${formatCount(rate)} pairs/s  ${formatCount(counts.failed)} failed${
       counts.cancelled ? `  ${formatCount(counts.cancelled)} cancelled` : ''
-    }  ETA ${eta}`;
+    }${counts.open !== undefined ? `  ${formatCount(counts.open)} held` : ''}  ETA ${eta}`;
     return { line, fraction };
   }
 

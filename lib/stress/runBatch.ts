@@ -11,10 +11,12 @@ import { performance } from 'node:perf_hooks';
 import { describeFileError } from '../core/outputFile.ts';
 import { buildPatterns, type Patterns } from '../core/payloadPattern.ts';
 import { pinThisThread } from '../core/pinThread.ts';
+import { HeldWave } from './heldWave.ts';
+import { HoldSchedule } from './holdSchedule.ts';
 import { addIdRange } from './idRanges.ts';
 import { AppendError, formatPairRecord, PairLogFile } from './pairLog.ts';
 import { PairStats } from './pairStats.ts';
-import { pairEndpoints } from './planPairs.ts';
+import { pairEndpoints, waveAddressIndex } from './planPairs.ts';
 import { type JoinedPair, RaceJoin } from './raceJoin.ts';
 import { RaceSide, type SideConfig } from './raceSide.ts';
 import { type PairConfig, SandboxPair } from './sandboxPair.ts';
@@ -44,6 +46,8 @@ interface Batch {
   /** Pairs of the batch that never started. */
   notStarted: IdRange[];
   join: RaceJoin | undefined;
+  /** The held link's wave (--open crossed, skew): the batch is one wave. */
+  wave: HeldWave | undefined;
   /** What every pair of the batch gets (one object per batch, not per pair). */
   pairConfig: PairConfig & SideConfig;
   resolve: (result: BatchResult) => void;
@@ -55,6 +59,7 @@ const inFlight = new Map<Runner, { batch: Batch; dueAt: number }>();
 let sweepTimer: NodeJS.Timeout | undefined;
 let wakeTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
 let patterns: { payload: number; patterns: Patterns } | undefined;
+let holdSchedule: HoldSchedule | undefined;
 let logFile: PairLogFile | undefined;
 const crashAfter = Number(process.env[CRASH_AFTER_ENV] ?? 0);
 
@@ -65,6 +70,16 @@ function epochNow(): number {
 function patternsFor(payload: number): Patterns {
   if (patterns?.payload !== payload) patterns = { payload, patterns: buildPatterns(payload) };
   return patterns.patterns;
+}
+
+/** Keepalives continue the pattern past the payload: a read of them needs a read buffer's worth beyond a period. */
+const KEEPALIVE_PATTERN_BYTES = 64 * 1024;
+
+function holdScheduleFor(holdMs: number, keepaliveMs: number): HoldSchedule | undefined {
+  if (holdMs === 0) return undefined;
+  if (holdSchedule?.holdMs !== holdMs || holdSchedule.keepaliveMs !== keepaliveMs)
+    holdSchedule = new HoldSchedule(holdMs, keepaliveMs);
+  return holdSchedule;
 }
 
 function logFor(fd: number): PairLogFile {
@@ -81,21 +96,34 @@ export function runBatch(task: BatchTask): Promise<BatchResult> {
   // Held FINs cross only when both timers of a pair are on one CPU's timer wheel (lib/core/pinThread.ts).
   if (task.config.mode === 'sandbox' && task.config.close === 'simultaneous') pinThisThread();
   return new Promise((resolve, reject) => {
+    const config = task.config;
+    const control = new Int32Array(task.control);
+    const wave =
+      config.plan.layout === 'link'
+        ? new HeldWave(waveAddressIndex(config.plan, task.firstId), config, config.sockets)
+        : undefined;
     const batch: Batch = {
       task,
       next: 0,
       pending: task.count,
       stats: new PairStats(),
-      control: new Int32Array(task.control),
-      log: task.config.logFd >= 0 ? [] : undefined,
+      control,
+      log: config.logFd >= 0 ? [] : undefined,
       notStarted: [],
       join: task.join ? new RaceJoin(task.join, task.count) : undefined,
+      wave,
       pairConfig: {
-        payload: task.config.payload,
-        close: task.config.close,
-        patterns: patternsFor(task.config.payload),
-        sockets: task.config.sockets,
-        timeoutMs: task.config.timeoutMs,
+        payload: config.payload,
+        close: config.close,
+        patterns: patternsFor(
+          config.holdMs > 0 ? Math.max(config.payload, KEEPALIVE_PATTERN_BYTES) : config.payload,
+        ),
+        sockets: config.sockets,
+        timeoutMs: config.timeoutMs,
+        wave,
+        retryRefused: wave !== undefined && config.open === 'skew' && config.earlySyn === 'rst',
+        hold: holdScheduleFor(config.holdMs, config.keepaliveMs),
+        control,
       },
       resolve,
       reject,
@@ -116,11 +144,15 @@ function pump(): void {
     const batch = batches.find((candidate) => candidate.next < candidate.task.count);
     if (!batch) return;
     const { config, firstId } = batch.task;
-    if (inFlight.size >= config.slots) return;
     if (stopRequested(batch)) {
       cancelUnstarted();
       return;
     }
+    if (batch.wave) {
+      startWave(batch, batch.wave);
+      continue;
+    }
+    if (inFlight.size >= config.slots) return;
     const id = firstId + batch.next;
     let dueAt = epochNow();
     if (config.rate !== undefined) {
@@ -149,6 +181,19 @@ function wakeAt(delayMs: number): void {
   wakeTimer = delayMs > 2 ? setTimeout(wake, delayMs - 1.5) : setImmediate(wake);
 }
 
+/** The held link: a batch is one wave, its pairs start together (the wave bounds what is in flight). */
+function startWave(batch: Batch, wave: HeldWave): void {
+  const { firstId, count } = batch.task;
+  const dueAt = epochNow();
+  for (; batch.next < count; batch.next += 1) {
+    const id = firstId + batch.next;
+    const pair = new SandboxPair(id, pairEndpoints(batch.task.config.plan, id), batch.pairConfig, finished);
+    inFlight.set(pair, { batch, dueAt });
+    wave.add(pair);
+  }
+  wave.start();
+}
+
 function start(batch: Batch, id: number, dueAt: number): void {
   const config = batch.task.config;
   const endpoints = pairEndpoints(config.plan, id);
@@ -168,6 +213,8 @@ function finished(runner: Runner): void {
   // Latency counts from the scheduled start: a generator that falls behind cannot hide it.
   const lagMs = Math.max(0, performance.timeOrigin + runner.startedAt - dueAt);
   if (runner instanceof SandboxPair) {
+    if (runner.retries > 0) batch.stats.recordRetries('ECONNREFUSED', runner.retries);
+    batch.stats.keepalivesVerified += runner.keepalivesVerified;
     report(batch, runner.id, runner.endpoints, {
       outcome: runner.outcome,
       error: runner.error,
@@ -213,7 +260,7 @@ function putHalf(
   const join = batch.join;
   if (!join) throw new Error('race batch without a join buffer');
   const index = id - batch.task.firstId;
-  if (half.attempts > 0) batch.stats.recordAttempts(half.attempts);
+  if (half.attempts > 0) batch.stats.recordAttempts(half.attempts, batch.task.config.side);
   if (!join.put(index, batch.task.config.side, half)) return;
   const pair: JoinedPair = join.joined(index);
   report(
@@ -245,8 +292,8 @@ function report(
   const control = batch.control;
   stats.bytesVerified += pair.bytesVerified;
   if (withAttempts) {
-    stats.recordAttempts(pair.attempts[0]);
-    stats.recordAttempts(pair.attempts[1]);
+    stats.recordAttempts(pair.attempts[0], 0);
+    stats.recordAttempts(pair.attempts[1], 1);
   }
   const started = pair.startedAt > 0;
   if (!started && pair.outcome === 'cancelled') {
@@ -300,6 +347,7 @@ function pairDone(batch: Batch, count = 1): void {
   batch.pending -= count;
   if (batch.pending > 0) return;
   batches.splice(batches.indexOf(batch), 1);
+  batch.wave?.finish();
   if (batches.length === 0 && sweepTimer) {
     clearInterval(sweepTimer);
     sweepTimer = undefined;
@@ -378,7 +426,9 @@ function sweep(): void {
   }
   const now = performance.now();
   for (const [runner, { batch }] of inFlight) {
-    if (runner.startedAt > 0 && now - runner.startedAt > batch.task.config.timeoutMs)
+    const config = batch.task.config;
+    // A held pair's timeout does not count the hold.
+    if (runner.startedAt > 0 && now - runner.startedAt > config.timeoutMs + config.holdMs)
       runner.fail(PAIR_ERRORS.timeout);
   }
 }

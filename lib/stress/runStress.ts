@@ -58,19 +58,32 @@ export const WARMUP_PAYLOAD_MAX = 64 * 1024;
 /** The warm-up hands out no batch after this long (a slow machine, a big payload): the run starts anyway. */
 export const WARMUP_MAX_MS = 5000;
 
+/** --hold: how often the resident set is sampled while pairs are held. */
+const HOLD_RSS_SAMPLE_MS = 100;
 const WORKER_FILE = new URL('../../workers/stressWorker.ts', import.meta.url).href;
 
 function epochNow(): number {
   return performance.timeOrigin + performance.now();
 }
 
-/** Batches big enough to keep messaging cheap, small enough to balance the tail and honour --duration and --rate. */
-export function batchSize(options: StressOptions, threads: number, slots: number): number {
+/**
+ * Batches big enough to keep messaging cheap, small enough to balance the tail and honour --duration
+ * and --rate. Over the held link a batch is one wave of the plan.
+ */
+export function batchSize(
+  options: StressOptions,
+  threads: number,
+  slots: number,
+  plan?: AddressPlan,
+): number {
+  if (plan?.layout === 'link') return plan.wave;
   let size = Math.min(4096, Math.max(64, slots * 8));
   if (options.pairs !== undefined) size = Math.min(size, Math.ceil(options.pairs / (threads * 4)));
   if (options.durationMs !== undefined) size = Math.min(size, slots * 2);
   // About 100 ms of schedule per batch: the pairs of one instant spread over the threads.
   if (options.rate !== undefined) size = Math.min(size, Math.ceil(options.rate / 10 / threads));
+  // Held pairs stay in their batch for the whole hold: the two batches of a thread must fill its slots.
+  if (options.holdMs > 0) size = Math.max(size, Math.ceil(slots / 2));
   return Math.max(1, size);
 }
 
@@ -120,6 +133,10 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
   // Race mode: threads for side A and side B.
   const sides =
     mode === 'race' ? [Math.ceil(options.workers / 2), Math.floor(options.workers / 2)] : [options.workers];
+  // Batches in flight per thread: two (the next fills the slots the current one frees); over the held
+  // link a batch is a wave, and as many waves as the thread's share of --concurrency (a long hold).
+  const slotsPerThread = Math.max(1, Math.ceil(options.concurrency / (sides[0] ?? 1)));
+  const batchesPerThread = plan.layout === 'link' ? Math.max(2, Math.ceil(slotsPerThread / plan.wave)) : 2;
   const execArgv = workerExecArgv();
   const pools = sides.map(
     (threads) =>
@@ -127,8 +144,7 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
         filename: WORKER_FILE,
         minThreads: threads,
         maxThreads: threads,
-        // Two batches per thread: the next one fills the slots the current one frees.
-        concurrentTasksPerWorker: 2,
+        concurrentTasksPerWorker: batchesPerThread,
         // Workers do async I/O between tasks: they must not block in Atomics.wait.
         atomics: 'disabled',
         idleTimeout: 60_000,
@@ -182,8 +198,10 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
     failed: Atomics.load(counters, CONTROL.failed),
     cancelled: Atomics.load(counters, CONTROL.cancelled),
     notStarted: Atomics.load(counters, CONTROL.notStarted),
+    ...(options.holdMs > 0 ? { open: Atomics.load(counters, CONTROL.open) } : {}),
   });
   const timeline = new TimelineSampler(readCounts);
+  let rssSampler: NodeJS.Timeout | undefined;
   try {
     const configFor = (threads: number, side: number, t0: number): RunConfig => ({
       mode,
@@ -199,10 +217,16 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
       logFd: log ? log.fd : -1,
       // Same shape as the warm-up's config: a new hidden class here would deoptimize the warmed code.
       warmup: false,
+      open: options.open,
+      skewMs: options.skewMs,
+      earlySyn: options.earlySyn,
+      delayMs: options.delayMs,
+      holdMs: options.holdMs,
+      keepaliveMs: options.keepaliveMs,
     });
 
     const threadsMax = Math.max(...sides);
-    const size = batchSize(options, threadsMax, configFor(threadsMax, 0, 0).slots);
+    const size = batchSize(options, threadsMax, configFor(threadsMax, 0, 0).slots, plan);
 
     // Workers load (tsx compiles the modules) and, in sandbox mode, run throwaway pairs on an address
     // pair no run uses, so the clock starts with optimized code. The warm-up goes through the run's own
@@ -259,7 +283,7 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
           } catch {}
         }
       };
-      await Promise.all(Array.from({ length: 2 * warmThreads }, lane));
+      await Promise.all(Array.from({ length: batchesPerThread * warmThreads }, lane));
       stop.removeEventListener('abort', onStop);
       progress?.stop();
       progress = undefined;
@@ -274,14 +298,24 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
     }
 
     const t0 = epochNow();
+    const rssAtStartBytes = process.memoryUsage.rss();
+    // --hold: the resident set sampled while pairs are held (maxRSS would include the start-up's peak).
+    let heldRssPeakBytes = rssAtStartBytes;
+    rssSampler =
+      options.holdMs > 0
+        ? setInterval(() => {
+            heldRssPeakBytes = Math.max(heldRssPeakBytes, process.memoryUsage.rss());
+          }, HOLD_RSS_SAMPLE_MS)
+        : undefined;
     const configs = sides.map((threads, side) => configFor(threads, side, t0));
     let limit = Math.min(options.pairs ?? plan.capacity, plan.capacity);
     // Open loop for a time: pair N is due at N / rate s, so the schedule ends with the pairs due before the end.
     if (options.rate !== undefined && options.durationMs !== undefined)
       limit = Math.min(limit, Math.ceil((options.durationMs * options.rate) / 1000));
     const endAt = options.durationMs === undefined ? Number.POSITIVE_INFINITY : t0 + options.durationMs;
-    const maxOutstanding = 2 * threadsMax;
-    const tailBatch = Math.min(size, configs[0]?.slots ?? 1);
+    const maxOutstanding = batchesPerThread * threadsMax;
+    // Waves are whole (their ids share an address pair); other batches shrink towards the end.
+    const tailBatch = plan.layout === 'link' ? size : Math.min(size, configs[0]?.slots ?? 1);
 
     if (!options.quiet) {
       progress = new ProgressTracker({
@@ -424,10 +458,29 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
       log: log?.path,
       timeline: samples,
+      open: {
+        mode: options.open,
+        ...(options.open === 'skew'
+          ? { skewMs: options.skewMs, earlySyn: options.earlySyn, delayMs: options.delayMs }
+          : {}),
+        ...(plan.layout === 'link' ? { pairsPerWave: plan.wave } : {}),
+      },
+      ...(options.holdMs > 0
+        ? {
+            hold: {
+              holdMs: options.holdMs,
+              keepaliveMs: options.keepaliveMs,
+              peakOpenPairs: Atomics.load(counters, CONTROL.peakOpen),
+              rssAtStartBytes,
+              peakRssBytes: Math.max(heldRssPeakBytes, process.memoryUsage.rss()),
+            },
+          }
+        : {}),
     });
   } finally {
     progress?.stop();
     timeline.stop();
+    if (rssSampler) clearInterval(rssSampler);
     await Promise.all(pools.map((pool) => pool.destroy()));
   }
 }

@@ -11,6 +11,7 @@
  */
 import { randomInt } from 'node:crypto';
 import os from 'node:os';
+import { openFilesLimit } from '../core/processLimits.ts';
 import { insideSandbox, probeSandbox, reexecInSandbox } from '../core/sandbox.ts';
 import { chooseMode, MODE_REASON_ENV } from './chooseMode.ts';
 import { prepareRun } from './prepareRun.ts';
@@ -43,6 +44,11 @@ export function stressArgs(plan: StressPlan): string[] {
   flag('report', plan.report);
   for (const threshold of plan.thresholds ?? []) flag('threshold', threshold);
   flag('compare', plan.compare);
+  flag('open', plan.open === 'skew' ? `skew:${plan.skewMs ?? 0}ms` : plan.open);
+  flag('early-syn', plan.earlySyn);
+  flag('delay', ms(plan.delayMs));
+  flag('hold', ms(plan.holdMs));
+  flag('keepalive', ms(plan.keepaliveMs));
   if (plan.trace) args.push('--trace');
   if (!plan.progress) args.push('--quiet');
   return args;
@@ -59,6 +65,7 @@ export async function runStressPlan(plan: StressPlan = {}): Promise<StressResult
     probe: probeSandbox,
     randomRound: () => randomInt(1 << 30),
     reasonFromParent: process.env[MODE_REASON_ENV],
+    openFilesLimit: openFilesLimit(),
   });
   if (choice.action === 'help') throw new Error('unreachable: the plan asks for no help');
   if (choice.action === 'reexec') {

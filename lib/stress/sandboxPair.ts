@@ -1,19 +1,23 @@
 /**
- * One pair in sandbox mode: both sides connect() to each other from one thread. In the sandbox the
- * RST answering A's early SYN is dropped, so A waits in SYN_SENT and B's SYN meets it: the
- * simultaneous open completes on the first attempt. Then each side sends its payload pattern, checks
- * every byte it receives, and the pair closes the requested way.
+ * One pair in sandbox mode: both sides connect() to each other from one thread. On lo (--open
+ * one-sided) the RST answering A's early SYN is dropped, so A waits in SYN_SENT and B's SYN meets it:
+ * the simultaneous open completes on the first attempt. Over the held link (--open crossed, skew) the
+ * pair belongs to a wave (lib/stress/heldWave.ts) that decides when each side connects and when the
+ * SYNs go; with --early-syn rst a refused side connects again. Then each side sends its payload
+ * pattern, checks every byte it receives, stays open with keepalives for --hold, and the pair closes
+ * the requested way.
  *
  * Built for many pairs in flight per thread: no per-pair closures (the handlers are shared and find
  * their pair through the socket), and one read buffer for every socket of the thread.
  */
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { chunkMatches, type Patterns, patternOffset } from '../core/payloadPattern.ts';
+import { chunkMatches, PATTERN_PERIOD, type Patterns, patternOffset } from '../core/payloadPattern.ts';
 import { RawSocket, type RawSocketEvents } from '../core/rawTcp.ts';
 import {
   type CloseMode,
   type CloseOutcome,
+  CONTROL,
   type Outcome,
   PAIR_ERRORS,
   type PairEndpoints,
@@ -26,7 +30,33 @@ export interface PairConfig {
   close: CloseMode;
   patterns: Patterns;
   sockets: SocketKind;
+  /** The held link's wave of the pair's batch; undefined on lo. */
+  wave: WaveGate | undefined;
+  /** --early-syn rst over the held link: a refused connect is tried again, through the wave. */
+  retryRefused: boolean;
+  /** --hold: where this thread's held pairs wait for their keepalives; undefined without a hold. */
+  hold: HoldSchedule | undefined;
+  /** The run's shared counters (CONTROL.open and peakOpen, kept with --hold). */
+  control: Int32Array;
 }
+
+/** A wave of pairs on the held link (lib/stress/heldWave.ts): it says when a side may connect. */
+export interface WaveGate {
+  /** Connect this side of the pair when the link allows (now or at its next delivery). */
+  connect(pair: SandboxPair, side: 0 | 1): void;
+  /** The pair is open (both sides connected), or over before it got there. */
+  opened(): void;
+}
+
+/** --hold: the thread's held pairs in keepalive order (lib/stress/holdSchedule.ts). */
+export interface HoldSchedule {
+  readonly holdMs: number;
+  readonly keepaliveMs: number;
+  add(pair: SandboxPair): void;
+}
+
+/** Bytes of one keepalive, each way. */
+export const KEEPALIVE_BYTES = 16;
 
 /** What the pair needs from a socket; net.Socket and RawSocket both have it. */
 interface PairSide {
@@ -42,6 +72,19 @@ type PairSocket = net.Socket & { [kPair]: SandboxPair; [kSide]: 0 | 1 };
 /** One buffer for all reads of this thread: the data is checked synchronously and dropped. */
 const readBuffer = Buffer.allocUnsafe(64 * 1024);
 
+/** Sides that ended without a socket to close (never connected, or between two tries): closed on a microtask. */
+const pendingCloses: SandboxPair[] = [];
+const pendingSides: (0 | 1)[] = [];
+let closesQueued = false;
+
+function flushPendingCloses(): void {
+  closesQueued = false;
+  for (let index = 0; index < pendingCloses.length; index += 1)
+    (pendingCloses[index] as SandboxPair).sideClosed(pendingSides[index] as 0 | 1);
+  pendingCloses.length = 0;
+  pendingSides.length = 0;
+}
+
 export class SandboxPair implements PairReport {
   outcome: Outcome = 'established';
   error: string | undefined;
@@ -51,17 +94,31 @@ export class SandboxPair implements PairReport {
   closeOutcome: CloseOutcome | undefined;
   startedAt = 0;
   finishedAt = 0;
+  /** Connects refused and tried again (--early-syn rst). */
+  retries = 0;
+  /** --hold: keepalives checked on arrival (both sides counted). */
+  keepalivesVerified = 0;
+  /** --hold: when the next keepalive (or the end of the hold) is due, on performance.now()'s clock. */
+  nextKeepaliveAt = 0;
 
   private readonly sockets: [PairSide | undefined, PairSide | undefined] = [undefined, undefined];
   private readonly received: [number, number] = [0, 0];
   private readonly sawEof: [boolean, boolean] = [false, false];
   /** Each side's payload is in its kernel's send buffer. */
   private readonly written: [boolean, boolean];
+  private readonly closedSides: [boolean, boolean] = [false, false];
   private connected = 0;
   private closed = 0;
   private closing = false;
   private sawReset = false;
   private settled = false;
+  /** Told the wave that this pair is open or over. */
+  private reportedOpen = false;
+  /** --hold: counted in CONTROL.open; when the hold ends; keepalive rounds sent (by each side); over. */
+  private countedOpen = false;
+  private holdEndsAt = 0;
+  private rounds = 0;
+  private holdDone: boolean;
   private readonly offset: number;
 
   constructor(
@@ -72,41 +129,53 @@ export class SandboxPair implements PairReport {
   ) {
     this.offset = patternOffset(id);
     this.written = config.payload === 0 ? [true, true] : [false, false];
+    this.holdDone = config.hold === undefined;
   }
 
-  /** Starts both connects: A first, so its SYN is the early one that goes unanswered. */
+  /** Starts both connects: A first, so on lo its SYN is the early one that goes unanswered. */
   start(): void {
     this.startedAt = performance.now();
-    const { a, b } = this.endpoints;
-    this.sockets[0] = this.connectSide(0, a, b);
-    this.sockets[1] = this.connectSide(1, b, a);
+    this.connectSide(0);
+    this.connectSide(1);
+  }
+
+  /** Starts one side (--open skew: A now, B later); the pair's clock starts with its first side. */
+  startSide(side: 0 | 1): void {
+    if (this.startedAt === 0) this.startedAt = performance.now();
+    this.connectSide(side);
+  }
+
+  /** The pair failed or was cancelled: nothing more will be started for it. */
+  get over(): boolean {
+    return this.settled || this.outcome !== 'established';
   }
 
   /** Ends the pair now with this failure code (a timeout, say); no-op once it is over. */
   fail(code: string): void {
-    if (this.settled || this.outcome !== 'established') return;
+    if (this.over) return;
     this.outcome = 'failed';
     this.error = code;
     this.destroySockets();
   }
 
   cancel(): void {
-    if (this.settled || this.outcome !== 'established') return;
+    if (this.over) return;
     this.outcome = 'cancelled';
     this.error = PAIR_ERRORS.cancelled;
     this.destroySockets();
   }
 
-  private connectSide(
-    side: 0 | 1,
-    local: { host: string; port: number },
-    remote: { host: string; port: number },
-  ): PairSide {
-    this.attempts[side] = 1;
+  /** Connects one side (again, after a refused try); no-op once the pair is over. */
+  connectSide(side: 0 | 1): void {
+    if (this.over || this.closedSides[side]) return;
+    const { a, b } = this.endpoints;
+    const [local, remote] = side === 0 ? [a, b] : [b, a];
+    this.attempts[side] += 1;
     if (this.config.sockets === 'handle') {
       const raw = new RawSocket(rawEvents, this);
+      this.sockets[side] = raw;
       raw.connect(local, remote);
-      return raw;
+      return;
     }
     // onread (one shared buffer, no 'data' events) is honoured by the constructor only; @types/node omits it there.
     const socket = new net.Socket({ onread: socketOnRead } as net.SocketConstructorOpts) as PairSocket;
@@ -116,18 +185,34 @@ export class SandboxPair implements PairReport {
     socket.on('end', onEnd);
     socket.on('error', onError);
     socket.on('close', onClose);
+    this.sockets[side] = socket;
     socket.connect({
       host: remote.host,
       port: remote.port,
       localAddress: local.host,
       localPort: local.port,
     });
-    return socket;
   }
 
   private destroySockets(): void {
-    this.sockets[0]?.destroy();
-    this.sockets[1]?.destroy();
+    for (const side of SIDES) {
+      const socket = this.sockets[side];
+      if (socket) socket.destroy();
+      else if (!this.closedSides[side]) {
+        // Nothing to close on this side: it ends now, but not inside our caller's loop.
+        pendingCloses.push(this);
+        pendingSides.push(side);
+        if (!closesQueued) {
+          closesQueued = true;
+          queueMicrotask(flushPendingCloses);
+        }
+      }
+    }
+  }
+
+  /** Which side a socket is, or -1 for a socket this pair replaced (a refused try). */
+  sideOf(socket: unknown): -1 | 0 | 1 {
+    return socket === this.sockets[0] ? 0 : socket === this.sockets[1] ? 1 : -1;
   }
 
   handleConnect(side: 0 | 1): void {
@@ -140,6 +225,10 @@ export class SandboxPair implements PairReport {
       if (socket instanceof RawSocket) this.written[side] = socket.write(data);
       else (socket as net.Socket).write(data, () => this.handleWritten(side));
     }
+    if (this.connected === 2) {
+      this.openNow();
+      if (this.config.hold) this.countOpen();
+    }
     this.maybeClose();
   }
 
@@ -148,31 +237,36 @@ export class SandboxPair implements PairReport {
     this.maybeClose();
   }
 
-  /** Which side a socket is (for the raw sockets, which carry only their pair). */
-  sideOf(socket: unknown): 0 | 1 {
-    return socket === this.sockets[0] ? 0 : 1;
-  }
-
   handleData(side: 0 | 1, buffer: Buffer, length: number): void {
     if (this.outcome !== 'established') return;
     const received = this.received[side];
+    const payload = this.config.payload;
     // Side A receives what B sends, and the other way round.
     const pattern = side === 0 ? this.config.patterns.bToA : this.config.patterns.aToB;
-    if (
-      received + length > this.config.payload ||
-      !chunkMatches(pattern, this.offset, received, buffer, length)
-    ) {
+    if (received >= payload && this.config.hold) {
+      // Keepalives continue the pattern; the buffer holds one period and a read's worth beyond it.
+      const expected = payload + this.rounds * KEEPALIVE_BYTES;
+      if (
+        received + length > expected ||
+        !chunkMatches(pattern, 0, (this.offset + received) % PATTERN_PERIOD, buffer, length)
+      ) {
+        this.fail(PAIR_ERRORS.keepalive);
+        return;
+      }
+    } else if (received + length > payload || !chunkMatches(pattern, this.offset, received, buffer, length)) {
       this.fail(PAIR_ERRORS.payload);
       return;
+    } else {
+      this.bytesVerified += length;
     }
     this.received[side] = received + length;
-    this.bytesVerified += length;
     this.maybeClose();
   }
 
   handleEnd(side: 0 | 1): void {
-    // EOF before the whole payload arrived: the peer closed too early.
-    if (this.received[side] !== this.config.payload) this.fail(PAIR_ERRORS.payload);
+    // EOF before everything arrived: the peer closed too early.
+    if (this.received[side] !== this.config.payload + this.rounds * KEEPALIVE_BYTES)
+      this.fail(this.received[side] < this.config.payload ? PAIR_ERRORS.payload : PAIR_ERRORS.keepalive);
     this.sawEof[side] = true;
   }
 
@@ -181,10 +275,32 @@ export class SandboxPair implements PairReport {
       this.sawReset = true;
       return;
     }
+    const wave = this.config.wave;
+    if (
+      code === 'ECONNREFUSED' &&
+      this.config.retryRefused &&
+      wave &&
+      this.establishUs[side] < 0 &&
+      !this.over
+    ) {
+      // A plain host answered the early SYN with RST: this side connects again, as the classic program does.
+      this.retries += 1;
+      this.sockets[side] = undefined;
+      wave.connect(this, side);
+      return;
+    }
     this.fail(code);
   }
 
-  handleClose(): void {
+  handleClose(side: 0 | 1): void {
+    this.sockets[side] = undefined;
+    this.sideClosed(side);
+  }
+
+  /** A side is over (its socket closed, or it had none); the pair ends with its second side. */
+  sideClosed(side: 0 | 1): void {
+    if (this.closedSides[side]) return;
+    this.closedSides[side] = true;
     this.closed += 1;
     if (this.closed < 2) return;
     if (this.outcome === 'established') {
@@ -203,22 +319,100 @@ export class SandboxPair implements PairReport {
     }
     this.settled = true;
     this.finishedAt = performance.now();
-    this.sockets[0] = undefined;
-    this.sockets[1] = undefined;
+    this.openNow();
+    if (this.countedOpen) Atomics.sub(this.config.control, CONTROL.open, 1);
     this.onDone(this);
   }
 
-  /** Closes once both sides are connected and what must have arrived has arrived. */
+  /** Tells the wave, once, that this pair no longer waits for the link. */
+  private openNow(): void {
+    if (this.reportedOpen) return;
+    this.reportedOpen = true;
+    this.config.wave?.opened();
+  }
+
+  /** --hold: one more pair open now; the peak is kept exactly (compare-and-swap). */
+  private countOpen(): void {
+    const control = this.config.control;
+    this.countedOpen = true;
+    const open = Atomics.add(control, CONTROL.open, 1) + 1;
+    for (let peak = Atomics.load(control, CONTROL.peakOpen); open > peak; ) {
+      const seen = Atomics.compareExchange(control, CONTROL.peakOpen, peak, open);
+      if (seen === peak) break;
+      peak = seen;
+    }
+  }
+
+  /**
+   * --hold, called by the schedule when the next keepalive is due: every round sent so far must have
+   * arrived on both sides (each had one interval), then one more round goes, unless the hold ends
+   * within an interval. At the end the pair closes. True while the pair stays in the schedule.
+   */
+  keepalive(): boolean {
+    const hold = this.config.hold;
+    if (!hold || this.over || this.holdDone) return false;
+    const expected = this.config.payload + this.rounds * KEEPALIVE_BYTES;
+    if (this.received[0] !== expected || this.received[1] !== expected) {
+      this.fail(PAIR_ERRORS.keepalive);
+      return false;
+    }
+    this.keepalivesVerified = 2 * this.rounds;
+    const due = this.nextKeepaliveAt;
+    if (due >= this.holdEndsAt) {
+      this.holdDone = true;
+      this.maybeClose();
+      return false;
+    }
+    // Counted in rounds, not compared as times (sums of float milliseconds drift).
+    if (this.rounds < Math.floor(hold.holdMs / hold.keepaliveMs)) this.sendKeepalive();
+    this.nextKeepaliveAt = Math.min(due + hold.keepaliveMs, this.holdEndsAt);
+    return true;
+  }
+
+  private beginHold(hold: HoldSchedule): void {
+    const now = performance.now();
+    this.holdEndsAt = now + hold.holdMs;
+    if (hold.keepaliveMs <= hold.holdMs) this.sendKeepalive();
+    this.nextKeepaliveAt = Math.min(now + hold.keepaliveMs, this.holdEndsAt);
+    hold.add(this);
+  }
+
+  /** Both sides send the next KEEPALIVE_BYTES of their stream. */
+  private sendKeepalive(): void {
+    const position = this.config.payload + this.rounds * KEEPALIVE_BYTES;
+    this.rounds += 1;
+    const start = (this.offset + position) % PATTERN_PERIOD;
+    for (const side of SIDES) {
+      const socket = this.sockets[side];
+      if (!socket) continue;
+      const pattern = side === 0 ? this.config.patterns.aToB : this.config.patterns.bToA;
+      const data = pattern.subarray(start, start + KEEPALIVE_BYTES);
+      if (socket instanceof RawSocket) socket.write(data);
+      else (socket as net.Socket).write(data);
+    }
+  }
+
+  /** Closes once both sides are connected and what must have arrived has arrived (and the hold is over). */
   private maybeClose(): void {
     if (this.closing || this.connected < 2 || this.outcome !== 'established') return;
     const [a, b] = this.sockets;
     if (!a || !b) return;
     const payload = this.config.payload;
+    if (!this.holdDone) {
+      // Held: once both payloads are in and out, the pair waits in the schedule.
+      const hold = this.config.hold;
+      if (!hold || this.holdEndsAt > 0) return;
+      if (this.received[0] < payload || this.received[1] < payload || !this.written[0] || !this.written[1])
+        return;
+      this.beginHold(hold);
+      return;
+    }
+    const expected = payload + this.rounds * KEEPALIVE_BYTES;
     switch (this.config.close) {
       case 'graceful':
         // A closes (close(2): FIN, nothing is unread) once its payload is out and B's is in; B reads
         // A's payload and the EOF, then closes too. A's kernel socket takes B's FIN into TIME_WAIT.
-        if (this.received[0] < payload || !this.written[0]) return;
+        if (this.received[0] < expected || !this.written[0]) return;
         this.closing = true;
         a.destroy();
         break;
@@ -226,13 +420,13 @@ export class SandboxPair implements PairReport {
         // Both shut down back to back. That alone does not make the FINs cross: on loopback the first
         // FIN reaches the peer inside the first shutdown(), so the peer would close passively. The
         // sandbox's nft rules (lib/stress/finCrossing.ts crossFinsRuleset) hold both FINs and let them go together.
-        if (this.received[0] < payload || this.received[1] < payload) return;
+        if (this.received[0] < expected || this.received[1] < expected) return;
         this.closing = true;
         a.end();
         b.end();
         break;
       case 'reset':
-        if (this.received[0] < payload || this.received[1] < payload) return;
+        if (this.received[0] < expected || this.received[1] < expected) return;
         this.closing = true;
         a.resetAndDestroy();
         break;
@@ -240,55 +434,69 @@ export class SandboxPair implements PairReport {
   }
 }
 
+const SIDES = [0, 1] as const;
+
 const socketOnRead = {
   buffer: readBuffer,
   callback: onRead as (length: number, buffer: Uint8Array) => boolean,
 };
 
+/** net.Socket events: a socket the pair replaced (a refused try) is no longer heard. */
+function current(socket: PairSocket): boolean {
+  return socket[kPair].sideOf(socket) === socket[kSide];
+}
+
 function onConnect(this: PairSocket): void {
-  this[kPair].handleConnect(this[kSide]);
+  if (current(this)) this[kPair].handleConnect(this[kSide]);
 }
 
 function onRead(this: PairSocket, length: number): boolean {
-  this[kPair].handleData(this[kSide], readBuffer, length);
+  if (current(this)) this[kPair].handleData(this[kSide], readBuffer, length);
   return true;
 }
 
 function onEnd(this: PairSocket): void {
-  this[kPair].handleEnd(this[kSide]);
+  if (current(this)) this[kPair].handleEnd(this[kSide]);
 }
 
 function onError(this: PairSocket, error: NodeJS.ErrnoException): void {
-  this[kPair].handleError(this[kSide], error.code ?? 'EUNKNOWN');
+  if (current(this)) this[kPair].handleError(this[kSide], error.code ?? 'EUNKNOWN');
 }
 
 function onClose(this: PairSocket): void {
-  this[kPair].handleClose();
+  if (current(this)) this[kPair].handleClose(this[kSide]);
 }
 
-/** Raw sockets know their pair (owner); the pair knows which side they are. */
+/** Raw sockets know their pair (owner); the pair knows which side they are (-1: replaced, not heard). */
 const rawEvents: RawSocketEvents = {
   onConnect(socket) {
     const pair = socket.owner as SandboxPair;
-    pair.handleConnect(pair.sideOf(socket));
+    const side = pair.sideOf(socket);
+    if (side >= 0) pair.handleConnect(side as 0 | 1);
   },
   onData(socket, buffer, length) {
     const pair = socket.owner as SandboxPair;
-    pair.handleData(pair.sideOf(socket), buffer, length);
+    const side = pair.sideOf(socket);
+    if (side >= 0) pair.handleData(side as 0 | 1, buffer, length);
   },
   onEnd(socket) {
     const pair = socket.owner as SandboxPair;
-    pair.handleEnd(pair.sideOf(socket));
+    const side = pair.sideOf(socket);
+    if (side >= 0) pair.handleEnd(side as 0 | 1);
   },
   onWritten(socket) {
     const pair = socket.owner as SandboxPair;
-    pair.handleWritten(pair.sideOf(socket));
+    const side = pair.sideOf(socket);
+    if (side >= 0) pair.handleWritten(side as 0 | 1);
   },
   onError(socket, code) {
     const pair = socket.owner as SandboxPair;
-    pair.handleError(pair.sideOf(socket), code);
+    const side = pair.sideOf(socket);
+    if (side >= 0) pair.handleError(side as 0 | 1, code);
   },
   onClose(socket) {
-    (socket.owner as SandboxPair).handleClose();
+    const pair = socket.owner as SandboxPair;
+    const side = pair.sideOf(socket);
+    if (side >= 0) pair.handleClose(side as 0 | 1);
   },
 };

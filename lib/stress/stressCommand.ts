@@ -9,6 +9,7 @@ import { randomInt } from 'node:crypto';
 import os from 'node:os';
 import { EXIT } from '../core/errors.ts';
 import { describeFileError, type OutputFile, openOutputFiles } from '../core/outputFile.ts';
+import { openFilesLimit } from '../core/processLimits.ts';
 import { insideSandbox, probeSandbox, reexecInSandbox } from '../core/sandbox.ts';
 import { writeStressReport } from '../report/writeReport.ts';
 import { formatPairKinds, startPairTrace } from '../trace/plannedPairTrace.ts';
@@ -18,6 +19,7 @@ import { STRESS_HELP } from './options.ts';
 import { prepareRun } from './prepareRun.ts';
 import { printResult } from './printResult.ts';
 import { runStress } from './runStress.ts';
+import { runSweep } from './skewSweep.ts';
 import { EXIT_THRESHOLD_FAILED, evaluateThresholds, formatThresholds } from './thresholds.ts';
 import { annotatePairLog, pairsOfPlan, traceOptionsForPlan } from './traceStress.ts';
 import type { AddressPlan, OutputError, StressOptions, StressResult } from './types.ts';
@@ -238,6 +240,7 @@ export async function stressCommand(args: string[]): Promise<number> {
     probe: probeSandbox,
     randomRound: () => randomInt(1 << 30),
     reasonFromParent: process.env[MODE_REASON_ENV],
+    openFilesLimit: openFilesLimit(),
   });
   if (choice.action === 'help') {
     process.stdout.write(`${STRESS_HELP}\n`);
@@ -249,6 +252,15 @@ export async function stressCommand(args: string[]): Promise<number> {
   const { options, socketsReason } = await prepareRun(choice.options, choice.network);
   const signals = watchStopSignals();
   try {
+    if (options.sweep)
+      return await runSweep({
+        options,
+        plan,
+        modeReason,
+        socketsReason,
+        stop: signals.stop,
+        runPoint: runAndReport,
+      });
     return (await runAndReport({ options, plan, modeReason, socketsReason, stop: signals.stop })).exitCode;
   } finally {
     signals.dispose();

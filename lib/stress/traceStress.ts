@@ -128,6 +128,7 @@ export function* pairsOfPlan(
  * pairs (pairs known up front), those addresses in the user-side filter.
  */
 export function traceOptionsForPlan(plan: AddressPlan, pairs: number | undefined): PairTraceOptions {
+  if (plan.layout === 'link') return linkTraceOptions(plan, pairs);
   // Pair n uses port first + n % portCount: a run of fewer pairs than ports uses the low ports only.
   const portsUsed = pairs === undefined ? plan.portCount : Math.min(pairs, plan.portCount);
   const portRange = { first: plan.ports.first, last: plan.ports.first + portsUsed - 1 };
@@ -139,4 +140,24 @@ export function traceOptionsForPlan(plan: AddressPlan, pairs: number | undefined
     hosts.push(loopbackAddress(2 * index), loopbackAddress(2 * index + 1));
   }
   return { portRange, hosts };
+}
+
+/** Waves of a held-link plan looked at one by one to narrow the trace; beyond, all its ports are traced. */
+const LINK_TRACE_WAVES_MAX = 1 << 16;
+
+/** The held link: the ports of the waves' blocks and, for a few waves, their address pairs. */
+function linkTraceOptions(plan: AddressPlan, pairs: number | undefined): PairTraceOptions {
+  const waves =
+    pairs === undefined ? Number.POSITIVE_INFINITY : Math.ceil(Math.min(pairs, plan.capacity) / plan.wave);
+  if (waves > LINK_TRACE_WAVES_MAX) return { portRange: { first: plan.ports.first, last: plan.ports.last } };
+  let first = Number.POSITIVE_INFINITY;
+  let last = 0;
+  const hosts: string[] = [];
+  for (let wave = 0; wave < waves; wave += 1) {
+    const { a, b } = pairEndpoints(plan, wave * plan.wave);
+    first = Math.min(first, a.port);
+    last = Math.max(last, a.port + plan.wave - 1);
+    if (waves <= 32) hosts.push(a.host, b.host);
+  }
+  return { portRange: { first, last }, ...(hosts.length ? { hosts } : {}) };
 }

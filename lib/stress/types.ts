@@ -35,6 +35,8 @@ export const PAIR_ERRORS = {
   close: 'ECLOSE',
   cancelled: 'ECANCELED',
   workerCrash: 'EWORKERCRASH',
+  /** --hold: a keepalive did not arrive in time, or arrived altered. */
+  keepalive: 'EKEEPALIVE',
 } as const;
 
 export interface StressOptions {
@@ -64,6 +66,20 @@ export interface StressOptions {
   quiet: boolean;
   /** Record every pair's TCP states (kernel tracepoint) and classify its open and close. */
   trace: boolean;
+  /** How the SYNs meet (--open). */
+  open: OpenMode;
+  /** --open skew:D: B connects this long after A (0 otherwise). */
+  skewMs: number;
+  /** skew: what meets the early SYN (--early-syn). */
+  earlySyn: EarlySyn;
+  /** skew: the held link delivers what was sent every this long (--delay). */
+  delayMs: number;
+  /** Each established pair stays open this long before it closes (--hold; 0: no hold). */
+  holdMs: number;
+  /** --hold: each side sends a small checked payload this often (--keepalive). */
+  keepaliveMs: number;
+  /** --sweep: the points to run, one run each. */
+  sweep: Sweep | undefined;
   /** --report FILE.html: the self-contained HTML report. */
   report: string | undefined;
   /** --threshold, in the order given (lib/stress/thresholds.ts). */
@@ -118,15 +134,42 @@ export interface Comparison {
   baseline: Pick<StressResult, 'establishMs' | 'pairMs' | 'distributions' | 'mode' | 'pairs' | 'pairsPerSec'>;
 }
 
+/** --sweep skew=A..B:N: N runs, B's skew from A to B in equal steps. */
+export interface Sweep {
+  parameter: 'skew';
+  /** The points, in milliseconds. */
+  valuesMs: number[];
+}
+
+/**
+ * How a pair's SYNs meet. one-sided: A's SYN first, its answer (a RST) dropped, B's SYN then meets A
+ * in SYN_SENT (sandbox lo; race mode's threads may cross by chance). crossed: both SYNs held on the
+ * held link and released together, so they cross. skew: B connects a fixed time after A over the held
+ * link, which delivers what was sent every --delay.
+ */
+export const OPEN_MODES = ['one-sided', 'crossed', 'skew'] as const;
+export type OpenMode = (typeof OPEN_MODES)[number];
+
+/** What meets a SYN that arrives before its peer connected: dropped (a NAT) or answered with RST (a plain host). */
+export const EARLY_SYN_ACTIONS = ['drop', 'rst'] as const;
+export type EarlySyn = (typeof EARLY_SYN_ACTIONS)[number];
+
+/** loopback: pairs on 127/8 over lo. link: waves of pairs on the held link's address pairs (lib/core/heldLink.ts). */
+export type PlanLayout = 'loopback' | 'link';
+
 /** Which local endpoints the pairs use (lib/stress/planPairs.ts). */
 export interface AddressPlan {
   ports: PortRange;
   portCount: number;
   /** Address pairs in use: a round uses one pair on every port. */
   rounds: number;
+  /** loopback: the first address pair; link: the first wave slot (see planPairs). */
   roundOffset: number;
   /** Pairs the plan holds without reusing an endpoint. */
   capacity: number;
+  layout: PlanLayout;
+  /** link: pairs per wave (consecutive ids on one address pair, released together); 0 for loopback. */
+  wave: number;
 }
 
 export interface PairEndpoints {
@@ -150,7 +193,9 @@ export interface EncodedStats {
   /** Base64 compressed HDR histograms (hdr-histogram-js encoding). */
   establishUs: string;
   pairUs: string;
-  attempts: string;
+  /** Side A's and side B's. */
+  attempts: [string, string];
+  keepalivesVerified: number;
 }
 
 /** Int32 slots of the control buffer shared by the main thread and all workers. */
@@ -164,7 +209,10 @@ export const CONTROL = {
   notStarted: 5,
   /** Non-zero once an append to the pair log failed: nobody appends any more (no torn lines after it). */
   logFailed: 6,
-  length: 7,
+  /** --hold: pairs open now (established, not closed yet), and the most there were at once. */
+  open: 7,
+  peakOpen: 8,
+  length: 9,
 } as const;
 
 /** What every batch of a run tells its worker. */
@@ -188,6 +236,14 @@ export interface RunConfig {
   logFd: number;
   /** Throwaway warm-up pairs: no test crash hook. */
   warmup?: boolean;
+  /** How the SYNs meet; skew, early SYN and delay as in StressOptions. */
+  open: OpenMode;
+  skewMs: number;
+  earlySyn: EarlySyn;
+  delayMs: number;
+  /** --hold and --keepalive (0: no hold). */
+  holdMs: number;
+  keepaliveMs: number;
 }
 
 /** A Piscina task: a batch of consecutive pair ids. */
@@ -328,7 +384,45 @@ export interface RunFacts {
   log: string | undefined;
   /** Progress sampled over the run (absent when the run never started its clock). */
   timeline?: Timeline;
+  /** How the SYNs met, as asked for. */
+  open: OpenReport;
+  /** --hold: what the run measured of it. */
+  hold?: HoldFacts;
 }
+
+/** The open mode of a run, with its timing for skew and the pairs released together (link). */
+export interface OpenReport {
+  mode: OpenMode;
+  /** skew: B connected this long after A. */
+  skewMs?: number;
+  /** skew: what met the early SYN. */
+  earlySyn?: EarlySyn;
+  /** skew: the link's delivery interval. */
+  delayMs?: number;
+  /** crossed, skew: pairs per wave (one worker connects them at once on one held-link address pair). */
+  pairsPerWave?: number;
+}
+
+/** --hold, as the process that ran the pool saw it (the figures of several processes add up). */
+export interface HoldFacts {
+  holdMs: number;
+  keepaliveMs: number;
+  /** The most pairs open at once (established, not yet closed). */
+  peakOpenPairs: number;
+  /** Resident set when the first pair started, and its peak sampled while pairs were held (every 100 ms). */
+  rssAtStartBytes: number;
+  peakRssBytes: number;
+}
+
+/** --hold in the result: HoldFacts, keepalives checked, and resident memory per held pair. */
+export interface HoldReport extends HoldFacts {
+  keepalivesVerified: number;
+  /** (peakRssBytes - rssAtStartBytes) / peakOpenPairs: this process's own memory per held pair (kernel socket memory is not in it); null with no pair open. */
+  rssPerHeldPairBytes: number | null;
+}
+
+/** connect() attempts of one side. */
+export type AttemptStats = Omit<Percentiles, 'p999'>;
 
 /** An output file that could not be written: which option, the path, and why. */
 export interface OutputError {
@@ -353,7 +447,7 @@ export interface PairCounts {
 
 /** The summary of a run: what --json writes and printResult prints. */
 export interface StressResult
-  extends Omit<RunFacts, 'rate' | 'planned' | 'log' | 'outputError' | 'notStartedIds' | 'timeline'> {
+  extends Omit<RunFacts, 'rate' | 'planned' | 'log' | 'outputError' | 'notStartedIds' | 'timeline' | 'hold'> {
   /** Open-loop rate (pairs/s) or null for a closed loop. */
   rate: number | null;
   pairs: PairCounts;
@@ -367,8 +461,10 @@ export interface StressResult
   establishMs: Percentiles | null;
   /** Start to both sockets closed, payload and close included. */
   pairMs: Percentiles | null;
-  /** connect() attempts per side (1 in sandbox mode). */
-  attempts: Omit<Percentiles, 'p999'> | null;
+  /** connect() attempts per side, both sides together (1 in sandbox mode but with --early-syn rst). */
+  attempts: AttemptStats | null;
+  /** The same for side A and for side B. */
+  attemptsBySide: [AttemptStats | null, AttemptStats | null];
   /** Why pairs failed, by code. */
   errors: Record<string, number>;
   /** Errors retried while dialing (race mode), by code. */
@@ -379,6 +475,8 @@ export interface StressResult
   log: string | null;
   /** Outputs that failed (during the run or at its end); absent when all were written. */
   outputErrors?: OutputError[];
+  /** --hold: peak of pairs open at once, keepalives, memory per held pair. */
+  hold?: HoldReport;
   /** --trace: pairs per open kind and sides per close kind, as the kernel showed them, and the source. */
   openKinds?: Record<string, number>;
   closeKinds?: Record<string, number>;
@@ -427,6 +525,14 @@ export interface StressPlan {
   addresses?: number;
   warmup?: number;
   sockets?: SocketKind;
+  /** How the SYNs meet (--open): 'skew' takes skewMs (default 0). */
+  open?: OpenMode;
+  skewMs?: number;
+  earlySyn?: EarlySyn;
+  delayMs?: number;
+  /** Keep each established pair open this long (--hold), with a keepalive every keepaliveMs. */
+  holdMs?: number;
+  keepaliveMs?: number;
   /** Progress on stderr (default false, unlike stress.ts). */
   progress?: boolean;
   /** Aborting it stops the run: pairs in flight are cancelled and the partial result is returned. */

@@ -198,7 +198,7 @@ export function openKindOf(a: SideOpen, b?: SideOpen): OpenKind {
   const kinds = [a, b];
   // A passive open anywhere means a listener took part: not a simultaneous open at all.
   if (kinds.includes('passive')) return 'not-simultaneous';
-  if (kinds[0] === 'syn-received' && kinds[1] === 'syn-received') return 'both-syn-received';
+  if (kinds[0] === 'syn-received' && kinds[1] === 'syn-received') return 'crossed';
   if (kinds.includes('syn-received') && kinds.includes('direct')) return 'one-sided';
   return 'unknown';
 }

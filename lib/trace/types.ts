@@ -93,8 +93,12 @@ export interface ConnectionPath {
 /** How a side opened: through SYN_RECEIVED after its own SYN, straight to ESTABLISHED, or from LISTEN. */
 export type SideOpen = 'syn-received' | 'direct' | 'passive' | 'listener' | 'failed' | 'unknown';
 
-/** How a connection opened: both sides through SYN_RECEIVED (crossing SYNs), one side only (hole-punch style), or by a listener. */
-export const OPEN_KINDS = ['both-syn-received', 'one-sided', 'not-simultaneous', 'unknown'] as const;
+/**
+ * How a connection opened: crossed (the two SYNs crossed in flight: both sides went SYN_SENT →
+ * SYN_RECEIVED → ESTABLISHED), one-sided (one side only passed SYN_RECEIVED, hole-punch style), or by
+ * a listener (not-simultaneous). The names users see in reports, JSON and logs.
+ */
+export const OPEN_KINDS = ['crossed', 'one-sided', 'not-simultaneous', 'unknown'] as const;
 export type OpenKind = (typeof OPEN_KINDS)[number];
 
 /**

@@ -67,7 +67,7 @@ describe('npm run bench', () => {
 
   it.each([
     [['--close', 'sometimes'], /--close: 'sometimes' is not one of graceful, reset, simultaneous/],
-    [['--only', 'rust'], /--only: 'rust' is not one of c, baseline, stress/],
+    [['--only', 'rust'], /--only: 'rust' is not one of c, baseline, stress, open, hold/],
     [['--pairs', 'many'], /--pairs: 'many' is not a whole number/],
     [['--repeat', '0'], /--repeat: 0 is out of range 1..20/],
     [['--json', '/nonexistent-dir/bench.json'], /--json: cannot write/],

@@ -76,7 +76,7 @@ describe.skipIf(skipDemos)(
         for (const instance of result.instances) expect(instanceExists(instance)).toBe(false);
         expect(result.nftAfter).not.toContain('simopen_hold');
         expect(hostNftRuleset()).not.toContain('simopen_hold');
-        if (demo === 'simultaneous-open') expect(result.openKind).toBe('both-syn-received');
+        if (demo === 'simultaneous-open') expect(result.openKind).toBe('crossed');
         if (demo === 'simultaneous-close') {
           expect(result.closeKinds).toEqual(['simultaneous', 'simultaneous']);
           expect(result.timeWaitConfirmed).toEqual([

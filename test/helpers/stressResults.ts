@@ -7,7 +7,7 @@ import type { StressResult } from '../../lib/stress/types.ts';
 export function sampleResult(scale = 1): StressResult {
   const stats = new PairStats();
   for (let k = 1; k <= 1000; k += 1) stats.recordEstablished(10 * k * scale, 20 * k * scale, 'fin');
-  for (let k = 0; k < 2000; k += 1) stats.recordAttempts(1);
+  for (let k = 0; k < 2000; k += 1) stats.recordAttempts(1, (k % 2) as 0 | 1);
   stats.recordFailed('ETIMEDOUT', 1);
   return aggregateResult(stats, {
     mode: 'sandbox',
@@ -26,5 +26,6 @@ export function sampleResult(scale = 1): StressResult {
     interrupted: false,
     peakRssBytes: 100 * 1024 * 1024,
     log: undefined,
+    open: { mode: 'one-sided' },
   });
 }

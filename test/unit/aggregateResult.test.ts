@@ -27,6 +27,7 @@ describe('aggregateResult and printResult', () => {
       interrupted: false,
       peakRssBytes: 150 * 1024 * 1024,
       log: undefined,
+      open: { mode: 'one-sided' },
     });
     expect(result.pairs).toEqual({ planned: 105, established: 100, failed: 3, cancelled: 2, notStarted: 0 });
     expect(result.peakRssBytes).toBe(150 * 1024 * 1024);

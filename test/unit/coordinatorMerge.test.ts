@@ -48,7 +48,7 @@ describe('exact merge of agents’ statistics', () => {
       const agent = agents[value > 20_000 ? 2 : index % 2] as PairStats;
       for (const target of [all, agent]) {
         target.recordEstablished(value, value * 2 + 17, 'fin');
-        target.recordAttempts(1 + (index % 3));
+        target.recordAttempts(1 + (index % 3), (index % 2) as 0 | 1);
       }
       index += 1;
     }
@@ -58,7 +58,10 @@ describe('exact merge of agents’ statistics', () => {
     for (const p of [0, 1, 25, 50, 75, 90, 99, 99.9, 99.99, 100]) {
       expect(merged.establishUs.getValueAtPercentile(p)).toBe(all.establishUs.getValueAtPercentile(p));
       expect(merged.pairUs.getValueAtPercentile(p)).toBe(all.pairUs.getValueAtPercentile(p));
-      expect(merged.attempts.getValueAtPercentile(p)).toBe(all.attempts.getValueAtPercentile(p));
+      for (const side of [0, 1] as const)
+        expect(merged.attempts[side].getValueAtPercentile(p)).toBe(
+          all.attempts[side].getValueAtPercentile(p),
+        );
     }
     expect(merged.establishUs.mean).toBe(all.establishUs.mean);
     // An encoded histogram keeps the max to its precision: the same as one histogram encoded whole.

@@ -9,7 +9,8 @@ describe('stats', () => {
       const part = parts[k % 2] as PairStats;
       for (const target of [all, part]) {
         target.recordEstablished(k * 10, k * 20, k % 3 ? 'fin' : 'rst');
-        target.recordAttempts(1 + (k % 5));
+        target.recordAttempts(1 + (k % 5), (k % 2) as 0 | 1);
+        target.keepalivesVerified += 2;
         target.bytesVerified += 128;
         if (k % 100 === 0) target.recordFailed('EPAIRTIMEOUT');
         if (k % 250 === 0) target.recordCancelled();
@@ -29,8 +30,13 @@ describe('stats', () => {
     for (const p of [50, 90, 99, 99.9, 100]) {
       expect(merged.establishUs.getValueAtPercentile(p)).toBe(all.establishUs.getValueAtPercentile(p));
       expect(merged.pairUs.getValueAtPercentile(p)).toBe(all.pairUs.getValueAtPercentile(p));
-      expect(merged.attempts.getValueAtPercentile(p)).toBe(all.attempts.getValueAtPercentile(p));
+      for (const side of [0, 1] as const)
+        expect(merged.attempts[side].getValueAtPercentile(p)).toBe(
+          all.attempts[side].getValueAtPercentile(p),
+        );
     }
     expect(merged.establishUs.totalCount).toBe(1000);
+    expect(merged.attempts[0].totalCount + merged.attempts[1].totalCount).toBe(1000);
+    expect(merged.keepalivesVerified).toBe(2000);
   });
 });

@@ -83,9 +83,7 @@ describe('trimTornLine', () => {
 });
 
 describe('annotatePairLog', () => {
-  const kinds = new Map<number, PairKinds>([
-    [0, { open: 'both-syn-received', close: ['active', 'passive'] }],
-  ]);
+  const kinds = new Map<number, PairKinds>([[0, { open: 'crossed', close: ['active', 'passive'] }]]);
   const written = '{"id":0,"outcome":"established"}\n{"outcome":"notStarted","count":2,"ids":[[1,2]]}\n';
 
   it('writes through a symlink: the link stays, the file keeps its inode, nothing is left beside it', async () => {
@@ -109,7 +107,7 @@ describe('annotatePairLog', () => {
       .split('\n')
       .map((line) => JSON.parse(line));
     expect(lines).toEqual([
-      { id: 0, outcome: 'established', openKind: 'both-syn-received', closeKinds: ['active', 'passive'] },
+      { id: 0, outcome: 'established', openKind: 'crossed', closeKinds: ['active', 'passive'] },
       { outcome: 'notStarted', count: 2, ids: [[1, 2]] },
     ]);
     expect(

@@ -52,11 +52,11 @@ describe('parsing recorded trace text', () => {
     expect(paths[1]?.steps.at(-1)?.inferred).toBeUndefined();
     const summary = summarizeConnections(paths);
     expect(summary.pairs.map((pair) => [pair.open, ...pair.close])).toEqual([
-      ['both-syn-received', 'active', 'passive'],
+      ['crossed', 'active', 'passive'],
       ['one-sided', 'simultaneous', 'simultaneous'],
     ]);
     expect(summary.openKinds).toMatchObject({
-      'both-syn-received': 1,
+      crossed: 1,
       'one-sided': 1,
       'not-simultaneous': 0,
     });

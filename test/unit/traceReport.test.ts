@@ -21,7 +21,7 @@ const CROSSED: TcpState[] = ['CLOSED', 'SYN_SENT', 'SYN_RECEIVED', 'ESTABLISHED'
 const DIRECT: TcpState[] = ['CLOSED', 'SYN_SENT', 'ESTABLISHED'];
 
 function connection(open: OpenKind, port: number): TracedItem {
-  const sides = open === 'both-syn-received' ? [CROSSED, CROSSED] : [CROSSED, DIRECT];
+  const sides = open === 'crossed' ? [CROSSED, CROSSED] : [CROSSED, DIRECT];
   return {
     kind: 'connection',
     pair: {
@@ -38,8 +38,8 @@ describe('trace.ts --report collector', () => {
     for (let index = 0; index < 10; index += 1)
       collector.item({ kind: 'failed-attempt', path: path(['CLOSED', 'SYN_SENT', 'CLOSED'], 1000 + index) });
     for (let index = 0; index < 100; index += 1) collector.item(connection('one-sided', 2000 + 2 * index));
-    collector.item(connection('both-syn-received', 5000));
-    collector.item(connection('both-syn-received', 5002));
+    collector.item(connection('crossed', 5000));
+    collector.item(connection('crossed', 5002));
     const counted = collector.tally.result();
     expect(counted.sides).toBe(10 + 2 * 102);
     expect(counted.edges.find((edge) => edge.from === 'SYN_SENT' && edge.to === 'SYN_RECEIVED')?.sides).toBe(
@@ -52,7 +52,7 @@ describe('trace.ts --report collector', () => {
     // In the connections table (the paths table's rows have no number cell).
     expect(listed).toHaveLength(DETAILED_CONNECTIONS + DETAILED_OTHERS);
     expect(listed.slice(0, DETAILED_OTHERS).map(([seq]) => seq)).toEqual([1, 2, 3, 4]);
-    expect(listed.filter(([, what]) => what === 'both-syn-received').map(([seq]) => seq)).toEqual([111]);
+    expect(listed.filter(([, what]) => what === 'crossed').map(([seq]) => seq)).toEqual([111]);
     expect(listed.filter(([, what]) => what === 'one-sided')).toHaveLength(DETAILED_CONNECTIONS - 1);
   });
 });

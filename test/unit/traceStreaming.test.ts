@@ -133,7 +133,7 @@ describe('ConnectionStream: connections given out as they end', () => {
     const endingEvent = events.findIndex((event) => event.timestampUs === firstEnd);
     expect(items[0]?.afterEvent).toBe(endingEvent);
     expect(stream.counts).toMatchObject({ connections: 2, paths: 4 });
-    expect(stream.counts.openKinds).toMatchObject({ 'both-syn-received': 1, 'one-sided': 1 });
+    expect(stream.counts.openKinds).toMatchObject({ crossed: 1, 'one-sided': 1 });
     expect(stream.kept).toBe(0);
   });
 
@@ -305,7 +305,7 @@ describe('text and NDJSON output', () => {
       pairs: 2,
       listeners: 0,
       failedAttempts: 0,
-      openKinds: { 'both-syn-received': 1, 'one-sided': 1 },
+      openKinds: { crossed: 1, 'one-sided': 1 },
       closeKinds: { active: 1, passive: 1, simultaneous: 2 },
       untracked: 0,
       exitCode: 0,
