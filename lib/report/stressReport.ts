@@ -269,7 +269,7 @@ function comparisonSection(result: StressResult): Section | undefined {
   };
 }
 
-function plotSection(
+export function plotSection(
   id: string,
   title: string,
   spec: PlotSpec | undefined,

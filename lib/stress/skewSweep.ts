@@ -5,34 +5,9 @@
  */
 import { EXIT } from '../core/errors.ts';
 import { describeFileError, openOutputFiles } from '../core/outputFile.ts';
-import type { AddressPlan, AttemptStats, StressOptions, StressResult } from './types.ts';
-
-/** One point of the table. */
-export interface SweepRow {
-  skewMs: number;
-  planned: number;
-  established: number;
-  failed: number;
-  cancelled: number;
-  notStarted: number;
-  successPct: number;
-  /** --trace: pairs per open kind (crossed, one-sided, ...); null without --trace. */
-  openKinds: Record<string, number> | null;
-  attemptsA: AttemptStats | null;
-  attemptsB: AttemptStats | null;
-  establishP50Ms: number | null;
-  establishP99Ms: number | null;
-}
-
-/** What --json holds for a sweep: the table's rows and every point's whole result. */
-export interface SweepResult {
-  sweep: 'skew';
-  earlySyn: StressOptions['earlySyn'];
-  delayMs: number;
-  interrupted: boolean;
-  rows: SweepRow[];
-  results: StressResult[];
-}
+import { sweepReportPage } from '../report/sweepReport.ts';
+import { writeReportPage } from '../report/writeReport.ts';
+import type { AddressPlan, StressOptions, StressResult, SweepResult, SweepRow } from './types.ts';
 
 /** The address plan of point `index`: the waves after those of the points before it. */
 export function sweepPointPlan(plan: AddressPlan, pairs: number, index: number): AddressPlan {
@@ -133,7 +108,12 @@ export async function runSweep(input: SweepInput): Promise<number> {
   if (!sweep) throw new Error('runSweep without --sweep');
   const out = input.out ?? process.stdout;
   const pairs = options.pairs ?? 0;
-  const [json] = options.json ? openOutputFiles([{ option: '--json', path: options.json }]) : [];
+  const outputs = openOutputFiles([
+    ...(options.json ? [{ option: '--json', path: options.json }] : []),
+    ...(options.report ? [{ option: '--report', path: options.report }] : []),
+  ]);
+  const json = outputs.find((output) => output.option === '--json');
+  const report = outputs.find((output) => output.option === '--report');
   try {
     const results: StressResult[] = [];
     let exitCode: number = EXIT.ok;
@@ -144,7 +124,7 @@ export async function runSweep(input: SweepInput): Promise<number> {
           `stress: sweep point ${index + 1}/${sweep.valuesMs.length}: skew ${skewMs} ms, ${pairs.toLocaleString('en-US')} pairs\n`,
         );
       const outcome = await input.runPoint({
-        options: { ...options, skewMs, json: undefined, quiet: true },
+        options: { ...options, skewMs, json: undefined, report: undefined, quiet: true },
         plan: sweepPointPlan(input.plan, pairs, index),
         modeReason: input.modeReason,
         socketsReason: input.socketsReason,
@@ -157,22 +137,33 @@ export async function runSweep(input: SweepInput): Promise<number> {
     const interrupted = stop.aborted;
     const rows = results.map(sweepRow);
     const first = results[0];
-    out.write(
+    const text =
       `simopen stress sweep: ${interrupted ? 'INTERRUPTED, partial table' : 'done'}\n` +
-        `  mode           ${first ? `${first.mode} (${first.modeReason})` : 'no point ran'}\n` +
-        `  open           skew, early SYN ${options.earlySyn === 'rst' ? 'answered with RST (that side connects again)' : 'dropped'}, the link delivers every ${options.delayMs} ms, ${pairs.toLocaleString('en-US')} pairs per point\n` +
-        sweepTable(rows),
-    );
+      `  mode           ${first ? `${first.mode} (${first.modeReason})` : 'no point ran'}\n` +
+      `  open           skew, early SYN ${options.earlySyn === 'rst' ? 'answered with RST (that side connects again)' : 'dropped'}, the link delivers every ${options.delayMs} ms, ${pairs.toLocaleString('en-US')} pairs per point\n` +
+      sweepTable(rows);
+    out.write(text);
     if (interrupted) exitCode = EXIT.interrupted;
+    const result: SweepResult = {
+      sweep: 'skew',
+      earlySyn: options.earlySyn,
+      delayMs: options.delayMs,
+      interrupted,
+      rows,
+      results,
+    };
+    if (report) {
+      try {
+        writeReportPage(report, sweepReportPage(result, text));
+      } catch (error) {
+        process.stderr.write(`stress: --report ${report.path}: ${describeFileError(error)}\n`);
+        try {
+          report.truncate();
+        } catch {}
+        if (exitCode === EXIT.ok) exitCode = EXIT.failure;
+      }
+    }
     if (json) {
-      const result: SweepResult = {
-        sweep: 'skew',
-        earlySyn: options.earlySyn,
-        delayMs: options.delayMs,
-        interrupted,
-        rows,
-        results,
-      };
       try {
         json.truncate();
         json.write(`${JSON.stringify(result, null, 2)}\n`);
@@ -183,6 +174,6 @@ export async function runSweep(input: SweepInput): Promise<number> {
     }
     return exitCode;
   } finally {
-    json?.close();
+    for (const output of outputs) output.close();
   }
 }

@@ -538,3 +538,30 @@ export interface StressPlan {
   /** Aborting it stops the run: pairs in flight are cancelled and the partial result is returned. */
   signal?: AbortSignal;
 }
+
+/** One point of the table. */
+export interface SweepRow {
+  skewMs: number;
+  planned: number;
+  established: number;
+  failed: number;
+  cancelled: number;
+  notStarted: number;
+  successPct: number;
+  /** --trace: pairs per open kind (crossed, one-sided, ...); null without --trace. */
+  openKinds: Record<string, number> | null;
+  attemptsA: AttemptStats | null;
+  attemptsB: AttemptStats | null;
+  establishP50Ms: number | null;
+  establishP99Ms: number | null;
+}
+
+/** What --json holds for a sweep: the table's rows and every point's whole result. */
+export interface SweepResult {
+  sweep: 'skew';
+  earlySyn: EarlySyn;
+  delayMs: number;
+  interrupted: boolean;
+  rows: SweepRow[];
+  results: StressResult[];
+}

@@ -11,8 +11,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { openFilesLimit } from '../../lib/core/processLimits.ts';
 import { probeSandbox } from '../../lib/core/sandbox.ts';
 import { pairsPerProcess } from '../../lib/stress/options.ts';
-import type { SweepResult } from '../../lib/stress/skewSweep.ts';
-import type { StressResult } from '../../lib/stress/types.ts';
+import type { StressResult, SweepResult } from '../../lib/stress/types.ts';
 import { probeTracefs } from '../../lib/trace/kernelTracepoint.ts';
 import { runScript } from '../helpers/runScript.ts';
 
@@ -116,9 +115,10 @@ describe.skipIf(skip)('stress.ts --open', () => {
 
   it('a skew sweep with the early SYN dropped: crossed at no skew, one-sided past the delivery interval', async () => {
     const json = path.join(dir, 'sweep-drop.json');
+    const html = path.join(dir, 'sweep-drop.html');
     const result = await run([
       ...['--sweep', 'skew=0..200ms:2', '--delay', '20ms', '--pairs', '200', '--trace', '--quiet'],
-      ...['--json', json],
+      ...['--json', json, '--report', html],
     ]);
     expect(result.code, result.stderr).toBe(0);
     const sweep = JSON.parse(fs.readFileSync(json, 'utf8')) as SweepResult;
@@ -132,6 +132,16 @@ describe.skipIf(skip)('stress.ts --open', () => {
     expect(none?.openKinds?.crossed).toBe(200);
     // 200 ms: A's SYN went in the first delivery, B's in a later one, which found A in SYN_SENT.
     expect(large?.openKinds?.['one-sided']).toBe(200);
+    // One report for the sweep (not the last point's): its plots by skew and the rows as in the JSON.
+    const page = fs.readFileSync(html, 'utf8');
+    expect(page).toContain('Stress sweep: 2 points, skew 0 to 200 ms');
+    for (const id of ['plot-sweep-open', 'plot-sweep-establish', 'sweep-rows'])
+      expect(page, id).toContain(`id="${id}"`);
+    // The data block is JSON whose <, > and & are \u escapes, which JSON.parse reads as they are.
+    const data = JSON.parse(
+      /<script type="application\/json" id="report-data">(.*?)<\/script>/s.exec(page)?.[1] ?? '{}',
+    ) as { result?: SweepResult };
+    expect(data.result?.rows).toEqual(sweep.rows);
   });
 });
 
