@@ -5,12 +5,17 @@
  * (lib/stress/options.ts) its options, docs/guarantees.md what it promises.
  * `stress.ts agent ...` is a stress agent (lib/agent/agentCommand.ts, docs/distributed.md).
  */
+import os from 'node:os';
 import { agentCommand } from '../lib/agent/agentCommand.ts';
 import { AGENT_USAGE } from '../lib/agent/options.ts';
+import { agentsRunCommand } from '../lib/coordinator/agentsCommand.ts';
+import { AGENTS_RUN_USAGE, isAgentsRun } from '../lib/coordinator/agentsOptions.ts';
 import { runMain } from '../lib/core/cli.ts';
 import { STRESS_USAGE } from '../lib/stress/options.ts';
 import { stressCommand } from '../lib/stress/stressCommand.ts';
 
 const args = process.argv.slice(2);
 if (args[0] === 'agent') runMain('stress agent', AGENT_USAGE, () => agentCommand(args.slice(1)));
+else if (isAgentsRun(args))
+  runMain('stress', AGENTS_RUN_USAGE, () => agentsRunCommand(args, os.availableParallelism()));
 else runMain('stress', STRESS_USAGE, () => stressCommand(args));

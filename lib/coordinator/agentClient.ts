@@ -111,7 +111,10 @@ export class AgentClient {
       onClose: (reason) => this.onClose(reason),
     });
     const hello = await this.next('hello');
-    if (hello.name !== this.spec.name)
+    if (this.spec.nameFromAgent) {
+      this.spec.name = hello.name;
+      this.spec.nameFromAgent = false;
+    } else if (hello.name !== this.spec.name)
       throw this.fail(`answers as agent '${logValue(hello.name)}', not '${this.spec.name}'`);
     const nonce = newNonce();
     this.connection.send({

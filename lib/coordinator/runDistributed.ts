@@ -44,8 +44,8 @@ export interface DistributedRunInput {
   silenceMs: number;
   /** How long to keep trying to reach an agent at the start. */
   connectTimeoutMs: number;
-  /** Worker threads per agent. */
-  workersPerAgent: number;
+  /** Worker threads per agent (undefined: each agent's own). */
+  workersPerAgent: number | undefined;
   /** Called once every agent is ready, before the first pair (the lab takes its conntrack snapshot). */
   beforeFirstPair?: () => Promise<void>;
   /** Called when the last pair has been joined, before the agents' statistics are gathered. */

@@ -11,6 +11,8 @@ import type { Percentiles, StressResult } from '../stress/types.ts';
 /** An agent as the coordinator plans with it. */
 export interface AgentSpec {
   name: string;
+  /** Given by address only: it is named by what it announces (`name` is its address until then). */
+  nameFromAgent?: boolean;
   /** Where its control channel listens. */
   control: Endpoint;
   /** Where its sockets bind (a lab host's private address). */

@@ -1,0 +1,134 @@
+/**
+ * `stress.ts --agents HOST:PORT,... ...`, whole: a run across agents already running on other
+ * machines or in pods. Resolves and reaches every agent before any pair runs (one that cannot be
+ * resolved, reached, or refuses the token or the plan ends the run here, named, exit 4), runs the pairs
+ * with the one distributed engine (lib/coordinator/runDistributed.ts), and reports as a local run does,
+ * plus each agent and link. The agents' sides dial the address this coordinator reached their peer at.
+ */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { EXIT, ExitError } from '../core/errors.ts';
+import { describeFileError, type OutputFile, openOutputFiles } from '../core/outputFile.ts';
+import { printResult } from '../stress/printResult.ts';
+import { watchStopSignals } from '../stress/stressCommand.ts';
+import type { OutputError } from '../stress/types.ts';
+import { AgentStartError } from './agentClient.ts';
+import { AGENTS_RUN_HELP, type AgentAddress, parseAgentsRunOptions } from './agentsOptions.ts';
+import { formatBreakdown } from './breakdown.ts';
+import { runDistributed } from './runDistributed.ts';
+import type { AgentSpec, DistributedResult } from './types.ts';
+
+/** Exit code of a run whose agent could not be reached, or refused (the same as stress --lab's). */
+export const AGENT_START_EXIT = 4;
+
+/** Resolves a host name (retrying while it does not resolve yet: a pod not yet scheduled) to one address. */
+async function resolveAgent(agent: AgentAddress, until: number): Promise<string> {
+  if (isIP(agent.host)) return agent.host;
+  let last = '';
+  for (;;) {
+    try {
+      return (await lookup(agent.host, { family: 4 })).address;
+    } catch (error) {
+      last = (error as NodeJS.ErrnoException).code ?? String(error);
+    }
+    if (performance.now() > until)
+      throw new AgentStartError(agent.name ?? agent.host, `${agent.host} does not resolve (${last})`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+export async function agentsRunCommand(args: string[], cores: number): Promise<number> {
+  const parsed = parseAgentsRunOptions(args, process.env, cores);
+  if (parsed.help) {
+    process.stdout.write(`${AGENTS_RUN_HELP}\n`);
+    return EXIT.ok;
+  }
+  const { options } = parsed;
+  const outputs = openOutputFiles([
+    ...(options.json ? [{ option: '--json', path: options.json }] : []),
+    ...(options.log ? [{ option: '--log', path: options.log, append: true }] : []),
+  ]);
+  const json = outputs.find((output) => output.option === '--json');
+  const log = outputs.find((output) => output.option === '--log');
+  const signals = watchStopSignals();
+  try {
+    const until = performance.now() + parsed.connectTimeoutMs;
+    const addresses = await Promise.all(parsed.agents.map((agent) => resolveAgent(agent, until)));
+    const agents: AgentSpec[] = parsed.agents.map((agent, index) => {
+      const address = addresses[index] as string;
+      return {
+        name: agent.name ?? `${agent.host}:${agent.port}`,
+        nameFromAgent: agent.name === undefined,
+        control: { host: address, port: agent.port },
+        bindAddress: address,
+        publicAddress: address,
+        sharedClock: false,
+        where: agent.host === address ? address : `${agent.host} (${address})`,
+      };
+    });
+    if (!options.quiet)
+      process.stderr.write(
+        `stress: ${agents.length} agents: ${agents.map((agent) => agent.where).join(', ')}; reaching them\n`,
+      );
+    const remaining = Math.max(1000, until - performance.now());
+    const result = await runDistributed({
+      options,
+      agents,
+      token: parsed.token,
+      modeReason: `${agents.length} agents across hosts, every pair between two of them`,
+      stop: signals.stop,
+      log,
+      silenceMs: 5000,
+      connectTimeoutMs: remaining,
+      workersPerAgent: parsed.workersPerAgent,
+      beforeFirstPair: async () => {
+        if (!options.quiet)
+          process.stderr.write(
+            `stress: ${agents.length} agents ready (${agents.map((agent) => agent.name).join(', ')}); pairs start now\n`,
+          );
+      },
+    });
+    return report(result, options.minSuccess, json, signals.stop.aborted);
+  } catch (error) {
+    if (error instanceof AgentStartError) throw new ExitError(error.message, AGENT_START_EXIT);
+    throw error;
+  } finally {
+    signals.dispose();
+    for (const output of outputs) output.close();
+  }
+}
+
+/** Prints the report (first), writes the JSON, and decides the exit code, as a local run does. */
+function report(
+  result: DistributedResult,
+  minSuccess: number,
+  json: OutputFile | undefined,
+  interrupted: boolean,
+): number {
+  process.stdout.write(`${printResult(result)}${formatBreakdown(result.agents, result.links).join('\n')}\n`);
+  const failures: OutputError[] = [...(result.outputErrors ?? [])];
+  for (const failure of failures)
+    process.stderr.write(`stress: ${failure.option} ${failure.path}: ${failure.error}\n`);
+  for (const agent of result.agents)
+    if (agent.lost) process.stderr.write(`stress: agent ${agent.name} was lost: ${agent.lost.reason}\n`);
+  if (json) {
+    try {
+      json.truncate();
+      json.write(`${JSON.stringify(result, null, 2)}\n`);
+    } catch (error) {
+      const failure = { option: json.option, path: json.path, error: describeFileError(error) };
+      failures.push(failure);
+      process.stderr.write(`stress: ${failure.option} ${failure.path}: ${failure.error}\n`);
+    }
+  }
+  if (interrupted) return EXIT.interrupted;
+  if (failures.length) return EXIT.failure;
+  if (result.successPct < minSuccess) {
+    process.stderr.write(
+      `stress: ${result.successPct}% of pairs established, below --min-success ${minSuccess}%\n`,
+    );
+    return EXIT.failure;
+  }
+  return EXIT.ok;
+}
