@@ -55,11 +55,13 @@ export async function agentsRunCommand(args: string[], cores: number): Promise<n
   try {
     const until = performance.now() + parsed.connectTimeoutMs;
     const addresses = await Promise.all(parsed.agents.map((agent) => resolveAgent(agent, until)));
+    const hostsGiven = parsed.agents.map((agent) => agent.host);
     const agents: AgentSpec[] = parsed.agents.map((agent, index) => {
       const address = addresses[index] as string;
+      const shared = hostsGiven.filter((host) => host === agent.host).length > 1;
       return {
-        name: agent.name ?? `${agent.host}:${agent.port}`,
-        nameFromAgent: agent.name === undefined,
+        name: agent.name ?? (shared ? `${agent.host}:${agent.port}` : agent.host),
+        anyName: agent.name === undefined,
         control: { host: address, port: agent.port },
         bindAddress: address,
         publicAddress: address,

@@ -25,8 +25,8 @@ or the pods of deploy/kubernetes/): every two agents form a link, side A of each
 the other, each side dialling the address this coordinator reached its peer at. One merged report.
 
   --agents LIST        the agents' control addresses, in order (host names or addresses with the
-                       port). An agent is named by its host's first label (an address: by the name it
-                       announces); with --peers, agents check that they are given the same list
+                       port). An agent is named by its host's first label (an address: by the address);
+                       agents started with --peers check that they are given the same list
   --token T            the shared secret (default: the ${AGENT_TOKEN_ENV} environment variable)
   --connect-timeout D  how long to keep trying to resolve and reach each agent (default ${DEFAULT_CONNECT_TIMEOUT_MS / 1000}s);
                        one that cannot be reached by then ends the run, named, before any pair runs
