@@ -15,7 +15,7 @@ import {
   teardownLab,
 } from '../lib/lab/buildLab.ts';
 import { findLabs, type LabSelector } from '../lib/lab/findLabs.ts';
-import { formatMatrix, matrixRows } from '../lib/lab/matrixRows.ts';
+import { formatMatrix, matrixRows, selectRows } from '../lib/lab/matrixRows.ts';
 import { runPunchAgent } from '../lib/lab/punchAgent.ts';
 import { runNatMatrix } from '../lib/lab/runMatrix.ts';
 import { describeBehaviour, LAB_ID, parseTopology, planLab } from '../lib/lab/topology.ts';
@@ -27,7 +27,7 @@ import {
 } from '../lib/lab/userNamespace.ts';
 
 const USAGE =
-  'lab.ts up [TOPOLOGY] | down [ID|--all] | status [ID|--all] | exec HOST -- COMMAND [ARG...] | matrix [--punches N] [--deadline 3s] [--retry-interval 0ms] [--only ROW,...]';
+  'lab.ts up [TOPOLOGY] | down [ID|--all] | status [ID|--all] | exec HOST -- COMMAND [ARG...] | matrix [--punches N] [--deadline 3s] [--retry-interval 0ms] [--rows LIST] [--filter WORDS]';
 /** --help: every command and option, described once (docs/lab.md quotes it). */
 const HELP = `usage: ${USAGE}
 
@@ -49,7 +49,10 @@ matrix options:
   --deadline D          how long one punch may take, 500ms..60s (default 3s; rows expected to succeed
                         only by timing get three times as long)
   --retry-interval D    pause between connect attempts after a refusal, 0..1s (default 0ms: at once)
-  --only ROW,...        run only these rows (numbers as in the table)
+  --rows LIST           run only these rows: numbers and ranges as in the table, e.g. 1-4,38,42-
+                        (--only is another name for it)
+  --filter WORDS        run only the rows whose routers, timing, layout or reason contain every word,
+                        e.g. --filter 'hold6s skew'
 
 which labs: status, down and exec act on the labs this user made from this clone (state in
   /run/simopen-lab/CLONE as root, else $TMPDIR/simopen-lab-UID/CLONE; SIMOPEN_LAB_STATE_DIR
@@ -58,14 +61,22 @@ which labs: status, down and exec act on the labs this user made from this clone
 A lab's processes (rendezvous server, punch agents) end with the command that started them, even if
 it is killed; the namespaces of a killed command stay until lab.ts down.
 
-TOPOLOGY: comma-separated routers, one per private host (alice, bob, carol, dave, erin, frank; up to
-six), each MAPPING:FILTERING:INBOUND[:LOSS%], each field at most once, in any order, missing ones
-eim:apdf:drop
-  MAPPING    eim (endpoint-independent, port-preserving) | edm (endpoint-dependent, random ports: symmetric)
-  FILTERING  apdf (address-and-port-dependent) | eif (endpoint-independent)
-  INBOUND    drop | rst (what the router does with an unsolicited SYN)
-  LOSS%      packets dropped at random by the router, e.g. 5%
-hosts: rv (203.0.113.10), alice-nat, alice (10.0.1.2), bob-nat, bob (10.0.2.2), ...
+TOPOLOGY: comma-separated sites, [CGNAT/]ROUTER[*N]: N hosts (default 1) behind ROUTER, and with
+CGNAT that router behind a carrier-grade NAT (a double NAT). Hosts are named alice, bob, carol,
+dave, erin, frank in order (six at most). A router is fields separated by ':', each at most once,
+in any order, missing ones eim:apdf:drop
+  MAPPING     eim (endpoint-independent) | edm (endpoint-dependent: symmetric)
+  ALLOCATION  preserve (eim's default) | sequential | random (edm's default); edm:preserve is refused
+  FILTERING   apdf (address-and-port-dependent) | adf (address-dependent) | eif (endpoint-independent)
+  INBOUND     drop | rst | icmp (administratively prohibited) | hold6s (RFC 5382: held 6 s, then
+              ICMP port unreachable unless an outbound SYN of the flow came): an unsolicited SYN
+  hairpin     hosts behind the router reach each other through its public address
+  idle=D      an idle TCP mapping expires after D (whole seconds), e.g. idle=2m
+  LOSS%       packets dropped at random by the router, e.g. 5%
+  e.g. 'edm:sequential/eim,eim:hairpin*2' (quote * and / from the shell)
+hosts: rv (203.0.113.10), alice-nat, alice (10.0.1.2), bob-nat, bob (10.0.2.2), ...; hosts behind
+  one router: 10.0.1.2, 10.0.1.3, ...; behind a CGNAT: alice-cgnat (203.0.113.1 | 100.64.1.1),
+  alice-nat (100.64.1.2 | 10.0.1.1)
 
 signals: SIGINT, SIGTERM and SIGHUP end a command after removing what it built, exit 130; an
   unprivileged up (which holds its lab until told to go) removes its lab and exits 0; exec passes the
@@ -112,7 +123,9 @@ function describeLab(plan: LabPlan): string {
         ? `NAT router (WAN ${host.addresses[0]}, LAN ${host.addresses[1]}): ${describeBehaviour(host.behaviour)}`
         : host.role === 'rendezvous'
           ? `public host ${host.addresses[0]} (run the rendezvous server here)`
-          : `private host ${host.addresses[0]}`;
+          : host.role === 'management'
+            ? `management network ${host.addresses[0]}/24 (a stress.ts --lab coordinator)`
+            : `private host ${host.addresses[0]}`;
     lines.push(`  ${host.name.padEnd(10)} ${host.namespace.padEnd(28)} ${what}`);
   }
   return lines.join('\n');
@@ -279,7 +292,9 @@ async function matrix(args: string[]): Promise<number> {
       punches: { type: 'string', default: '3' },
       deadline: { type: 'string', default: '3s' },
       'retry-interval': { type: 'string', default: '0ms' },
+      rows: { type: 'string' },
       only: { type: 'string' },
+      filter: { type: 'string' },
     },
     false,
   );
@@ -288,9 +303,9 @@ async function matrix(args: string[]): Promise<number> {
   if (deadlineMs < 500 || deadlineMs > 60_000) throw new UsageError('--deadline must be within 500ms..60s');
   const retryIntervalMs = parseDuration(values['retry-interval'], '--retry-interval');
   if (retryIntervalMs > 1000) throw new UsageError('--retry-interval must be within 0..1s');
-  const allRows = matrixRows();
-  const only = values.only?.split(',').map((text) => parseCount(text, '--only', 1, allRows.length));
-  const rows = only ? allRows.filter((row) => only.includes(row.number)) : allRows;
+  if (values.rows !== undefined && values.only !== undefined)
+    throw new UsageError('--only is another name for --rows: give one of them');
+  const rows = selectRows(matrixRows(), values.rows ?? values.only, values.filter);
   requireLabFacilities();
   if (needsUserNamespace()) return reexecInLabUserNamespace();
   const labId = String(process.pid);

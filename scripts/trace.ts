@@ -1,87 +1,29 @@
 /**
- * trace.ts: the kernel's record of TCP state transitions, one line per connection side.
- *   trace.ts [--ports A-B] [--host ADDR] [--json] [--source auto|kernel|sampled] [--confirm-time-wait] [-- COMMAND ...]
- *   trace.ts --demo simultaneous-open|simultaneous-close|normal-open|normal-close [--json] [--max-tries N]
+ * trace.ts: the kernel's record of TCP state transitions, one line (or NDJSON record) per connection
+ * side, streamed as connections end. Options, output and exit codes: TRACE_HELP in
+ * lib/trace/options.ts; guarantees: docs/guarantees.md (trace.ts).
  */
 
-import { startChild } from '../lib/core/childProcess.ts';
-import { parseCount, parseFlags, parseHost, parsePortRange, runMain } from '../lib/core/cli.ts';
-import { EXIT, ExitError, UsageError } from '../lib/core/errors.ts';
+import { startChild, waitRelayingSignals } from '../lib/core/childProcess.ts';
+import { runMain } from '../lib/core/cli.ts';
+import { EXIT, ExitError } from '../lib/core/errors.ts';
 import { insideSandbox, probeSandbox, reexecInSandbox, setupSandboxNetwork } from '../lib/core/sandbox.ts';
-import { summarizeConnections } from '../lib/trace/connectionPaths.ts';
-import { DEMO_KINDS, type DemoKind, type DemoResult, runDemo } from '../lib/trace/demos.ts';
-import {
-  formatEndpoints,
-  formatPath,
-  formatSourceLabel,
-  formatTraceReport,
-  TIME_WAIT_NOTE,
-} from '../lib/trace/formatPaths.ts';
+import { type DemoKind, type DemoResult, runDemo } from '../lib/trace/demos.ts';
+import { formatPath, formatSourceLabel, TIME_WAIT_NOTE } from '../lib/trace/formatPaths.ts';
 import { probeTracefs } from '../lib/trace/kernelTracepoint.ts';
-import { isInTimeWait, readSocketTable } from '../lib/trace/socketTableSampler.ts';
-import { type SourceChoice, startStateTrace } from '../lib/trace/startTrace.ts';
-import type { ConnectionPath } from '../lib/trace/types.ts';
+import {
+  parseTraceOptions,
+  resolveHosts,
+  TRACE_EXIT,
+  TRACE_HELP,
+  TRACE_USAGE,
+  type TraceOptions,
+} from '../lib/trace/options.ts';
+import { type StreamTrace, startStreamTrace } from '../lib/trace/streamTrace.ts';
+import { LineWriter, NdjsonTraceOutput, TextTraceOutput } from '../lib/trace/traceOutput.ts';
 
-const USAGE =
-  'trace.ts [--ports A-B] [--host ADDR] [--json] [--source auto|kernel|sampled] [--confirm-time-wait] [-- COMMAND ...] | trace.ts --demo simultaneous-open|simultaneous-close|normal-open|normal-close [--json] [--max-tries N]';
-
-/** --help: every option, described once (docs/trace.md quotes it). */
-const HELP = `usage: trace.ts [--ports A-B] [--host ADDR]... [--json] [--source auto|kernel|sampled] [--confirm-time-wait] [-- COMMAND ...]
-       trace.ts --demo simultaneous-open|simultaneous-close|normal-open|normal-close [--json] [--max-tries N]
-
-Prints the kernel's record of TCP state transitions, one line per connection side, named by the 11
-TCP states, with microsecond offsets from the start of tracing. Traces while COMMAND runs, or without
-one until Ctrl-C or SIGTERM. TIME_WAIT is inferred (printed TIME_WAIT*): Linux does not report it.
-
-  --ports A-B          only connections with either port in A..B (default: all TCP ports)
-  --host ADDR          only connections with this local or remote address (repeatable; IPv4 ones are
-                       filtered in the kernel too)
-  --json               one JSON document on stdout: events, paths, open and close kinds, pairs (the
-                       command's own stdout then goes to stderr)
-  --source SOURCE      auto (default): the kernel tracepoint, else sampling /proc/net/tcp every 10 ms,
-                       labelled, with the reason; kernel: the tracepoint or exit 3; sampled: sampling
-  --confirm-time-wait  check each inferred TIME_WAIT in the socket table (/proc/net/tcp)
-  -- COMMAND ...       trace while COMMAND runs, then report
-  --demo KIND          open real sockets in a private network namespace until the kernel shows the
-                       classic path: simultaneous-open, simultaneous-close, normal-open, normal-close
-  --max-tries N        --demo: tries on fresh ports before giving up (default 20, at most 100)
-  -h, --help           this text
-
-The kernel tracepoint (sock:inet_sock_set_state) needs root and tracefs; --demo needs root, unshare,
-ip and nft.
-exit codes: 0 done (without a command, Ctrl-C ends the trace; a demo showed its path), 1 a demo did
-            not show its path, or another failure, 2 bad usage, 3 the facility is missing (--source
-            kernel without tracefs; --demo without root, tracefs or a network namespace),
-            130 a demo was interrupted; with -- COMMAND: the command's exit code (128+N if signal N
-            ended it, 127 if it could not start)`;
-
-/** Exit code when the facility a mode needs (tracefs, a network namespace) is unavailable. */
-const EXIT_UNAVAILABLE = 3;
-
-const OPTIONS = {
-  ports: { type: 'string' },
-  host: { type: 'string', multiple: true },
-  json: { type: 'boolean' },
-  source: { type: 'string' },
-  'confirm-time-wait': { type: 'boolean' },
-  demo: { type: 'string' },
-  'max-tries': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-
-function parseSource(text: string | undefined): SourceChoice {
-  if (text === undefined) return 'auto';
-  if (text === 'auto' || text === 'kernel' || text === 'sampled') return text;
-  throw new UsageError(`--source: '${text}' is not one of auto, kernel, sampled`);
-}
-
-/** Inferred TIME_WAITs checked in this network namespace's socket table. */
-function confirmTimeWait(paths: readonly ConnectionPath[]): { endpoints: string; confirmed: boolean }[] {
-  const rows = readSocketTable();
-  return paths
-    .filter((path) => path.steps.some((step) => step.inferred))
-    .map((path) => ({ endpoints: formatEndpoints(path), confirmed: isInTimeWait(path, rows) }));
-}
+/** The signals that end a trace without a command, and that are passed on to a command. */
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 function printDemo(result: DemoResult): void {
   const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -113,17 +55,24 @@ async function demoMain(kind: DemoKind, json: boolean, maxTries: number): Promis
   if (!insideSandbox()) {
     const tracefs = probeTracefs();
     if (!tracefs.ok)
-      throw new ExitError(`--demo needs the kernel tracepoint: ${tracefs.reason}`, EXIT_UNAVAILABLE);
+      throw new ExitError(`--demo needs the kernel tracepoint: ${tracefs.reason}`, TRACE_EXIT.unavailable);
     const sandbox = probeSandbox();
     if (!sandbox.ok)
-      throw new ExitError(`--demo needs a private network namespace: ${sandbox.reason}`, EXIT_UNAVAILABLE);
+      throw new ExitError(
+        `--demo needs a private network namespace: ${sandbox.reason}`,
+        TRACE_EXIT.unavailable,
+      );
     return reexecInSandbox();
   }
   setupSandboxNetwork();
+  // `trace.ts --demo ... | head`: a closed stdout ends the demo quietly (the exit hook removes the instance).
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(EXIT.ok);
+    throw error;
+  });
   const abort = new AbortController();
   const onSignal = () => abort.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  for (const signal of STOP_SIGNALS) process.once(signal, onSignal);
   try {
     const result = await runDemo(kind, {
       maxTries,
@@ -143,135 +92,116 @@ async function demoMain(kind: DemoKind, json: boolean, maxTries: number): Promis
     }
     throw error;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
   }
 }
 
-/** Runs the command (or waits for Ctrl-C) while tracing; resolves with the exit code to use. */
-function runCommand(command: string[], json: boolean): Promise<number> {
-  // With --json our stdout is the JSON document: the command's output goes to stderr.
+/**
+ * Runs the command while tracing and resolves with its exit code (128+N if signal N ended it). It
+ * runs in a session of its own, so a terminal's Ctrl-C reaches trace.ts only; SIGINT, SIGTERM and
+ * SIGHUP sent to trace.ts are passed on to it (once, however many wrappers relay them too).
+ */
+async function runCommand(command: string[], json: boolean): Promise<number> {
+  // With --json our stdout is the NDJSON stream: the command's output goes to stderr.
   const child = startChild(command[0] ?? '', command.slice(1), {
     stdin: 'inherit',
     output: json ? 'stderr' : 'inherit',
+    detached: true,
   });
-  // A terminal's Ctrl-C reaches the command too; we keep tracing until it has exited.
-  const ignore = () => {};
-  process.on('SIGINT', ignore);
-  process.on('SIGTERM', ignore);
-  const done = () => {
-    process.off('SIGINT', ignore);
-    process.off('SIGTERM', ignore);
-  };
-  return child.exited.then(
-    (code) => {
-      done();
-      return code;
-    },
-    (error: Error) => {
-      done();
-      throw new ExitError(`cannot run ${command[0]}: ${error.message}`, 127);
-    },
-  );
+  try {
+    return await waitRelayingSignals(child);
+  } catch (error) {
+    throw new ExitError(`cannot run ${command[0]}: ${(error as Error).message}`, TRACE_EXIT.cannotRun);
+  }
 }
 
-function untilInterrupted(): Promise<number> {
+/** Resolves at SIGINT, SIGTERM or SIGHUP, or when our stdout is closed (nobody reads the trace). */
+function untilInterrupted(outputClosed: Promise<void>): Promise<number> {
   return new Promise((resolve) => {
     const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+      for (const signal of STOP_SIGNALS) process.off(signal, stop);
       resolve(EXIT.ok);
     };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+    for (const signal of STOP_SIGNALS) process.on(signal, stop);
+    outputClosed.then(stop);
   });
+}
+
+async function traceMain(options: Extract<TraceOptions, { action: 'trace' }>): Promise<number> {
+  const hosts = options.hosts ? await resolveHosts(options.hosts) : undefined;
+  let closed = false;
+  let onClosed = () => {};
+  const outputClosed = new Promise<void>((resolve) => {
+    onClosed = resolve;
+  });
+  // `trace.ts | head`, or a terminal gone with SIGHUP: stop writing; a command still runs to its end.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE' && error.code !== 'EIO') throw error;
+    closed = true;
+    onClosed();
+  });
+  const writer = new LineWriter((text) => {
+    if (!closed) process.stdout.write(text);
+  });
+  const line = (text: string) => writer.line(text);
+  const output = options.json
+    ? new NdjsonTraceOutput(line, { events: options.events })
+    : new TextTraceOutput(line);
+  // From here to the end the signals are ours (the tracepoint library then leaves them to us): a
+  // signal that arrives while the end is written does not cut the output short.
+  const hold = () => {};
+  for (const signal of STOP_SIGNALS) process.on(signal, hold);
+  try {
+    let trace: StreamTrace;
+    try {
+      trace = startStreamTrace({
+        source: options.source,
+        ...(options.portRange ? { portRange: options.portRange } : {}),
+        ...(hosts ? { hosts } : {}),
+        maxOpen: options.maxOpen,
+        bufferKb: options.bufferKb,
+        confirmTimeWait: options.confirmTimeWait,
+        ...(options.command.length ? { command: options.command } : {}),
+        output,
+        flush: () => writer.flush(),
+      });
+    } catch (error) {
+      throw new ExitError((error as Error).message, TRACE_EXIT.unavailable);
+    }
+    const ports = options.portRange
+      ? `TCP ports ${options.portRange.first}-${options.portRange.last}`
+      : 'all TCP ports';
+    process.stderr.write(
+      `trace.ts: tracing ${ports}${hosts ? ` with address ${hosts.join(' or ')}` : ''}${trace.instance ? ` (trace instance ${trace.instance})` : ' (sampling)'}; ${options.command.length ? `running ${options.command.join(' ')}` : 'Ctrl-C to stop'}\n`,
+    );
+    let exitCode: number;
+    let failure: unknown;
+    try {
+      exitCode = options.command.length
+        ? await runCommand(options.command, options.json)
+        : await untilInterrupted(outputClosed);
+    } catch (error) {
+      failure = error;
+      exitCode = error instanceof ExitError ? error.exitCode : EXIT.failure;
+    }
+    // Sockets a finished command left behind finish closing in the kernel (FIN/ACK on lo) right after.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await trace.stop(exitCode);
+    if (failure) throw failure;
+    return exitCode;
+  } finally {
+    for (const signal of STOP_SIGNALS) process.off(signal, hold);
+  }
 }
 
 async function main(): Promise<number> {
-  const argv = process.argv.slice(2);
-  const split = argv.indexOf('--');
-  const command = split >= 0 ? argv.slice(split + 1) : [];
-  const { values, positionals } = parseFlags(split >= 0 ? argv.slice(0, split) : argv, OPTIONS, true);
-  if (values.help) {
-    process.stdout.write(`${HELP}\n`);
+  const options = parseTraceOptions(process.argv.slice(2));
+  if (options.action === 'help') {
+    process.stdout.write(`${TRACE_HELP}\n`);
     return EXIT.ok;
   }
-  if (positionals.length)
-    throw new UsageError(`unexpected argument '${positionals[0]}' (put the command after --)`);
-  const json = values.json ?? false;
-  if (values.demo !== undefined) {
-    if (!(DEMO_KINDS as readonly string[]).includes(values.demo))
-      throw new UsageError(`--demo: '${values.demo}' is not one of ${DEMO_KINDS.join(', ')}`);
-    if (command.length || values.ports || values.host || values.source || values['confirm-time-wait'])
-      throw new UsageError('--demo takes only --json and --max-tries');
-    const maxTries = values['max-tries'] ? parseCount(values['max-tries'], '--max-tries', 1, 100) : 20;
-    return demoMain(values.demo as DemoKind, json, maxTries);
-  }
-  if (values['max-tries']) throw new UsageError('--max-tries goes with --demo');
-  if (split >= 0 && command.length === 0) throw new UsageError('no command after --');
-  const portRange = values.ports ? parsePortRange(values.ports, '--ports') : undefined;
-  const hosts = values.host?.map((host) => parseHost(host, '--host'));
-  const source = parseSource(values.source);
-
-  let trace: ReturnType<typeof startStateTrace>;
-  try {
-    trace = startStateTrace({ source, ...(portRange ? { portRange } : {}), ...(hosts ? { hosts } : {}) });
-  } catch (error) {
-    throw new ExitError((error as Error).message, EXIT_UNAVAILABLE);
-  }
-  const what = portRange ? `TCP ports ${portRange.first}-${portRange.last}` : 'all TCP ports';
-  process.stderr.write(
-    `trace.ts: tracing ${what}${trace.instance ? ` (trace instance ${trace.instance})` : ' (sampling)'}; ${command.length ? `running ${command.join(' ')}` : 'Ctrl-C to stop'}\n`,
-  );
-  let exitCode: number;
-  let paths: ConnectionPath[] = [];
-  try {
-    exitCode = command.length ? await runCommand(command, json) : await untilInterrupted();
-  } finally {
-    // Sockets a finished command left behind finish closing in the kernel (FIN/ACK on lo) right after.
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    paths = await trace.stop();
-  }
-  const summary = summarizeConnections(paths);
-  const timeWait = values['confirm-time-wait'] ? confirmTimeWait(paths) : undefined;
-  if (json) {
-    process.stdout.write(
-      `${JSON.stringify(
-        {
-          ...trace.label,
-          ...(trace.instance ? { instance: trace.instance } : {}),
-          lostEvents: trace.lostEvents,
-          events: trace.events,
-          paths,
-          openKinds: summary.openKinds,
-          closeKinds: summary.closeKinds,
-          pairs: summary.pairs.map((pair) => ({
-            sides: pair.sides.map((side) => side && { local: side.local, remote: side.remote }),
-            open: pair.open,
-            close: pair.close,
-          })),
-          ...(timeWait ? { timeWaitConfirmed: timeWait } : {}),
-        },
-        null,
-        2,
-      )}\n`,
-    );
-  } else {
-    const lines = formatTraceReport(paths, trace.label);
-    if (trace.lostEvents)
-      lines.push(`WARNING: the kernel dropped ${trace.lostEvents} events (ring buffer full)`);
-    for (const check of timeWait ?? [])
-      lines.push(
-        `socket table: ${check.endpoints} ${check.confirmed ? 'in TIME_WAIT (confirmed)' : 'not in TIME_WAIT'}`,
-      );
-    process.stdout.write(`${lines.join('\n')}\n`);
-  }
-  return exitCode;
+  if (options.action === 'demo') return demoMain(options.demo, options.json, options.maxTries);
+  return traceMain(options);
 }
 
-// `trace.ts ... | head`: a closed stdout ends the run quietly (the exit hook still removes the instance).
-process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-  if (error.code === 'EPIPE') process.exit(EXIT.ok);
-  throw error;
-});
-runMain('trace.ts', USAGE, main);
+runMain('trace.ts', TRACE_USAGE, main);

@@ -177,6 +177,8 @@ class Session {
   private readonly cancels = new Map<number, Int32Array>();
   private readonly outstanding = new Set<Promise<void>>();
   private stats = new PairStats();
+  /** CPU time used before the run, not counted in the run's. */
+  private cpuAtSetup: NodeJS.CpuUsage | undefined;
   private finished = false;
   private ending: Promise<void> | undefined;
 
@@ -233,6 +235,7 @@ class Session {
 
   private async setup(message: Extract<CoordinatorMessage, { type: 'setup' }>): Promise<void> {
     if (this.pool) return this.protocolError('a second setup');
+    this.cpuAtSetup = process.cpuUsage();
     this.run = message.run;
     for (const link of message.links) this.links.set(link.link, link);
     const workers = message.workers ?? this.options.workers;
@@ -347,7 +350,9 @@ class Session {
     this.finished = true;
     // maxRSS is in KiB; this process holds the worker threads, so it covers the whole pool.
     const peakRssBytes = process.resourceUsage().maxRSS * 1024;
-    this.connection.send({ type: 'stats', stats: this.stats.encode(), peakRssBytes });
+    const used = process.cpuUsage(this.cpuAtSetup);
+    const cpu = { userMs: used.user / 1000, systemMs: used.system / 1000 };
+    this.connection.send({ type: 'stats', stats: this.stats.encode(), peakRssBytes, cpu });
     this.connection.socket.end();
   }
 

@@ -263,6 +263,10 @@ export function asAgentMessage(message: Record<string, unknown>): AgentMessage {
     }
     case 'stats': {
       requireFields(message, { peakRssBytes: isCount });
+      requireFields(
+        { ...requireObject(message, 'cpu'), type: 'stats.cpu' },
+        { userMs: isNumber, systemMs: isNumber },
+      );
       const stats = { ...requireObject(message, 'stats'), type: 'stats.stats' };
       requireFields(stats, {
         established: isCount,

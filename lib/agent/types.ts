@@ -76,6 +76,12 @@ export interface LinkAssignment {
   portOffset: number;
 }
 
+/** CPU time a process used (its threads included), in milliseconds. */
+export interface CpuTime {
+  userMs: number;
+  systemMs: number;
+}
+
 /** What an agent tells the coordinator once its pool is ready. */
 export interface AgentInfo {
   name: string;
@@ -122,7 +128,7 @@ export type AgentMessage =
   /** A batch's side records (RECORD_FIELDS numbers per pair, in id order) and its error codes. */
   | { type: 'result'; batch: number; records: number[]; errors: string[] }
   /** The agent's side statistics over the run (exactly mergeable: lib/stress/pairStats.ts), and its peak RSS. */
-  | { type: 'stats'; stats: EncodedStats; peakRssBytes: number }
+  | { type: 'stats'; stats: EncodedStats; peakRssBytes: number; cpu: CpuTime }
   | { type: 'pong'; seq: number; time: number }
   | { type: 'error'; code: ControlErrorCode; message: string };
 

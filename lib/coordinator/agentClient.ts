@@ -16,6 +16,7 @@ import {
   AUTH_TIMEOUT_MS,
   CONTROL_ERRORS,
   type CoordinatorMessage,
+  type CpuTime,
   HEARTBEAT_MS,
 } from '../agent/types.ts';
 import { formatEndpoint } from '../core/endpoint.ts';
@@ -71,6 +72,7 @@ export class AgentClient {
   info: AgentInfo | undefined;
   stats: EncodedStats | undefined;
   peakRssBytes: number | undefined;
+  cpu: CpuTime | undefined;
   onResult: (message: ResultMessage) => void = () => {};
   onLost: (reason: string) => void = () => {};
 
@@ -179,6 +181,7 @@ export class AgentClient {
       case 'stats':
         this.stats = message.stats;
         this.peakRssBytes = message.peakRssBytes;
+        this.cpu = message.cpu;
         return;
       case 'error':
         this.lose(`says: ${logValue(message.message)} (${message.code})`);

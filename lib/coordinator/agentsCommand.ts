@@ -10,17 +10,17 @@ import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { EXIT, ExitError } from '../core/errors.ts';
 import { describeFileError, type OutputFile, openOutputFiles } from '../core/outputFile.ts';
-import { printResult } from '../stress/printResult.ts';
 import { watchStopSignals } from '../stress/stressCommand.ts';
 import type { OutputError } from '../stress/types.ts';
 import { AgentStartError } from './agentClient.ts';
 import { AGENTS_RUN_HELP, type AgentAddress, parseAgentsRunOptions } from './agentsOptions.ts';
-import { formatBreakdown } from './breakdown.ts';
+import { LAB_RUN_EXIT } from './labCommand.ts';
+import { printDistributed } from './printDistributed.ts';
 import { runDistributed } from './runDistributed.ts';
 import type { AgentSpec, DistributedResult } from './types.ts';
 
 /** Exit code of a run whose agent could not be reached, or refused (the same as stress --lab's). */
-export const AGENT_START_EXIT = 4;
+export const AGENT_START_EXIT = LAB_RUN_EXIT.agentStart;
 
 /** Resolves a host name (retrying while it does not resolve yet: a pod not yet scheduled) to one address. */
 async function resolveAgent(agent: AgentAddress, until: number): Promise<string> {
@@ -108,7 +108,7 @@ function report(
   json: OutputFile | undefined,
   interrupted: boolean,
 ): number {
-  process.stdout.write(`${printResult(result)}${formatBreakdown(result.agents, result.links).join('\n')}\n`);
+  process.stdout.write(printDistributed(result));
   const failures: OutputError[] = [...(result.outputErrors ?? [])];
   for (const failure of failures)
     process.stderr.write(`stress: ${failure.option} ${failure.path}: ${failure.error}\n`);

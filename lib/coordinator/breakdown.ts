@@ -29,7 +29,7 @@ function percentilesMs(histogram: Histogram): Percentiles | null {
 }
 
 export function breakdownOf(
-  client: Pick<AgentClient, 'spec' | 'info' | 'controlRttMs' | 'clockOffsetMs'>,
+  client: Pick<AgentClient, 'spec' | 'info' | 'controlRttMs' | 'clockOffsetMs' | 'cpu' | 'peakRssBytes'>,
   stats: PairStats | undefined,
   sides: { a: number; b: number },
   lost: { reason: string; atMs: number } | undefined,
@@ -63,6 +63,8 @@ export function breakdownOf(
           }
         : null,
     bytesVerified: stats?.bytesVerified ?? 0,
+    cpu: client.cpu ? { userMs: round(client.cpu.userMs, 0), systemMs: round(client.cpu.systemMs, 0) } : null,
+    peakRssBytes: client.peakRssBytes ?? null,
     controlRttMs: client.controlRttMs === null ? null : round(client.controlRttMs),
     clockOffsetMs: client.clockOffsetMs === null ? null : round(client.clockOffsetMs),
     ...(lost ? { lost: { reason: lost.reason, atMs: round(lost.atMs, 1) } } : {}),
@@ -104,13 +106,15 @@ export function formatBreakdown(agents: readonly AgentBreakdown[], links: readon
       lines.push(
         `${indent}connect  p50 ${agent.connectMs.p50} ms  p99 ${agent.connectMs.p99} ms  max ${agent.connectMs.max} ms; side p50 ${agent.sideMs?.p50 ?? '-'} ms  p99 ${agent.sideMs?.p99 ?? '-'} ms; attempts p99 ${agent.attempts?.p99 ?? '-'}`,
       );
-    if (agent.controlRttMs !== null) lines.push(`${indent}control  round trip ${agent.controlRttMs} ms`);
+    const cpu = agent.cpu ? `; CPU ${((agent.cpu.userMs + agent.cpu.systemMs) / 1000).toFixed(2)} s` : '';
+    if (agent.controlRttMs !== null)
+      lines.push(`${indent}control  round trip ${agent.controlRttMs} ms${cpu}`);
   }
   if (links.length > 1 || links.some((link) => link.expect)) {
     lines.push('  links');
     for (const link of links) {
       const expected = link.expect
-        ? `; NAT matrix expects ${link.expect === 'all' ? 'all to connect' : link.expect === 'none' ? 'none to connect' : 'some to connect'}: ${link.matches ? 'matches' : 'MISMATCH'}`
+        ? `; NAT matrix expects ${link.expect === 'all' ? 'all to connect' : link.expect === 'none' ? 'none to connect' : 'some to connect'}: ${link.notJudged ? `not judged (${link.notJudged})` : link.matches ? 'matches' : 'MISMATCH'}`
         : '';
       lines.push(
         `    ${link.agents[0]} -> ${link.agents[1]}  planned ${n(link.planned)}  established ${n(link.established)}  failed ${n(link.failed)}${link.failed ? ` (${counts(link.errors)})` : ''}${expected}`,

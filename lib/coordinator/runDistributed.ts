@@ -429,6 +429,7 @@ async function dispatchAndJoin(
     progress.start();
   }
 
+  const cpuAtStart = process.cpuUsage();
   for (const client of clients) client.begin(t0);
   if (stop.aborted) onStop();
   dispatch();
@@ -438,6 +439,7 @@ async function dispatchAndJoin(
   stop.removeEventListener('abort', onStop);
   progress?.stop();
   const durationMs = epochNow() - t0;
+  const cpuUsed = process.cpuUsage(cpuAtStart);
   const interrupted = stop.aborted;
 
   // Planned but never handed out (a stop, or no live link left): not started, one range.
@@ -492,6 +494,7 @@ async function dispatchAndJoin(
   // Pairs never handed out count as not started on the links that would have had them: the run's total only.
   const result: DistributedResult = {
     ...base,
+    coordinatorCpu: { userMs: Math.round(cpuUsed.user / 1000), systemMs: Math.round(cpuUsed.system / 1000) },
     agents: clients.map((client, index) =>
       breakdownOf(client, sideStats[index], sidesOf[index] as { a: number; b: number }, lost.get(index)),
     ),

@@ -3,7 +3,7 @@
  * a distributed run reports beyond a local one (a breakdown per agent and per link, and in the lab the
  * routers' conntrack figures). Leaf module: types only.
  */
-import type { AgentInfo } from '../agent/types.ts';
+import type { AgentInfo, CpuTime } from '../agent/types.ts';
 import type { Endpoint } from '../core/types.ts';
 import type { RouterBehaviour } from '../lab/types.ts';
 import type { Percentiles, StressResult } from '../stress/types.ts';
@@ -55,6 +55,9 @@ export interface AgentBreakdown {
   sideMs: Percentiles | null;
   attempts: { p50: number; p99: number; max: number; mean: number } | null;
   bytesVerified: number;
+  /** CPU time the agent process used during the run (its worker threads included), and its peak RSS. */
+  cpu: CpuTime | null;
+  peakRssBytes: number | null;
   /** Round trip on the control channel (median of the pings), and the clock offset it implies. */
   controlRttMs: number | null;
   clockOffsetMs: number | null;
@@ -76,6 +79,8 @@ export interface LinkSummary {
   reason?: string;
   /** The outcome agrees with the expectation. */
   matches?: boolean;
+  /** Why the outcome was not judged against the expectation (an agent of the link was lost). */
+  notJudged?: string;
 }
 
 /** conntrack -S, summed over the CPUs. */
@@ -128,6 +133,8 @@ export interface LabReport {
 
 /** A distributed run's summary: a local run's, plus the agents, the links and (in the lab) the routers. */
 export interface DistributedResult extends StressResult {
+  /** CPU time the coordinator used from the first pair to the last. */
+  coordinatorCpu: CpuTime;
   agents: AgentBreakdown[];
   links: LinkSummary[];
   lab?: LabReport;

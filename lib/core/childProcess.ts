@@ -39,13 +39,18 @@ export interface ChildOptions {
   cwd?: string;
   /** The whole environment of the child; ours by default. */
   env?: NodeJS.ProcessEnv;
-  /** stdin: a pipe we can write to (default), nothing, or ours. */
-  stdin?: 'pipe' | 'ignore' | 'inherit';
+  /**
+   * stdin: a pipe we can write to (default), nothing, ours, or another child's output (a stream with
+   * a descriptor, such as child.process.stdout of a child started with output 'stream': a pipeline).
+   */
+  stdin?: 'pipe' | 'ignore' | 'inherit' | NodeJS.ReadableStream;
   /**
    * stdout and stderr: collected (default; read with stdout(), stderr(), output, waitFor), or passed
-   * straight to ours ('inherit'), or both to our stderr ('stderr', when our stdout is a report).
+   * straight to ours ('inherit'), or both to our stderr ('stderr', when our stdout is a report), or
+   * piped and left to the caller ('stream': read child.process.stdout and stderr; nothing is kept,
+   * for a child that writes without end).
    */
-  output?: 'collect' | 'inherit' | 'stderr';
+  output?: 'collect' | 'inherit' | 'stderr' | 'stream';
   /** Also copy the child's stderr to ours as it comes (progress lines), while collecting it. */
   echoStderr?: boolean;
   /** Run inside this named network namespace (`ip netns exec`; needs root). */
@@ -119,7 +124,8 @@ export function startChild(command: string, args: string[], options: ChildOption
   const argv = options.netns ? ['ip', 'netns', 'exec', options.netns, command, ...args] : [command, ...args];
   const output = options.output ?? 'collect';
   // 'stderr': both go to our fd 2.
-  const outputStdio = output === 'collect' ? 'pipe' : output === 'inherit' ? 'inherit' : 2;
+  const outputStdio =
+    output === 'collect' || output === 'stream' ? 'pipe' : output === 'inherit' ? 'inherit' : 2;
   const env = { ...(options.env ?? process.env) };
   if (options.tied) env[PARENT_FD_ENV] = String(PARENT_FD);
   else delete env[PARENT_FD_ENV];
@@ -127,7 +133,12 @@ export function startChild(command: string, args: string[], options: ChildOption
     cwd: options.cwd,
     env,
     detached: options.detached ?? false,
-    stdio: [options.stdin ?? 'pipe', outputStdio, outputStdio, ...(options.tied ? (['pipe'] as const) : [])],
+    stdio: [
+      (options.stdin ?? 'pipe') as 'pipe',
+      outputStdio,
+      outputStdio,
+      ...(options.tied ? (['pipe'] as const) : []),
+    ],
   });
 
   const lines: string[] = [];
@@ -155,8 +166,10 @@ export function startChild(command: string, args: string[], options: ChildOption
       partial = '';
     });
   };
-  collect(child.stdout, 'stdout');
-  collect(child.stderr, 'stderr');
+  if (output !== 'stream') {
+    collect(child.stdout, 'stdout');
+    collect(child.stderr, 'stderr');
+  }
 
   let ended = false;
   const exited = exitOf(child);

@@ -122,6 +122,9 @@ export function parseBytes(text: string, name: string, max: number): number {
 export function parseHost(text: string, name: string): string {
   const host = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
   if (isIP(host)) return host;
+  // Digits and dots only is meant as an IPv4 address (resolvers read '1.2.3' as 1.2.0.3): not a name.
+  if (/^[\d.]+$/.test(host))
+    throw new UsageError(`${name}: '${text}' is not an IPv4 address (four numbers 0..255) nor a host name`);
   // RFC 1123 host name: labels of letters, digits and hyphens.
   if (
     /^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/.test(

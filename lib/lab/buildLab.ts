@@ -76,16 +76,34 @@ export function applyLab(plan: LabPlan, options: { persistent?: boolean } = {}):
   return state;
 }
 
-/** Replaces one router's behaviour in a running lab (the matrix does this between rows). */
+/**
+ * Replaces one router's behaviour in a running lab (the matrix does this between rows). `host` is a
+ * private host (the router in front of it) or a router's own name (alice-nat, alice-cgnat).
+ */
 export function reconfigureRouter(plan: LabPlan, host: string, behaviour: RouterBehaviour): void {
-  const router = plan.hosts.find((entry) => entry.name === `${host}-nat`);
-  const lan = plan.hosts.find((entry) => entry.name === host);
-  if (!router || !lan?.addresses[0]) throw new Error(`no router in front of '${host}'`);
+  const named = plan.hosts.find((entry) => entry.name === host);
+  const router =
+    named?.role === 'router'
+      ? named
+      : plan.hosts.find((entry) => entry.name === (named?.router ?? `${host}-nat`));
+  if (router?.role !== 'router' || !router.addresses[0]) throw new Error(`no router in front of '${host}'`);
   run(
     ['ip', 'netns', 'exec', router.namespace, 'nft', '-f', '-'],
-    routerRuleset(behaviour, lan.addresses[0]),
+    routerRuleset(behaviour, router.addresses[1] ?? '', router.addresses[0]),
   );
+  // A reconfigured router starts afresh, as after a reboot: no connection of the old behaviour
+  // lingers (a sequential counter starts over and must not meet its old ports' entries).
+  forgetConnections(router.namespace);
   router.behaviour = behaviour;
+}
+
+/** Empties a namespace's conntrack table (`conntrack -F`, from npm run setup). */
+export function forgetConnections(namespace: string): void {
+  const result = spawnSync('ip', ['netns', 'exec', namespace, 'conntrack', '-F'], { encoding: 'utf8' });
+  if (result.status !== 0)
+    throw new Error(
+      `conntrack -F in ${namespace} failed: ${result.stderr.trim() || result.error?.message || `exit ${result.status}`} (conntrack comes with npm run setup)`,
+    );
 }
 
 /** pids of processes whose network namespace is one of the lab's. */

@@ -43,6 +43,7 @@ function readLine(socket: net.Socket, timeoutMs: number): Promise<string> {
 }
 
 export async function performPunch(name: string, request: PunchRequest): Promise<PunchOutcome> {
+  let sockets = 0;
   try {
     const result = await punchThroughRendezvous({
       server: request.server,
@@ -55,10 +56,15 @@ export async function performPunch(name: string, request: PunchRequest): Promise
       retryIntervalMs: request.retryIntervalMs,
       extraDelayMs: request.extraDelayMs,
       serverTimeoutMs: 20_000,
+      predictPorts: request.predict ?? 0,
     });
     const { socket } = result;
+    sockets = result.sockets;
     socket.on('error', () => {});
     try {
+      if (request.keepAliveMs) socket.setKeepAlive(true, request.keepAliveMs);
+      // Idle first (mapping timeouts): does the connection outlive the quiet?
+      if (request.quietMs) await new Promise((resolve) => setTimeout(resolve, request.quietMs));
       socket.write(`hello from ${name} in ${request.session}\n`);
       const received = await readLine(socket, 5000);
       return {
@@ -66,6 +72,7 @@ export async function performPunch(name: string, request: PunchRequest): Promise
         ok: received.startsWith('hello from '),
         elapsedMs: result.elapsedMs,
         attempts: result.attempts,
+        sockets: result.sockets,
         errors: result.errors,
         remote: `${socket.remoteAddress}:${socket.remotePort}`,
         received,
@@ -81,6 +88,7 @@ export async function performPunch(name: string, request: PunchRequest): Promise
       ok: false,
       elapsedMs: punch?.elapsedMs ?? 0,
       attempts: punch?.attempts ?? 0,
+      sockets: punch?.sockets ?? sockets,
       errors: punch?.errors ?? {},
       code: punch?.code ?? 'ECHAT',
       error: (error as Error).message,

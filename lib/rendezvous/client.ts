@@ -44,7 +44,16 @@ export interface PunchOptions {
   onProgress?: (line: string) => void;
   /** Called with the probe endpoint the server announced, before connecting to it. */
   onProbe?: (probe: Endpoint) => void;
+  /**
+   * Port prediction: when the server predicts the peer's next ports (an endpoint-dependent mapping
+   * with sequential allocation), dial up to this many of them at once, each from our local port
+   * (default 3; 0: off, dial only the endpoint the server saw).
+   */
+  predictPorts?: number;
 }
+
+/** How many predicted ports a client dials at once unless told otherwise. */
+export const DEFAULT_PREDICTED_DIALS = 3;
 
 export interface PunchResult {
   socket: net.Socket;
@@ -55,6 +64,8 @@ export interface PunchResult {
   /** From the agreed start to the direct connection. */
   elapsedMs: number;
   errors: Record<string, number>;
+  /** Sockets we dialed with at once: 1, or with port prediction one per predicted port. */
+  sockets: number;
 }
 
 export type PunchErrorCode = 'ERENDEZVOUS' | 'ESYMMETRIC' | 'EREFUSED' | 'ENOPATH' | 'ABORT_ERR';
@@ -68,8 +79,69 @@ export class PunchError extends Error {
     readonly attempts = 0,
     readonly errors: Record<string, number> = {},
     readonly elapsedMs = 0,
+    /** Sockets dialed with at once (more than 1 with port prediction). */
+    readonly sockets = 1,
   ) {
     super(message);
+  }
+}
+
+/**
+ * Where to dial: the peer's predicted ports when the server predicted them (and prediction is on),
+ * else the endpoint it saw. When both sides are predicted, each side's i-th socket leaves from its
+ * i-th predicted port towards the other's i-th: the pairs meet.
+ */
+export function dialTargets(peer: PeerInfo, predict: number): Endpoint[] {
+  if (predict > 0 && peer.prediction)
+    return peer.prediction.ports.slice(0, predict).map((port) => ({ host: peer.endpoint.host, port }));
+  return [peer.endpoint];
+}
+
+/** Dials every target at once from one local port; the first connection wins and ends the others. */
+async function dialAny(
+  local: { host: string; port: number },
+  targets: Endpoint[],
+  options: { retryIntervalMs: number; deadlineMs: number; signal?: AbortSignal },
+): Promise<{ result: Awaited<ReturnType<typeof dialSimultaneous>>; remote: Endpoint }> {
+  if (targets.length === 1)
+    return {
+      result: await dialSimultaneous({ local, remote: targets[0] as Endpoint, ...options }),
+      remote: targets[0] as Endpoint,
+    };
+  const winner = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, winner.signal]) : winner.signal;
+  const dials = targets.map((remote) =>
+    dialSimultaneous({ local, remote, ...options, signal }).then((result) => ({ result, remote })),
+  );
+  let won: Awaited<(typeof dials)[number]> | undefined;
+  try {
+    won = await Promise.any(dials);
+    return won;
+  } catch (error) {
+    const failures = (error as AggregateError).errors as DialError[];
+    const real = failures.filter((failure) => failure instanceof DialError);
+    const errors: Record<string, number> = {};
+    for (const failure of real)
+      for (const [code, count] of Object.entries(failure.errors)) errors[code] = (errors[code] ?? 0) + count;
+    const first = real.find((failure) => failure.code !== 'ABORT_ERR') ?? real[0];
+    if (!first) throw failures[0];
+    throw new DialError(
+      `${targets.length} predicted ports (${targets.map((target) => target.port).join(', ')}): ${first.message}`,
+      first.code,
+      real.reduce((sum, failure) => sum + failure.attempts, 0),
+      errors,
+      Math.max(...real.map((failure) => failure.elapsedMs)),
+    );
+  } finally {
+    // The others end: aborted dials destroy their sockets; one that connected too is closed here.
+    winner.abort();
+    for (const dial of dials)
+      dial.then(
+        (other) => {
+          if (other.result.socket !== won?.result.socket) other.result.socket.destroy();
+        },
+        () => {},
+      );
   }
 }
 
@@ -216,9 +288,15 @@ export function explainFailure(
   self: PeerInfo,
   peer: PeerInfo,
   error: DialError,
+  predicted = false,
 ): { code: PunchErrorCode; text: string } {
   // Not a timeout: something local (a listener on our port, say); retrying or NATs are not the story.
   if (error.code !== 'EDEADLINE') return { code: 'ENOPATH', text: `the dial itself failed (${error.code})` };
+  if (predicted)
+    return {
+      code: 'ESYMMETRIC',
+      text: "port prediction missed: none of the predicted ports was the peer's mapping (other connections through its NAT took ports in between, or its allocation is not sequential)",
+    };
   const symmetric = [
     self.mapping === 'endpoint-dependent' ? 'our NAT' : '',
     peer.mapping === 'endpoint-dependent' ? `the peer's${peer.name ? ` (${peer.name}'s)` : ''} NAT` : '',
@@ -274,6 +352,9 @@ export async function punchThroughRendezvous(options: PunchOptions): Promise<Pun
     throw explainAbort(error);
   });
   socket.setNoDelay(true);
+  // An empty line (skipped by the protocol) tells the server at once that we are not a STUN client,
+  // so its hello comes without waiting.
+  socket.write('\n');
   const connection = new ServerConnection(socket, 'rendezvous');
   const abortConnection = () => socket.destroy();
   signal.addEventListener('abort', abortConnection, { once: true });
@@ -340,17 +421,22 @@ export async function punchThroughRendezvous(options: PunchOptions): Promise<Pun
         'ENOPATH',
       );
     const deadlineMs = Math.min(options.deadlineMs ?? (options.timeoutMs ? leftMs : 10_000), leftMs);
-    // Behind a symmetric NAT every retry leaves from a new random public port: retrying would only
-    // guess ports (thousands of attempts sometimes hit the right one by luck). One honest attempt.
+    // Behind a symmetric NAT every retry leaves from a new public port: retrying would only guess
+    // ports (thousands of attempts sometimes hit the right one by luck). One honest attempt per
+    // socket; with port prediction, one socket per predicted port.
     const symmetric = self.mapping === 'endpoint-dependent' || peer.mapping === 'endpoint-dependent';
-    if (symmetric && !options.singleAttempt)
+    const predict = options.predictPorts ?? DEFAULT_PREDICTED_DIALS;
+    const targets = dialTargets(peer, predict);
+    if (targets.length > 1)
+      progress(
+        `port prediction: the peer's next ports should be ${targets.map((target) => target.port).join(', ')} (step ${peer.prediction?.step}); dialing all ${targets.length} from port ${local.port}`,
+      );
+    else if (symmetric && !options.singleAttempt)
       progress('a symmetric NAT is involved (endpoint-dependent mapping): one connect attempt, no retries');
     const singleAttempt = options.singleAttempt || symmetric;
     const started = performance.now();
     try {
-      const result = await dialSimultaneous({
-        local,
-        remote: peer.endpoint,
+      const { result, remote } = await dialAny(local, targets, {
         // One attempt: the retry would come after the deadline.
         retryIntervalMs: singleAttempt ? deadlineMs * 2 : (options.retryIntervalMs ?? 0),
         deadlineMs,
@@ -367,17 +453,25 @@ export async function punchThroughRendezvous(options: PunchOptions): Promise<Pun
       return {
         socket: result.socket,
         self,
-        peer,
+        peer: remote === peer.endpoint ? peer : { ...peer, endpoint: remote },
         startInMs,
         attempts: result.attempts,
         elapsedMs,
         errors: result.errors,
+        sockets: targets.length,
       };
     } catch (error) {
       if (!(error instanceof DialError)) throw error;
       if (error.code === 'ABORT_ERR')
-        throw new PunchError('aborted', 'ABORT_ERR', error.attempts, error.errors, error.elapsedMs);
-      const why = explainFailure(self, peer, error);
+        throw new PunchError(
+          'aborted',
+          'ABORT_ERR',
+          error.attempts,
+          error.errors,
+          error.elapsedMs,
+          targets.length,
+        );
+      const why = explainFailure(self, peer, error, targets.length > 1);
       connection.send({
         v: PROTOCOL_VERSION,
         type: 'result',
@@ -387,11 +481,12 @@ export async function punchThroughRendezvous(options: PunchOptions): Promise<Pun
         error: why.code,
       });
       throw new PunchError(
-        `no direct connection to ${formatEndpoint(peer.endpoint)} after ${error.attempts} attempts in ${Math.round(error.elapsedMs)} ms (${error.message}): ${why.text}`,
+        `no direct connection to ${targets.length > 1 ? `${peer.endpoint.host} (predicted ports)` : formatEndpoint(peer.endpoint)} after ${error.attempts} attempts in ${Math.round(error.elapsedMs)} ms (${error.message}): ${why.text}`,
         why.code,
         error.attempts,
         error.errors,
         error.elapsedMs,
+        targets.length,
       );
     }
   } finally {

@@ -24,6 +24,7 @@ import type {
   ErrorCode,
   ObservedMapping,
   PeerInfo,
+  PortPrediction,
   ProtocolVersion,
   ServerMessage,
 } from './types.ts';
@@ -172,9 +173,23 @@ export function decodeClientMessage(line: string): Decoded<ClientMessage> {
   }
 }
 
+function isPrediction(value: unknown): value is PortPrediction | undefined {
+  if (value === undefined) return true;
+  const prediction = value as Shape | null;
+  return (
+    typeof prediction === 'object' &&
+    prediction !== null &&
+    Number.isInteger(prediction.step) &&
+    Array.isArray(prediction.ports) &&
+    prediction.ports.length <= PREDICTED_PORTS &&
+    prediction.ports.every(isPort)
+  );
+}
+
 function isPeerInfo(value: unknown): value is PeerInfo {
   const info = value as Shape | null;
   return (
+    isPrediction(info?.prediction) &&
     typeof info === 'object' &&
     info !== null &&
     typeof info.name === 'string' &&
@@ -274,6 +289,26 @@ export function classifyMapping(main: Endpoint, probed: Endpoint | null): Observ
   return main.host === probed.host && main.port === probed.port
     ? 'endpoint-independent'
     : 'endpoint-dependent';
+}
+
+/** A step larger than this between two mappings is not taken for sequential allocation. */
+export const MAX_PREDICTION_STEP = 16;
+/** How many predicted ports the server names (a client tries as many as it chooses). */
+export const PREDICTED_PORTS = 8;
+
+/**
+ * The ports an endpoint-dependent mapping should take next, if the two mappings the server saw
+ * (main connection first, then the probe, from one local port) differ by a small step: sequential
+ * allocation. Undefined when the mapping is not endpoint-dependent or the step says nothing.
+ */
+export function predictPorts(main: Endpoint, probed: Endpoint | null): PortPrediction | undefined {
+  if (!probed || probed.host !== main.host) return undefined;
+  const step = probed.port - main.port;
+  if (step === 0 || Math.abs(step) > MAX_PREDICTION_STEP) return undefined;
+  const ports = Array.from({ length: PREDICTED_PORTS }, (_, i) => probed.port + step * (i + 1)).filter(
+    (port) => port >= 1 && port <= 65535,
+  );
+  return ports.length ? { step, ports } : undefined;
 }
 
 /**

@@ -18,9 +18,23 @@ import {
   LineSplitter,
   PROTOCOL_VERSION,
   type ProtocolError,
+  predictPorts,
   startDelays,
 } from './protocol.ts';
-import type { ClientMessage, ErrorCode, PeerInfo, ServerMessage } from './types.ts';
+import { answerStun, classifyFirstBytes, STUN_HEADER_BYTES, stunMessageLength } from './stun.ts';
+
+/**
+ * A client that says nothing for this long after connecting is taken for a rendezvous client waiting
+ * for the hello (our clients open with a newline and get it at once).
+ */
+export const STUN_GRACE_MS = 100;
+const STUN_SOFTWARE = `simopen rendezvous (protocol v${PROTOCOL_VERSION})`;
+
+/** How long the probe port remembers an endpoint it saw (a client registers right after probing). */
+const PROBE_MEMORY_MS = 60_000;
+const PROBE_MEMORY_MAX = 10_000;
+
+import type { ClientMessage, ErrorCode, PeerInfo, PortPrediction, ServerMessage } from './types.ts';
 
 export interface RendezvousServerOptions {
   host: string;
@@ -53,6 +67,8 @@ interface Client {
   name: string;
   session?: Session;
   probed: Endpoint | null;
+  /** From the main and the probe mapping, when they say the allocation is sequential. */
+  prediction?: PortPrediction;
   rtts: number[];
   pingSentAt: Map<number, number>;
   timer?: NodeJS.Timeout;
@@ -94,6 +110,17 @@ export async function startRendezvousServer(options: RendezvousServerOptions): P
   const clients = new Set<Client>();
   let nextClientId = 1;
   let probePort: number | null = null;
+  // Endpoints the probe port saw recently: a prediction rests only on mappings seen here, not on a
+  // client's word. Insertion order is time order, so the oldest go first.
+  const probesSeen = new Map<string, number>();
+  const rememberProbe = (endpoint: Endpoint) => {
+    const now = Date.now();
+    for (const [key, at] of probesSeen) {
+      if (now - at < PROBE_MEMORY_MS && probesSeen.size < PROBE_MEMORY_MAX) break;
+      probesSeen.delete(key);
+    }
+    probesSeen.set(formatEndpoint(endpoint), now);
+  };
 
   // Values can come from clients (a result's error text): logValue escapes what is not plain text.
   const event = (name: string, fields: Record<string, string | number | undefined>) => {
@@ -157,6 +184,7 @@ export async function startRendezvousServer(options: RendezvousServerOptions): P
     endpoint: client.observed,
     mapping: classifyMapping(client.observed, client.probed),
     rttMs: Math.round(Math.min(...client.rtts) * 1000) / 1000,
+    ...(client.prediction ? { prediction: client.prediction } : {}),
   });
 
   const tryPair = (session: Session) => {
@@ -195,6 +223,10 @@ export async function startRendezvousServer(options: RendezvousServerOptions): P
         client.session = session;
         client.name = message.name;
         client.probed = message.probed;
+        if (message.probed && probesSeen.has(formatEndpoint(message.probed))) {
+          const prediction = predictPorts(client.observed, message.probed);
+          if (prediction) client.prediction = prediction;
+        }
         client.state = 'measuring';
         event('register', {
           client: client.id,
@@ -202,6 +234,9 @@ export async function startRendezvousServer(options: RendezvousServerOptions): P
           name: message.name || undefined,
           from: formatEndpoint(client.observed),
           probed: message.probed ? formatEndpoint(message.probed) : undefined,
+          predicted: client.prediction
+            ? `${client.prediction.ports.slice(0, 3).join(',')}... (step ${client.prediction.step})`
+            : undefined,
         });
         send(client, { v: PROTOCOL_VERSION, type: 'registered', observed: client.observed });
         setTimer(client, pairTimeoutMs, () =>
@@ -246,7 +281,8 @@ export async function startRendezvousServer(options: RendezvousServerOptions): P
     }
   };
 
-  const mainServer = net.createServer((socket) => {
+  // The rendezvous protocol on an accepted connection, with the bytes already read.
+  const startJson = (socket: net.Socket, initial: Buffer) => {
     const client: Client = {
       id: nextClientId++,
       socket,
@@ -264,9 +300,8 @@ export async function startRendezvousServer(options: RendezvousServerOptions): P
       drop(client, 'idle', `nothing registered within ${idleTimeoutMs} ms`),
     );
     const splitter = new LineSplitter();
-    socket.setEncoding('utf8');
     socket.setNoDelay(true);
-    socket.on('data', (chunk: string) => {
+    const onData = (chunk: Buffer) => {
       if (client.state === 'closed') return;
       let lines: string[];
       try {
@@ -282,7 +317,9 @@ export async function startRendezvousServer(options: RendezvousServerOptions): P
         if (!decoded.ok) return drop(client, decoded.code, decoded.error);
         handle(client, decoded.message);
       }
-    });
+    };
+    socket.on('data', onData);
+    if (initial.length) onData(initial);
     socket.on('error', () => {
       // Reset by the peer, typically; 'close' follows and does the bookkeeping.
     });
@@ -294,11 +331,76 @@ export async function startRendezvousServer(options: RendezvousServerOptions): P
       leaveSession(client);
       clients.delete(client);
     });
+  };
+
+  // STUN Binding (RFC 8489 over TCP) on a connection whose first bytes were STUN.
+  const stunSockets = new Set<net.Socket>();
+  const serveStun = (socket: net.Socket, from: Endpoint, initial: Buffer) => {
+    stunSockets.add(socket);
+    let buffered = Buffer.alloc(0);
+    let idle: NodeJS.Timeout | undefined;
+    const armIdle = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => socket.destroy(), idleTimeoutMs);
+    };
+    const end = (why: string) => {
+      event('stun', { from: formatEndpoint(from), closed: why });
+      socket.pause();
+      socket.end();
+      setTimeout(() => socket.destroy(), 2000).unref();
+    };
+    const onData = (chunk: Buffer) => {
+      armIdle();
+      buffered = Buffer.concat([buffered, chunk]);
+      while (buffered.length >= STUN_HEADER_BYTES) {
+        const length = stunMessageLength(buffered);
+        if (typeof length !== 'number') return end(length.error);
+        if (buffered.length < length) return;
+        const answer = answerStun(buffered.subarray(0, length), from, STUN_SOFTWARE);
+        buffered = buffered.subarray(length);
+        event('stun', { from: formatEndpoint(from), request: answer.what });
+        if (answer.reply && socket.writable) socket.write(answer.reply);
+        if (answer.close) return end(answer.close);
+      }
+      // A partial header that can no longer be STUN ends it at once.
+      if (classifyFirstBytes(buffered) === 'other') end('not STUN');
+    };
+    socket.on('data', onData);
+    socket.on('close', () => {
+      clearTimeout(idle);
+      stunSockets.delete(socket);
+    });
+    onData(initial);
+  };
+
+  const mainServer = net.createServer((socket) => {
+    const from = { host: plainAddress(socket.remoteAddress), port: socket.remotePort ?? 0 };
+    socket.on('error', () => {});
+    // The first bytes say which protocol: STUN (a client speaks first), else ours (we speak first,
+    // at once for a client that opened with a newline, after STUN_GRACE_MS for one that waits).
+    let first = Buffer.alloc(0);
+    const decide = (kind: 'stun' | 'other') => {
+      clearTimeout(grace);
+      socket.off('data', onFirst);
+      socket.off('close', onEarlyClose);
+      if (kind === 'stun') serveStun(socket, from, first);
+      else startJson(socket, first);
+    };
+    const onFirst = (chunk: Buffer) => {
+      first = Buffer.concat([first, chunk]);
+      const kind = classifyFirstBytes(first);
+      if (kind !== 'undecided') decide(kind);
+    };
+    const onEarlyClose = () => clearTimeout(grace);
+    const grace = setTimeout(() => decide('other'), STUN_GRACE_MS);
+    socket.on('data', onFirst);
+    socket.on('close', onEarlyClose);
   });
 
   const probeServer = net.createServer((socket) => {
     const observed = { host: plainAddress(socket.remoteAddress), port: socket.remotePort ?? 0 };
     event('probe', { from: formatEndpoint(observed) });
+    rememberProbe(observed);
     socket.on('error', () => {});
     socket.end(encodeMessage({ v: PROTOCOL_VERSION, type: 'observed', endpoint: observed }));
   });
@@ -320,6 +422,7 @@ export async function startRendezvousServer(options: RendezvousServerOptions): P
   return {
     address: { host: options.host, port, probePort },
     close: async () => {
+      for (const socket of stunSockets) socket.destroy();
       for (const client of [...clients]) {
         clearTimeout(client.timer);
         client.state = 'closed';

@@ -36,11 +36,24 @@ export type ClientMessage =
       error?: string;
     };
 
+/**
+ * Port prediction for an endpoint-dependent mapping whose ports go up (or down) by a fixed step: the
+ * server saw the main connection's port, then the probe's, and expects the next mapping at the
+ * probe's port plus the step, then plus twice the step, ...
+ */
+export interface PortPrediction {
+  step: number;
+  /** The ports the peer's next mappings should get, most likely first. */
+  ports: number[];
+}
+
 export interface PeerInfo {
   name: string;
   endpoint: Endpoint;
   mapping: ObservedMapping;
   rttMs: number;
+  /** Present when the mapping is endpoint-dependent with a small constant step (sequential allocation). */
+  prediction?: PortPrediction;
 }
 
 export type ServerMessage =

@@ -57,10 +57,16 @@ export const STRESS_HELP = `usage: ${STRESS_USAGE}
   --trace              record every pair's TCP states with the kernel tracepoint (root; else sampled
                        from /proc/net/tcp, labelled) and count how pairs opened and closed
   --quiet              no progress output
+  --lab TOPOLOGY       every pair across real NAT routers, through stress agents: builds a lab of 2 to 6
+                       hosts, each behind its router (lab.ts's syntax, e.g. eim:apdf:drop,eim:apdf:drop),
+                       runs one agent per host, reports each agent, link and router (conntrack);
+                       --workers is then per agent; not with --mode, --addresses, --warmup, --trace.
+                       stress.ts agent --help: an agent by hand. docs/distributed.md
 
 exit codes: 0 ok, 1 success below --min-success, an output that failed during or after the run (the
             report is printed first) or a run error, 2 bad usage or an output that cannot be written,
-            3 --mode sandbox impossible here, 130 interrupted (SIGINT/SIGTERM/SIGHUP: pairs in flight
+            3 --mode sandbox impossible here, 4 --lab: an agent could not start (named), 5 --lab: no
+            lab can be built here, 130 interrupted (SIGINT/SIGTERM/SIGHUP: pairs in flight
             cancelled, partial report; a second signal quits at once without one), 128+N the run in
             the sandbox was killed by signal N (said on stderr)
 see docs/guarantees.md for what happens to the output files, on signals and on a full disk`;

@@ -8,7 +8,7 @@ import type { Endpoint } from '../core/types.ts';
 import { PathBuilder, sideKey } from './connectionPaths.ts';
 import { formatEndpoints, formatSourceLabel } from './formatPaths.ts';
 import { type SourceChoice, startStateTrace } from './startTrace.ts';
-import type { ConnectionPath, TraceEvent } from './types.ts';
+import type { TraceEvent } from './types.ts';
 
 const WILDCARDS = new Set(['0.0.0.0', '::', undefined]);
 
@@ -27,7 +27,8 @@ export function createLivePrinter(
   originUs: number,
   isOurs: (side: Pick<TraceEvent, 'local' | 'remote'>) => boolean,
 ): (event: TraceEvent) => void {
-  const builder = new PathBuilder(originUs);
+  // Only open paths are kept: a dial retrying for hours makes many attempts.
+  const builder = new PathBuilder(originUs, { retain: false });
   const held = new Map<string, string>();
   let failedAttempts = 0;
   return (event) => {
@@ -70,8 +71,6 @@ export interface LiveTrace {
   stop(limitMs?: number): Promise<void>;
 }
 
-const ended = (path: ConnectionPath) => ['CLOSED', 'TIME_WAIT'].includes(path.states.at(-1) ?? '');
-
 export function startLiveTrace(options: LiveTraceOptions): LiveTrace {
   const { local, write } = options;
   // The kernel reports addresses: a remote given by name is matched on its port alone.
@@ -83,13 +82,21 @@ export function startLiveTrace(options: LiveTraceOptions): LiveTrace {
     !ignored.has(`${side.remote.host}|${side.remote.port}`) &&
     !ignored.has(`*|${side.remote.port}`);
   let print: ((event: TraceEvent) => void) | undefined;
+  // Our open paths, to wait for the connection's last transitions at stop (nothing else is kept).
+  let open: PathBuilder | undefined;
   const trace = startStateTrace({
     portRange: { first: local.port, last: local.port },
     retainEvents: false,
+    retainPaths: false,
     ...(options.source ? { source: options.source } : {}),
-    onEvent: (event) => print?.(event),
+    onEvent: (event) => {
+      print?.(event);
+      if (isOurs(event)) open?.add(event);
+    },
   });
   print = createLivePrinter(write, trace.startedUs, isOurs);
+  open = new PathBuilder(trace.startedUs, { retain: false });
+  const ours = open;
   write(`trace: ${formatSourceLabel(trace.label)}`);
   return {
     ignoreRemote(remote) {
@@ -97,12 +104,13 @@ export function startLiveTrace(options: LiveTraceOptions): LiveTrace {
     },
     async stop(limitMs = 2000) {
       const until = Date.now() + limitMs;
-      const ours = () => trace.paths.filter(isOurs);
+      const connectionOpen = () =>
+        Array.from(ours.openPaths()).some(
+          // A sampled TIME_WAIT is still in the table, but the connection is done.
+          (path) => path.states.includes('ESTABLISHED') && path.states.at(-1) !== 'TIME_WAIT',
+        );
       // The last ACK or FIN of the close may still be on its way when the chat ends.
-      while (
-        Date.now() < until &&
-        ours().some((path) => path.states.includes('ESTABLISHED') && !ended(path))
-      ) {
+      while (Date.now() < until && connectionOpen()) {
         trace.drain();
         await new Promise((resolve) => setTimeout(resolve, 10));
       }

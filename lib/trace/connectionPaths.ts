@@ -13,6 +13,8 @@ import {
   type OpenKind,
   type SideOpen,
   type TcpState,
+  type TraceCounts,
+  type TracedItem,
   type TraceEvent,
 } from './types.ts';
 
@@ -29,15 +31,71 @@ export function peerKey(side: { family: 4 | 6; local: Endpoint; remote: Endpoint
 const ENDED: ReadonlySet<TcpState> = new Set(['CLOSED', 'TIME_WAIT']);
 
 /**
+ * Has this side's socket gone (no further transition can come)? At CLOSED, or at a TIME_WAIT the
+ * kernel handed to a mini-socket. A sampled TIME_WAIT is still a socket in the table: it ends at CLOSED.
+ */
+export function pathHasEnded(path: ConnectionPath): boolean {
+  const last = path.steps.at(-1);
+  return last?.state === 'CLOSED' || last?.inferred === true;
+}
+
+export interface PathBuilderOptions {
+  /** Keep every path in `paths` (default true). Without it a path is let go once it has ended. */
+  retain?: boolean;
+  /**
+   * A path is over: it has ended, or a new path replaced it on its 4-tuple before it ended (an event
+   * that does not continue it, after lost events say). Called before the event that ended it returns.
+   */
+  onEnd?: (path: ConnectionPath) => void;
+}
+
+/**
  * Builds paths as events arrive (in time order, as trace_pipe delivers them): add() returns the
- * path the event extended, or undefined for a reset note.
+ * path the event extended, or undefined for a reset note. Only paths that have not ended are held
+ * per 4-tuple; with `retain: false` nothing else is.
  */
 export class PathBuilder {
   readonly paths: ConnectionPath[] = [];
   private readonly current = new Map<string, ConnectionPath>();
+  private readonly retain: boolean;
 
   /** originUs is the zero of the offsets (default: the first event's time). */
-  constructor(private originUs?: number) {}
+  constructor(
+    private originUs?: number,
+    private readonly options: PathBuilderOptions = {},
+  ) {
+    this.retain = options.retain ?? true;
+  }
+
+  /** Paths that have not ended. */
+  get openCount(): number {
+    return this.current.size;
+  }
+
+  /** The paths that have not ended, oldest first. */
+  openPaths(): IterableIterator<ConnectionPath> {
+    return this.current.values();
+  }
+
+  /** The path on this side key that has not ended, if any. */
+  openPath(key: string): ConnectionPath | undefined {
+    return this.current.get(key);
+  }
+
+  /** Lets go of the oldest path that has not ended (without calling onEnd) and returns it. */
+  letGoOldest(): ConnectionPath | undefined {
+    const first = this.current.entries().next();
+    if (first.done) return undefined;
+    this.current.delete(first.value[0]);
+    return first.value[1];
+  }
+
+  /** Lets go of every path that has not ended, oldest first (without calling onEnd). */
+  letGoAll(): ConnectionPath[] {
+    const open = Array.from(this.current.values());
+    this.current.clear();
+    return open;
+  }
 
   add(event: TraceEvent): ConnectionPath | undefined {
     const key = sideKey(event);
@@ -48,9 +106,13 @@ export class PathBuilder {
     }
     this.originUs ??= event.timestampUs;
     const origin = this.originUs;
-    const last = path?.states.at(-1);
-    // A path ends at CLOSED; after an inferred TIME_WAIT the next event (from CLOSED) starts a new one too.
-    if (!path || last === undefined || last === 'CLOSED' || last !== event.from) {
+    if (path && path.states.at(-1) !== event.from) {
+      // Not a continuation: that path is over as it is (it has not ended, or it would be gone).
+      this.current.delete(key);
+      this.options.onEnd?.(path);
+      path = undefined;
+    }
+    if (!path) {
       path = {
         source: event.source,
         family: event.family,
@@ -63,7 +125,7 @@ export class PathBuilder {
         resetReceived: false,
       };
       this.current.set(key, path);
-      this.paths.push(path);
+      if (this.retain) this.paths.push(path);
     }
     const handOff =
       event.source === 'kernel' &&
@@ -79,6 +141,11 @@ export class PathBuilder {
       ...(handOff ? { inferred: true as const } : {}),
     });
     path.endUs = event.timestampUs;
+    // A path ends at CLOSED; after an inferred TIME_WAIT the next event (from CLOSED) starts a new one too.
+    if (pathHasEnded(path)) {
+      this.current.delete(key);
+      this.options.onEnd?.(path);
+    }
     return path;
   }
 }
@@ -123,7 +190,12 @@ export function sideOpen(path: ConnectionPath): SideOpen {
 
 /** A connection's open kind from its sides (b missing when only one side was traced). */
 export function classifyOpen(a: ConnectionPath, b?: ConnectionPath): OpenKind {
-  const kinds = [sideOpen(a), b ? sideOpen(b) : undefined];
+  return openKindOf(sideOpen(a), b ? sideOpen(b) : undefined);
+}
+
+/** The same from how each side opened. */
+export function openKindOf(a: SideOpen, b?: SideOpen): OpenKind {
+  const kinds = [a, b];
   // A passive open anywhere means a listener took part: not a simultaneous open at all.
   if (kinds.includes('passive')) return 'not-simultaneous';
   if (kinds[0] === 'syn-received' && kinds[1] === 'syn-received') return 'both-syn-received';
@@ -144,6 +216,129 @@ export function classifyClose(path: ConnectionPath): CloseKind {
   return 'open';
 }
 
+/** A connection's item: its sides in order of their start, classified. */
+function connectionItem(a: ConnectionPath, b?: ConnectionPath): TracedItem {
+  const [first, second] = b && b.startUs < a.startUs ? [b, a] : [a, b];
+  return {
+    kind: 'connection',
+    pair: {
+      sides: [first, second],
+      open: classifyOpen(first, second),
+      close: [classifyClose(first), second ? classifyClose(second) : undefined],
+    },
+  };
+}
+
+/** The item a path is on its own: a listener, a failed attempt, or a connection of which one side was seen. */
+function singleItem(path: ConnectionPath): TracedItem {
+  const open = sideOpen(path);
+  if (open === 'listener') return { kind: 'listener', path };
+  if (open === 'failed') return { kind: 'failed-attempt', path };
+  return connectionItem(path);
+}
+
+/**
+ * Pairs the two sides of each connection as their paths end, so that a connection is given out as
+ * soon as it is over and nothing of it is kept afterwards. A side that ends while the other side
+ * (the swapped 4-tuple) is still open waits for it; a side whose peer is neither open nor waiting
+ * was the only side traced (the peer is on another host, or outside the filter).
+ */
+export class ConnectionPairer {
+  private readonly waiting = new Map<string, ConnectionPath>();
+
+  constructor(
+    /** The path on a side key that has not ended, if any. */
+    private readonly openPath: (key: string) => ConnectionPath | undefined,
+    private readonly emit: (item: TracedItem) => void,
+  ) {}
+
+  /** Ended sides waiting for their peer to end. */
+  get waitingCount(): number {
+    return this.waiting.size;
+  }
+
+  /** A path is over. mayWait false: give it out now even if its peer is still open. */
+  ended(path: ConnectionPath, mayWait = true): void {
+    const peer = this.waiting.get(peerKey(path));
+    const item = singleItem(path);
+    if (item.kind !== 'connection') {
+      this.emit(item);
+      // A side waiting for this 4-tuple waited for a path that turned out not to be its peer.
+      if (peer) this.releaseWaiting(peer);
+      return;
+    }
+    if (peer) {
+      this.waiting.delete(peerKey(path));
+      this.emit(connectionItem(peer, path));
+      return;
+    }
+    const open = this.openPath(peerKey(path));
+    if (!mayWait || !open || sideOpen(open) === 'listener') {
+      this.emit(item);
+      return;
+    }
+    const earlier = this.waiting.get(sideKey(path));
+    if (earlier) this.releaseWaiting(earlier);
+    this.waiting.set(sideKey(path), path);
+  }
+
+  /** The end of the trace: the paths still open, each paired with its open or waiting peer. */
+  finish(open: readonly ConnectionPath[]): void {
+    const remaining = new Map<string, ConnectionPath>();
+    for (const path of open) remaining.set(sideKey(path), path);
+    for (const path of open) {
+      const key = sideKey(path);
+      if (remaining.get(key) !== path) continue;
+      remaining.delete(key);
+      const item = singleItem(path);
+      const waiting = this.waiting.get(peerKey(path));
+      const openPeer = remaining.get(peerKey(path));
+      if (item.kind === 'connection' && waiting) {
+        this.waiting.delete(peerKey(path));
+        this.emit(connectionItem(waiting, path));
+      } else if (item.kind === 'connection' && openPeer && singleItem(openPeer).kind === 'connection') {
+        remaining.delete(peerKey(path));
+        this.emit(connectionItem(path, openPeer));
+      } else this.emit(item);
+    }
+    for (const path of Array.from(this.waiting.values())) this.releaseWaiting(path);
+  }
+
+  private releaseWaiting(path: ConnectionPath): void {
+    this.waiting.delete(sideKey(path));
+    this.emit(connectionItem(path));
+  }
+}
+
+export function emptyCounts(): TraceCounts {
+  return {
+    paths: 0,
+    connections: 0,
+    listeners: 0,
+    failedAttempts: 0,
+    openKinds: Object.fromEntries(OPEN_KINDS.map((kind) => [kind, 0])) as Record<OpenKind, number>,
+    closeKinds: Object.fromEntries(CLOSE_KINDS.map((kind) => [kind, 0])) as Record<CloseKind, number>,
+  };
+}
+
+/** Adds an item to the totals (openKinds per connection, closeKinds per side). */
+export function countItem(counts: TraceCounts, item: TracedItem): void {
+  if (item.kind === 'listener') counts.listeners += 1;
+  else if (item.kind === 'failed-attempt') counts.failedAttempts += 1;
+  if (item.kind !== 'connection') {
+    counts.paths += 1;
+    return;
+  }
+  counts.connections += 1;
+  counts.openKinds[item.pair.open] += 1;
+  for (const [index, side] of item.pair.sides.entries()) {
+    if (!side) continue;
+    counts.paths += 1;
+    const kind = item.pair.close[index];
+    if (kind) counts.closeKinds[kind] += 1;
+  }
+}
+
 export interface ConnectionSummary {
   /** Connections that reached ESTABLISHED on at least one traced side, with both sides paired. */
   pairs: ConnectionPair[];
@@ -155,13 +350,39 @@ export interface ConnectionSummary {
   closeKinds: Record<CloseKind, number>;
 }
 
-/** When a path stopped being live: a path that has not ended (at CLOSED or TIME_WAIT) is still live. */
-function liveUntil(path: ConnectionPath): number {
-  return ENDED.has(path.states.at(-1) ?? 'CLOSED') ? path.endUs : Number.POSITIVE_INFINITY;
-}
-
-function overlaps(a: ConnectionPath, b: ConnectionPath): boolean {
-  return a.startUs <= liveUntil(b) && b.startUs <= liveUntil(a);
+/** The items of a finished set of paths, in order of their (first side's) start. */
+export function itemsOfPaths(paths: readonly ConnectionPath[]): TracedItem[] {
+  // Replays the paths' starts and ends in time order through the pairer a streaming trace uses.
+  const moments: { us: number; start: boolean; path: ConnectionPath }[] = [];
+  for (const path of paths) {
+    moments.push({ us: path.startUs, start: true, path });
+    if (pathHasEnded(path)) moments.push({ us: path.endUs, start: false, path });
+  }
+  // At the same microsecond a start comes first: sides that touch overlap.
+  moments.sort((x, y) => x.us - y.us || Number(y.start) - Number(x.start));
+  const open = new Map<string, ConnectionPath>();
+  const items: TracedItem[] = [];
+  const pairer = new ConnectionPairer(
+    (key) => open.get(key),
+    (item) => items.push(item),
+  );
+  for (const { start, path } of moments) {
+    const key = sideKey(path);
+    const current = open.get(key);
+    if (start) {
+      if (current) {
+        open.delete(key);
+        pairer.ended(current);
+      }
+      open.set(key, path);
+    } else if (current === path) {
+      open.delete(key);
+      pairer.ended(path);
+    }
+  }
+  pairer.finish(Array.from(open.values()));
+  const startOf = (item: TracedItem) => (item.kind === 'connection' ? item.pair.sides[0] : item.path).startUs;
+  return items.sort((x, y) => startOf(x) - startOf(y));
 }
 
 /**
@@ -169,40 +390,19 @@ function overlaps(a: ConnectionPath, b: ConnectionPath): boolean {
  * them, and counts the kinds (openKinds per connection, closeKinds per side).
  */
 export function summarizeConnections(paths: readonly ConnectionPath[]): ConnectionSummary {
-  const listeners: ConnectionPath[] = [];
-  const failedAttempts: ConnectionPath[] = [];
-  const opened: ConnectionPath[] = [];
-  for (const path of paths) {
-    const open = sideOpen(path);
-    if (open === 'listener') listeners.push(path);
-    else if (open === 'failed') failedAttempts.push(path);
-    else opened.push(path);
+  const counts = emptyCounts();
+  const summary: ConnectionSummary = {
+    pairs: [],
+    listeners: [],
+    failedAttempts: [],
+    openKinds: counts.openKinds,
+    closeKinds: counts.closeKinds,
+  };
+  for (const item of itemsOfPaths(paths)) {
+    countItem(counts, item);
+    if (item.kind === 'connection') summary.pairs.push(item.pair);
+    else if (item.kind === 'listener') summary.listeners.push(item.path);
+    else summary.failedAttempts.push(item.path);
   }
-  const byKey = new Map<string, ConnectionPath[]>();
-  for (const path of opened) {
-    const key = sideKey(path);
-    byKey.set(key, [...(byKey.get(key) ?? []), path]);
-  }
-  const used = new Set<ConnectionPath>();
-  const pairs: ConnectionPair[] = [];
-  for (const path of opened) {
-    if (used.has(path)) continue;
-    used.add(path);
-    const peer = (byKey.get(peerKey(path)) ?? [])
-      .filter((candidate) => !used.has(candidate) && overlaps(path, candidate))
-      .sort((x, y) => Math.abs(x.startUs - path.startUs) - Math.abs(y.startUs - path.startUs))[0];
-    if (peer) used.add(peer);
-    pairs.push({
-      sides: [path, peer],
-      open: classifyOpen(path, peer),
-      close: [classifyClose(path), peer ? classifyClose(peer) : undefined],
-    });
-  }
-  const openKinds = Object.fromEntries(OPEN_KINDS.map((kind) => [kind, 0])) as Record<OpenKind, number>;
-  const closeKinds = Object.fromEntries(CLOSE_KINDS.map((kind) => [kind, 0])) as Record<CloseKind, number>;
-  for (const pair of pairs) {
-    openKinds[pair.open] += 1;
-    for (const kind of pair.close) if (kind) closeKinds[kind] += 1;
-  }
-  return { pairs, listeners, failedAttempts, openKinds, closeKinds };
+  return summary;
 }

@@ -16,7 +16,6 @@ export {
 export {
   formatEndpoints,
   formatPath,
-  formatPaths,
   formatSourceLabel,
   formatStates,
   formatTraceReport,

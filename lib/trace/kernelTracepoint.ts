@@ -32,16 +32,32 @@ function parseTimestampUs(seconds: string, fraction: string): number {
   return Number(seconds) * 1_000_000 + Number(fraction.padEnd(6, '0').slice(0, 6));
 }
 
-function parseFields(text: string): Map<string, string> {
-  const fields = new Map<string, string>();
-  for (const part of text.trim().split(/\s+/)) {
-    const equals = part.indexOf('=');
-    if (equals > 0) fields.set(part.slice(0, equals), part.slice(equals + 1));
-  }
-  return fields;
+/** The name=value fields of an event line. */
+interface Fields {
+  get(name: string): string | undefined;
 }
 
-function familyOf(fields: Map<string, string>): 4 | 6 {
+/**
+ * Looks the fields up in the line itself: no split and no map for each of the many events a busy
+ * trace parses (a Map satisfies the same interface).
+ */
+function parseFields(text: string): Fields {
+  return {
+    get(name) {
+      const key = `${name}=`;
+      let at = text.indexOf(key);
+      // A whole field name: at the start or after white space (saddr= is not in saddrv6=...).
+      while (at > 0 && text.charCodeAt(at - 1) > 32) at = text.indexOf(key, at + 1);
+      if (at < 0) return undefined;
+      const start = at + key.length;
+      let end = start;
+      while (end < text.length && text.charCodeAt(end) > 32) end += 1;
+      return text.slice(start, end);
+    },
+  };
+}
+
+function familyOf(fields: Fields): 4 | 6 {
   const family = fields.get('family');
   if (family === 'AF_INET6') return 6;
   if (family === 'AF_INET') return 4;
@@ -51,8 +67,27 @@ function familyOf(fields: Map<string, string>): 4 | 6 {
 
 const V4_MAPPED = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/;
 
+/** Distinct addresses kept as independent strings; cleared when it grows past this. */
+const MAX_INTERNED = 4096;
+const interned = new Map<string, string>();
+
+/**
+ * An address as a string of its own. A field cut out of the trace text is a slice that keeps the
+ * whole chunk read from trace_pipe (64 KiB) alive for as long as it is referenced: a key kept per
+ * side (stress --trace) would keep the run's whole trace text in memory.
+ */
+function internHost(host: string): string {
+  let own = interned.get(host);
+  if (own === undefined) {
+    if (interned.size >= MAX_INTERNED) interned.clear();
+    own = Buffer.from(host, 'latin1').toString('latin1');
+    interned.set(own, own);
+  }
+  return own;
+}
+
 /** The addresses and ports, and the family they really are (a dual-stack socket on v4-mapped addresses is v4). */
-function addressing(fields: Map<string, string>) {
+function addressing(fields: Fields) {
   let family = familyOf(fields);
   let localHost = fields.get(family === 4 ? 'saddr' : 'saddrv6') ?? '';
   let remoteHost = fields.get(family === 4 ? 'daddr' : 'daddrv6') ?? '';
@@ -65,8 +100,8 @@ function addressing(fields: Map<string, string>) {
   }
   return {
     family,
-    local: { host: localHost, port: Number(fields.get('sport')) },
-    remote: { host: remoteHost, port: Number(fields.get('dport')) },
+    local: { host: internHost(localHost), port: Number(fields.get('sport')) },
+    remote: { host: internHost(remoteHost), port: Number(fields.get('dport')) },
   };
 }
 
@@ -117,6 +152,9 @@ export function ipv4FilterValue(address: string): string {
   return `0x${value.toString(16).padStart(8, '0')}`;
 }
 
+/** The instance's ring buffer per CPU, in KiB, unless asked otherwise (stress runs make many events). */
+export const DEFAULT_BUFFER_KB = 4096;
+
 /** More addresses than this are filtered in user space only (keeps the kernel filter short). */
 const MAX_KERNEL_ADDRESSES = 32;
 
@@ -154,28 +192,70 @@ export interface TracefsProbe {
   reason: string;
 }
 
+/** Is a tracefs mounted at TRACEFS in our mount namespace? undefined when mountinfo cannot be read. */
+export function tracefsMounted(mountinfo?: string): boolean | undefined {
+  let text = mountinfo;
+  if (text === undefined) {
+    try {
+      text = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+  // "36 25 0:12 / /sys/kernel/tracing rw,relatime shared:17 - tracefs nodev rw"
+  return text.split('\n').some((line) => {
+    const [mount, fsType] = line.split(' - ');
+    return mount?.split(' ')[4] === TRACEFS && fsType?.split(' ')[0] === 'tracefs';
+  });
+}
+
+/** Root of a user namespace (unshare -r) is uid 0 without being root on the host. */
+function inUserNamespace(): boolean {
+  try {
+    const [inside, outside, count] = fs.readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/);
+    return !(inside === '0' && outside === '0' && count === '4294967295');
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Can we trace here? Needs root and tracefs with the inet_sock_set_state event; mounts tracefs if it
- * is not mounted (it then stays mounted: other tools on the machine may start to use it).
+ * is not mounted (it then stays mounted: other tools on the machine may start to use it). Says
+ * which of these failed: not root, not mounted (and mounting failed), mounted but not readable.
  */
 export function probeTracefs(): TracefsProbe {
   if (process.getuid?.() !== 0) return { ok: false, reason: 'tracefs needs root (running as non-root)' };
-  if (!fs.existsSync(path.join(TRACEFS, 'instances'))) {
+  const notRoot = inUserNamespace() ? ': uid 0 in a user namespace (unshare -r) is not root on the host' : '';
+  if (tracefsMounted() === false) {
     try {
       execFileSync('mount', ['-t', 'tracefs', 'nodev', TRACEFS], { stdio: ['ignore', 'ignore', 'pipe'] });
     } catch (error) {
       const stderr = ((error as { stderr?: Buffer }).stderr?.toString() ?? String(error))
         .trim()
         .split('\n')[0];
-      return { ok: false, reason: `tracefs is not mounted at ${TRACEFS} and mounting it failed: ${stderr}` };
+      return {
+        ok: false,
+        reason: `tracefs is not mounted at ${TRACEFS} and mounting it failed: ${stderr}${notRoot}`,
+      };
     }
   }
+  try {
+    fs.accessSync(TRACEFS, fs.constants.R_OK | fs.constants.X_OK);
+  } catch (error) {
+    return {
+      ok: false,
+      reason: `tracefs is mounted at ${TRACEFS} but this process cannot read it (${(error as NodeJS.ErrnoException).code})${notRoot}`,
+    };
+  }
+  if (!fs.existsSync(path.join(TRACEFS, 'instances')))
+    return { ok: false, reason: `${TRACEFS} is not a tracefs with instances (is it mounted?)` };
   if (!fs.existsSync(path.join(TRACEFS, 'events', STATE_EVENT)))
     return { ok: false, reason: `this kernel has no ${STATE_EVENT} tracepoint` };
   try {
     fs.accessSync(path.join(TRACEFS, 'instances'), fs.constants.W_OK);
   } catch {
-    return { ok: false, reason: `${TRACEFS}/instances is not writable` };
+    return { ok: false, reason: `${TRACEFS}/instances is not writable${notRoot}` };
   }
   return { ok: true, reason: `tracefs at ${TRACEFS}` };
 }
@@ -228,12 +308,17 @@ export interface KernelTraceOptions {
   hosts?: string[];
   /** Called for each event as it is read (within a poll interval of the transition). */
   onEvent?: (event: TraceEvent) => void;
-  /** Per-CPU ring buffer of the instance (default 4096 KiB: stress runs make many events). */
+  /** Per-CPU ring buffer of the instance in KiB (default DEFAULT_BUFFER_KB). */
   bufferSizeKb?: number;
   /** How often trace_pipe is drained (default 20 ms). Timestamps come from the kernel, not from this. */
   pollIntervalMs?: number;
-  /** Keep the raw events in `events` (default true); paths are built as events arrive either way. */
+  /** Keep the raw events in `events` (default true). */
   retainEvents?: boolean;
+  /**
+   * Keep every path in `paths` (default true). Without it no paths are built here: a caller that
+   * streams (lib/trace/connectionStream.ts) builds its own from onEvent and keeps only open ones.
+   */
+  retainPaths?: boolean;
 }
 
 export interface KernelTrace {
@@ -241,7 +326,7 @@ export interface KernelTrace {
   readonly instance: string;
   /** Events so far, in the order read (empty with retainEvents: false). */
   readonly events: TraceEvent[];
-  /** Paths so far, one per connection side, built as the events arrive. */
+  /** Paths so far, one per connection side, built as the events arrive (empty with retainPaths: false). */
   readonly paths: ConnectionPath[];
   /** Events the kernel dropped because the ring buffer overflowed (0 means the record is complete). */
   readonly lostEvents: number;
@@ -252,6 +337,12 @@ export interface KernelTrace {
   /** Drains, removes the instance, and returns one path per connection side. */
   stop(): Promise<ConnectionPath[]>;
 }
+
+/**
+ * One drain reads at most this much of trace_pipe (about 20,000 events) and then yields to the event
+ * loop: a tracer that keeps up with a busy kernel must not read in one synchronous loop forever.
+ */
+const DRAIN_BYTES = 4 << 20;
 
 const active = new Set<KernelTraceHandle>();
 let instanceCounter = 0;
@@ -266,11 +357,12 @@ class KernelTraceHandle implements KernelTrace {
   readonly startedUs: number;
   private fd: number | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private again: NodeJS.Immediate | undefined;
   private partial = '';
   private readonly buffer = Buffer.alloc(1 << 16);
   private readonly hosts: Set<string> | undefined;
   private removed = false;
-  private readonly builder: PathBuilder;
+  private readonly builder: PathBuilder | undefined;
 
   constructor(
     readonly instance: string,
@@ -279,11 +371,11 @@ class KernelTraceHandle implements KernelTrace {
   ) {
     this.hosts = options.hosts?.length ? new Set(options.hosts) : undefined;
     this.startedUs = monotonicNowUs();
-    this.builder = new PathBuilder(this.startedUs);
+    this.builder = options.retainPaths === false ? undefined : new PathBuilder(this.startedUs);
   }
 
   get paths(): ConnectionPath[] {
-    return this.builder.paths;
+    return this.builder?.paths ?? [];
   }
 
   open(): void {
@@ -292,17 +384,30 @@ class KernelTraceHandle implements KernelTrace {
   }
 
   drain(): TraceEvent[] {
-    if (this.fd === undefined) return [];
+    const { events, more } = this.readBatch();
+    // More is waiting: read it on the next turn of the event loop, after timers and output had theirs.
+    if (more && !this.again)
+      this.again = setImmediate(() => {
+        this.again = undefined;
+        this.drain();
+      });
+    return events;
+  }
+
+  /** Reads and parses up to DRAIN_BYTES of trace_pipe; `more` when it stopped at that bound. */
+  private readBatch(): { events: TraceEvent[]; more: boolean } {
     const fresh: TraceEvent[] = [];
-    for (;;) {
+    if (this.fd === undefined) return { events: fresh, more: false };
+    for (let read = 0; read < DRAIN_BYTES; ) {
       let bytes: number;
       try {
         bytes = fs.readSync(this.fd, this.buffer, 0, this.buffer.length, null);
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'EAGAIN') break;
+        if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return { events: fresh, more: false };
         throw error;
       }
-      if (bytes === 0) break;
+      if (bytes === 0) return { events: fresh, more: false };
+      read += bytes;
       const lines = (this.partial + this.buffer.toString('utf8', 0, bytes)).split('\n');
       this.partial = lines.pop() ?? '';
       for (const line of lines) {
@@ -314,21 +419,21 @@ class KernelTraceHandle implements KernelTrace {
         }
         if (this.hosts && !this.hosts.has(parsed.local.host) && !this.hosts.has(parsed.remote.host)) continue;
         if (this.options.retainEvents !== false) this.events.push(parsed);
-        this.builder.add(parsed);
+        this.builder?.add(parsed);
         fresh.push(parsed);
         this.options.onEvent?.(parsed);
       }
     }
-    return fresh;
+    return { events: fresh, more: true };
   }
 
   async stop(): Promise<ConnectionPath[]> {
     try {
-      this.drain();
+      while (this.readBatch().more) {}
     } finally {
       this.removeSync();
     }
-    return this.builder.paths;
+    return this.paths;
   }
 
   /** Synchronous so that signal and exit handlers can run it. Safe to call twice. */
@@ -338,6 +443,7 @@ class KernelTraceHandle implements KernelTrace {
     active.delete(this);
     if (active.size === 0) uninstallHandlers();
     if (this.timer) clearInterval(this.timer);
+    if (this.again) clearImmediate(this.again);
     if (this.fd !== undefined) {
       try {
         fs.closeSync(this.fd);
@@ -406,7 +512,7 @@ export function startKernelTrace(options: KernelTraceOptions = {}): KernelTrace 
   try {
     // The monotonic clock lets callers relate kernel timestamps to process.hrtime().
     writeControl(dir, 'trace_clock', 'mono');
-    writeControl(dir, 'buffer_size_kb', String(options.bufferSizeKb ?? 4096));
+    writeControl(dir, 'buffer_size_kb', String(options.bufferSizeKb ?? DEFAULT_BUFFER_KB));
     writeControl(dir, `events/${STATE_EVENT}/filter`, eventFilter(options) ?? '0');
     writeControl(dir, `events/${STATE_EVENT}/enable`, '1');
     if (fs.existsSync(path.join(dir, 'events', RESET_EVENT))) {

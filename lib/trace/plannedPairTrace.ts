@@ -5,10 +5,11 @@
  */
 import { isIP } from 'node:net';
 import type { Endpoint, PortRange } from '../core/types.ts';
-import { classifyClose, classifyOpen, sideKey, sideOpen } from './connectionPaths.ts';
-import { formatSourceLabel } from './formatPaths.ts';
+import { classifyClose, openKindOf, PathBuilder, sideKey, sideOpen } from './connectionPaths.ts';
+import { formatKindCounts, formatSourceLabel } from './formatPaths.ts';
 import { type SourceChoice, startStateTrace } from './startTrace.ts';
 import {
+  type CloseKind,
   type ConnectionPath,
   PAIR_OPEN_KINDS,
   type PairKinds,
@@ -16,6 +17,7 @@ import {
   type PlannedPair,
   SIDE_CLOSE_KINDS,
   type SideCloseKind,
+  type SideOpen,
   type SourceLabel,
   type TraceSource,
 } from './types.ts';
@@ -33,23 +35,23 @@ function keyOf(local: Endpoint, remote: Endpoint): string {
   return sideKey({ family: isIP(local.host) === 6 ? 6 : 4, local, remote });
 }
 
-/**
- * Classifies planned pairs from traced paths. A side's path is the one on its 4-tuple that reached
- * ESTABLISHED (a failed connect() retry on the same 4-tuple is not the connection).
- */
-export function classifyPlannedPairs(
-  paths: readonly ConnectionPath[],
+/** How one side of a connection that reached ESTABLISHED opened and closed, by its 4-tuple's side key. */
+type EstablishedSides = Map<string, { open: SideOpen; close: CloseKind }>;
+
+/** Notes a path if it is a side that reached ESTABLISHED (a failed connect() retry on the same 4-tuple is not the connection). */
+function noteSide(sides: EstablishedSides, path: ConnectionPath): void {
+  const open = sideOpen(path);
+  if (open !== 'failed' && open !== 'listener' && path.states.includes('ESTABLISHED'))
+    sides.set(sideKey(path), { open, close: classifyClose(path) });
+}
+
+function classifySides(
+  sides: EstablishedSides,
   pairs: Iterable<PlannedPair>,
-  source: TraceSource = 'kernel',
+  source: TraceSource,
 ): PairClassification {
   // A side the sampler did not see may still have opened and closed between two samples.
   const unseen = source === 'sampled' ? 'unknown' : 'not-established';
-  const established = new Map<string, ConnectionPath>();
-  for (const path of paths) {
-    const open = sideOpen(path);
-    if (open !== 'failed' && open !== 'listener' && path.states.includes('ESTABLISHED'))
-      established.set(sideKey(path), path);
-  }
   const kinds = new Map<number, PairKinds>();
   const openKinds = Object.fromEntries(PAIR_OPEN_KINDS.map((kind) => [kind, 0])) as Record<
     PairOpenKind,
@@ -60,20 +62,31 @@ export function classifyPlannedPairs(
     number
   >;
   for (const pair of pairs) {
-    const sideA = established.get(keyOf(pair.a, pair.b));
-    const sideB = established.get(keyOf(pair.b, pair.a));
+    const sideA = sides.get(keyOf(pair.a, pair.b));
+    const sideB = sides.get(keyOf(pair.b, pair.a));
     const first = sideA ?? sideB;
-    const open: PairOpenKind = first ? classifyOpen(first, sideA ? sideB : undefined) : unseen;
-    const close: [SideCloseKind, SideCloseKind] = [
-      sideA ? classifyClose(sideA) : unseen,
-      sideB ? classifyClose(sideB) : unseen,
-    ];
+    const open: PairOpenKind = first ? openKindOf(first.open, sideA ? sideB?.open : undefined) : unseen;
+    const close: [SideCloseKind, SideCloseKind] = [sideA?.close ?? unseen, sideB?.close ?? unseen];
     kinds.set(pair.id, { open, close });
     openKinds[open] += 1;
     closeKinds[close[0]] += 1;
     closeKinds[close[1]] += 1;
   }
   return { kinds, openKinds, closeKinds };
+}
+
+/**
+ * Classifies planned pairs from traced paths. A side's path is the one on its 4-tuple that reached
+ * ESTABLISHED (the last one, if the 4-tuple was used more than once).
+ */
+export function classifyPlannedPairs(
+  paths: readonly ConnectionPath[],
+  pairs: Iterable<PlannedPair>,
+  source: TraceSource = 'kernel',
+): PairClassification {
+  const sides: EstablishedSides = new Map();
+  for (const path of paths) noteSide(sides, path);
+  return classifySides(sides, pairs, source);
 }
 
 export interface PairTraceResult extends PairClassification {
@@ -97,14 +110,23 @@ export interface PairTraceOptions {
   source?: SourceChoice;
 }
 
-/** Starts tracing for a run of pairs (the kernel tracepoint, or sampling with the reason in the label). */
+/**
+ * Starts tracing for a run of pairs (the kernel tracepoint, or sampling with the reason in the label).
+ * Paths are noted as they end and let go: what is kept is one small entry per established side.
+ */
 export function startPairTrace(options: PairTraceOptions): PairTrace {
+  const sides: EstablishedSides = new Map();
+  let builder: PathBuilder | undefined;
   const trace = startStateTrace({
     portRange: options.portRange,
     ...(options.hosts ? { hosts: options.hosts } : {}),
     ...(options.source ? { source: options.source } : {}),
     retainEvents: false,
+    retainPaths: false,
+    onEvent: (event) => builder?.add(event),
   });
+  builder = new PathBuilder(trace.startedUs, { retain: false, onEnd: (path) => noteSide(sides, path) });
+  const paths = builder;
   return {
     label: trace.label,
     async stop(pairs) {
@@ -112,11 +134,12 @@ export function startPairTrace(options: PairTraceOptions): PairTrace {
       const until = Date.now() + 2000;
       while (Date.now() < until && trace.drain().length > 0)
         await new Promise((resolve) => setTimeout(resolve, 50));
-      const paths = await trace.stop();
+      await trace.stop();
+      for (const path of paths.letGoAll()) noteSide(sides, path);
       return {
         label: trace.label,
         lostEvents: trace.lostEvents,
-        ...classifyPlannedPairs(paths, pairs, trace.label.source),
+        ...classifySides(sides, pairs, trace.label.source),
       };
     },
     async abort() {
@@ -125,18 +148,11 @@ export function startPairTrace(options: PairTraceOptions): PairTrace {
   };
 }
 
-function counts(record: Record<string, number>): string {
-  const entries = Object.entries(record).filter(([, count]) => count > 0);
-  return entries.length
-    ? entries.map(([kind, count]) => `${kind} ${count.toLocaleString('en-US')}`).join(', ')
-    : 'none';
-}
-
 /** Report lines: the counts of each kind and where they came from. */
 export function formatPairKinds(result: PairTraceResult, indent = '  '): string[] {
   return [
-    `${indent}open kinds     ${counts(result.openKinds)}`,
-    `${indent}close kinds    ${counts(result.closeKinds)} (per side)`,
+    `${indent}open kinds     ${formatKindCounts(result.openKinds)}`,
+    `${indent}close kinds    ${formatKindCounts(result.closeKinds)} (per side)`,
     `${indent}trace          ${formatSourceLabel(result.label).replace(/^source: /, '')}${result.lostEvents ? `; ${result.lostEvents} events LOST (ring buffer full)` : ''}`,
   ];
 }

@@ -145,7 +145,8 @@ export function readSocketTable(files: { path: string; family: 4 | 6 }[] = DEFAU
     } catch {
       continue;
     }
-    rows.push(...parseProcNetTcp(text, file.family));
+    // A loop, not push(...rows): a busy host's table has more rows than a call takes arguments.
+    for (const row of parseProcNetTcp(text, file.family)) rows.push(row);
   }
   return rows;
 }
@@ -173,6 +174,8 @@ export interface SamplerOptions {
   intervalMs?: number;
   /** Keep the raw events (default true). */
   retainEvents?: boolean;
+  /** Keep every path in `paths` (default true); see KernelTraceOptions.retainPaths. */
+  retainPaths?: boolean;
   /** Where to read (default /proc/net/tcp and /proc/net/tcp6); tests point these at recorded text. */
   files?: { path: string; family: 4 | 6 }[];
 }
@@ -195,7 +198,8 @@ export function startProcNetTcpSampler(options: SamplerOptions = {}): ProcNetTcp
   const previous = new Map<string, SocketRow>();
   const events: TraceEvent[] = [];
   const startedUs = monotonicNowUs();
-  const builder = new PathBuilder(startedUs);
+  const builder = options.retainPaths === false ? undefined : new PathBuilder(startedUs);
+  const paths = builder?.paths ?? [];
 
   const sample = (record = true): TraceEvent[] => {
     const rows = readSocketTable(files).filter(
@@ -207,7 +211,7 @@ export function startProcNetTcpSampler(options: SamplerOptions = {}): ProcNetTcp
     if (!record) return [];
     for (const change of changes) {
       if (options.retainEvents !== false) events.push(change);
-      builder.add(change);
+      builder?.add(change);
       options.onEvent?.(change);
     }
     return changes;
@@ -218,7 +222,7 @@ export function startProcNetTcpSampler(options: SamplerOptions = {}): ProcNetTcp
   const timer = setInterval(() => sample(), intervalMs);
   return {
     events,
-    paths: builder.paths,
+    paths,
     lostEvents: 0,
     startedUs,
     intervalMs,
@@ -226,7 +230,7 @@ export function startProcNetTcpSampler(options: SamplerOptions = {}): ProcNetTcp
     async stop() {
       clearInterval(timer);
       sample();
-      return builder.paths;
+      return paths;
     },
   };
 }

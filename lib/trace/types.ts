@@ -3,7 +3,7 @@
  * it (seen from that socket's side: local = its own address and port), the paths built from them, and
  * the kinds of open and close read off those paths. Leaf module: types and constant tables only.
  */
-import type { Endpoint } from '../core/types.ts';
+import type { Endpoint, PortRange } from '../core/types.ts';
 
 /** The 11 TCP states of RFC 9293 under the names simopen prints. */
 export const TCP_STATES = [
@@ -83,6 +83,11 @@ export interface ConnectionPath {
   endUs: number;
   /** The kernel reported a RST received by this socket. */
   resetReceived: boolean;
+  /**
+   * Given out before it ended because more sides were open than a streaming trace keeps
+   * (trace.ts --max-open): a later transition of this socket starts a new path.
+   */
+  untracked?: true;
 }
 
 /** How a side opened: through SYN_RECEIVED after its own SYN, straight to ESTABLISHED, or from LISTEN. */
@@ -113,6 +118,68 @@ export interface ConnectionPair {
   sides: [ConnectionPath, ConnectionPath?];
   open: OpenKind;
   close: [CloseKind, CloseKind?];
+}
+
+/**
+ * What a streaming trace gives out once it is over: a connection (both sides, or the one side seen)
+ * when its sides have ended, a listener, or a connect() attempt that never reached ESTABLISHED.
+ */
+export type TracedItem =
+  | { kind: 'connection'; pair: ConnectionPair }
+  | { kind: 'listener'; path: ConnectionPath }
+  | { kind: 'failed-attempt'; path: ConnectionPath };
+
+/** Running totals of a trace: items given out and the kinds of the connections among them. */
+export interface TraceCounts {
+  /** Connection sides, listeners and failed attempts (one path each). */
+  paths: number;
+  /** Connections (one or two sides each). */
+  connections: number;
+  listeners: number;
+  failedAttempts: number;
+  openKinds: Record<OpenKind, number>;
+  /** Per side. */
+  closeKinds: Record<CloseKind, number>;
+}
+
+/** What a streaming trace says when it starts. */
+export interface TraceStart {
+  label: SourceLabel;
+  /** The kernel trace instance (kernel source only). */
+  instance?: string;
+  portRange?: PortRange;
+  /** Addresses filtered on (names resolved). */
+  hosts?: string[];
+  /** The command traced (trace.ts -- COMMAND). */
+  command?: string[];
+  /** The most sides kept at once (open, or ended and waiting for their peer). */
+  maxOpen: number;
+}
+
+/** An inferred TIME_WAIT looked up in the socket table (/proc/net/tcp state 06). */
+export interface TimeWaitCheck {
+  endpoints: string;
+  confirmed: boolean;
+}
+
+/** What a streaming trace says when it ends. */
+export interface TraceSummary {
+  label: SourceLabel;
+  instance?: string;
+  /** Events the kernel dropped (ring buffer full); 0 means the record is complete. */
+  lostEvents: number;
+  counts: TraceCounts;
+  /** Sides given out before they ended because more than maxOpen were kept. */
+  untracked: number;
+  maxOpen: number;
+  /** The most sides kept at once. */
+  peakKept: number;
+  /** With --confirm-time-wait: how the checks came out. */
+  timeWait?: { confirmed: number; notConfirmed: number };
+  /** The tracer's own peak resident set size. */
+  peakRssBytes: number;
+  /** The exit code the tracer ends with (the command's, with -- COMMAND). */
+  exitCode?: number;
 }
 
 /** A pair a program planned: its id and both sides' local endpoints (each side dials the other). */

@@ -2,8 +2,9 @@
  * simopen/lab's createLab in this process (root): a real lab of network namespaces, commands run in
  * its hosts, a router reconfigured, and nothing of it left after close().
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
+import { runChild } from '../../lib/core/childProcess.ts';
 import { UsageError } from '../../lib/core/errors.ts';
 import { listLabNamespaces } from '../../lib/lab/buildLab.ts';
 import { createLab, type Lab, probeLab } from '../../lib/lab/index.ts';
@@ -102,16 +103,9 @@ if (skipUser)
 describe.skipIf(skipUser)('createLab for an ordinary user', () => {
   it('re-executes the script in a user namespace, where the lab is built and used', async () => {
     const argv = [...(asUser ?? []), process.execPath, '--import', 'tsx', 'test/fixtures/labAsUser.ts'];
-    const child = spawn(argv[0] as string, argv.slice(1), {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    for (const stream of [child.stdout, child.stderr])
-      stream.setEncoding('utf8').on('data', (chunk: string) => {
-        output += chunk;
-      });
-    const code = await new Promise((resolve) => child.on('close', resolve));
+    const run = await runChild(argv[0] as string, argv.slice(1), { cwd: repoRoot });
+    const output = run.stdout + run.stderr;
+    const code = run.code;
     expect(output).toMatch(/^uid 0 exec 0: .*inet 10\.0\.1\.2\/24/);
     expect(code).toBe(0);
   });

@@ -3,10 +3,11 @@
  * with assertions on their output: they use only the public API (simopen/...), so they also prove
  * that it works as docs/api.md says.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { type ChildRun, runChild } from '../../lib/core/childProcess.ts';
 import { probeSandbox } from '../../lib/core/sandbox.ts';
 import { probeLab } from '../../lib/lab/buildLab.ts';
 import { probeTracefs, TRACEFS } from '../../lib/trace/kernelTracepoint.ts';
@@ -15,26 +16,9 @@ import { repoRoot } from '../helpers/runScript.ts';
 const EXAMPLES = join(repoRoot, 'examples');
 const TSX = join(repoRoot, 'node_modules/.bin/tsx');
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runExample(name: string, args: string[] = []): Promise<Run> {
-  const child = spawn(TSX, [join('examples', name), ...args], {
-    cwd: repoRoot,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+/** As a user runs them: the tsx CLI from the repository. */
+function runExample(name: string, args: string[] = []): Promise<ChildRun> {
+  return runChild(TSX, [join('examples', name), ...args], { cwd: repoRoot });
 }
 
 function lines(command: string, args: string[]): string[] {

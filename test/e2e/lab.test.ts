@@ -106,6 +106,7 @@ describe.skipIf(skip)('NAT lab', () => {
     // only ("some"): they are left to `lab.ts matrix`, not asserted here.
     const rows = matrixRows().filter(
       (row) =>
+        row.number <= 41 &&
         row.expect !== 'some' &&
         row.alice.mapping === 'eim' &&
         row.bob.mapping === 'eim' &&

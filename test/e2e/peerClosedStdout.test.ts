@@ -2,8 +2,8 @@
  * A closed stdout ends the chat cleanly: `peer.ts ... | head -1` (a real pipe and head) prints the
  * first line, then peer.ts says stdout closed, sends its FIN and exits 0, with no stack trace.
  */
-import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startChild } from '../../lib/core/childProcess.ts';
 import { dialSimultaneous } from '../../lib/peer/dialSimultaneous.ts';
 import { freePorts } from '../helpers/freePorts.ts';
 import { repoRoot } from '../helpers/runScript.ts';
@@ -17,17 +17,8 @@ describe('peer.ts with a closed stdout', () => {
   it('| head -1: the chat ends cleanly, exit 0', async () => {
     const [peerPort, ourPort] = (await freePorts(2)) as [number, number];
     const command = `"${process.execPath}" --import tsx scripts/peer.ts 127.0.0.1 ${ourPort} --local-port ${peerPort} | head -1; echo "peer-exit=\${PIPESTATUS[0]}" >&2`;
-    const shell = spawn('bash', ['-c', command], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
-    cleanups.push(() => shell.kill('SIGKILL'));
-    let out = '';
-    let err = '';
-    shell.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      out += chunk;
-    });
-    shell.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      err += chunk;
-    });
-    const shellExited = new Promise<number | null>((resolve) => shell.once('close', resolve));
+    const shell = startChild('bash', ['-c', command], { cwd: repoRoot });
+    cleanups.push(() => shell.process.kill('SIGKILL'));
 
     const { socket } = await dialSimultaneous({
       local: { host: '127.0.0.1', port: ourPort },
@@ -46,10 +37,10 @@ describe('peer.ts with a closed stdout', () => {
     cleanups.push(() => clearInterval(sender));
     await ended;
     clearInterval(sender);
-    expect(await shellExited).toBe(0);
-    expect(out).toBe('peer> line 1\n');
-    expect(err).toMatch(/stdout closed \(EPIPE\); sent FIN/);
-    expect(err).toContain('peer-exit=0');
-    expect(err).not.toMatch(/Error|\n\s+at /);
+    expect(await shell.exited).toBe(0);
+    expect(shell.stdout()).toBe('peer> line 1\n');
+    expect(shell.stderr()).toMatch(/stdout closed \(EPIPE\); sent FIN/);
+    expect(shell.stderr()).toContain('peer-exit=0');
+    expect(shell.stderr()).not.toMatch(/Error|\n\s+at /);
   });
 });

@@ -3,9 +3,8 @@
  * canonical-mode limit (4095 bytes) arrives whole, and Ctrl-C typed as a key (raw mode: no signal
  * from the terminal) still interrupts with 130.
  */
-import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Child } from '../../lib/core/childProcess.ts';
+import { type Child, startChild } from '../../lib/core/childProcess.ts';
 import { freePorts } from '../helpers/freePorts.ts';
 import { repoRoot, runScript } from '../helpers/runScript.ts';
 
@@ -19,16 +18,8 @@ describe('peer.ts on a terminal', () => {
     const [typistPort, readerPort] = (await freePorts(2)) as [number, number];
     const command = `"${process.execPath}" --import tsx scripts/peer.ts 127.0.0.1 ${readerPort} --local-port ${typistPort}`;
     // -e: script exits with peer.ts's code; -f: output as it comes; the transcript is not kept.
-    const typist = spawn('script', ['-q', '-f', '-e', '-c', command, '/dev/null'], {
-      cwd: repoRoot,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    cleanups.push(() => typist.kill('SIGKILL'));
-    let screen = '';
-    typist.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      screen += chunk;
-    });
-    const typistExited = new Promise<number | null>((resolve) => typist.once('close', resolve));
+    const typist = startChild('script', ['-q', '-f', '-e', '-c', command, '/dev/null'], { cwd: repoRoot });
+    cleanups.push(() => typist.process.kill('SIGKILL'));
     const reader: Child = runScript('peer', [
       '127.0.0.1',
       String(typistPort),
@@ -37,18 +28,18 @@ describe('peer.ts on a terminal', () => {
     ]);
     cleanups.push(() => reader.process.kill('SIGKILL'));
     await reader.waitFor(/connected after/);
-    await expect.poll(() => screen, { timeout: 60_000 }).toMatch(/connected after/);
+    await expect.poll(() => typist.stdout(), { timeout: 60_000 }).toMatch(/connected after/);
 
     const long = `${'0123456789'.repeat(499)}end!`;
     expect(long).toHaveLength(4994);
     // Enter on a terminal is a carriage return.
-    typist.stdin.write(`${long}\r`);
+    typist.process.stdin?.write(`${long}\r`);
     await reader.waitFor(/end!\n/);
     expect(reader.stdout()).toBe(`peer> ${long}\n`);
 
-    typist.stdin.write('\u0003');
-    expect(await typistExited).toBe(130);
-    expect(screen).toContain('interrupted (SIGINT): closing the connection');
+    typist.process.stdin?.write('\u0003');
+    expect(await typist.exited).toBe(130);
+    expect(typist.stdout()).toContain('interrupted (SIGINT): closing the connection');
     expect(await reader.exited).toBe(0);
     expect(reader.stderr()).toContain('peer closed the connection');
   });

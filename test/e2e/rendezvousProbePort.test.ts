@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Child } from '../../lib/core/childProcess.ts';
 import { startRendezvousServer } from '../../lib/rendezvous/server.ts';
 import { freePorts } from '../helpers/freePorts.ts';
-import { RendezvousTestClient } from '../helpers/rendezvousClient.ts';
+import { RawClient } from '../helpers/rawRendezvousClient.ts';
 import { runScript } from '../helpers/runScript.ts';
 
 const started: Child[] = [];
@@ -49,7 +49,7 @@ describe('the probe port announcement', () => {
     for (const probePort of [0, null]) {
       const server = await startRendezvousServer({ host: '127.0.0.1', port: 0, probePort, log: () => {} });
       try {
-        const client = new RendezvousTestClient(server.address.port);
+        const client = new RawClient(server.address.port);
         const hello = await client.waitFor('hello');
         expect(client.received[0]).toBe(hello);
         expect(hello.probePort).toBe(server.address.probePort);

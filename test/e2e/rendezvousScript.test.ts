@@ -2,12 +2,11 @@
  * rendezvous.ts as a process: its log escapes what clients send, every signal stops it with 130,
  * a closed stdout stops it with 0, and --help names every option and exit code. Ephemeral ports.
  */
-import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Child } from '../../lib/core/childProcess.ts';
+import { type Child, startChild } from '../../lib/core/childProcess.ts';
 import { PROTOCOL_VERSION } from '../../lib/rendezvous/protocol.ts';
 import { controlCharacters } from '../helpers/controlCharacters.ts';
-import { RendezvousTestClient } from '../helpers/rendezvousClient.ts';
+import { RawClient } from '../helpers/rawRendezvousClient.ts';
 import { repoRoot, runScript } from '../helpers/runScript.ts';
 
 const cleanups: (() => void)[] = [];
@@ -24,8 +23,8 @@ async function startServer(extra: string[] = []): Promise<{ server: Child; port:
   return { server, port: Number(LISTENING.exec(server.stdout())?.[1]) };
 }
 
-function client(port: number): RendezvousTestClient {
-  const made = new RendezvousTestClient(port);
+function client(port: number): RawClient {
+  const made = new RawClient(port);
   cleanups.push(() => made.destroy());
   return made;
 }
@@ -64,34 +63,25 @@ describe('rendezvous.ts', () => {
 
   it('| head -1: stops at its next log line with exit 0, no stack trace', async () => {
     const command = `"${process.execPath}" --import tsx scripts/rendezvous.ts --listen 127.0.0.1:0 | head -1; echo "rendezvous-exit=\${PIPESTATUS[0]}" >&2`;
-    const shell = spawn('bash', ['-c', command], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-    cleanups.push(() => shell.kill('SIGKILL'));
-    let out = '';
-    let err = '';
-    shell.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      out += chunk;
-    });
-    shell.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      err += chunk;
-    });
-    const exited = new Promise<number | null>((resolve) => shell.once('close', resolve));
-    await expect.poll(() => out, { timeout: 60_000 }).toMatch(LISTENING);
+    const shell = startChild('bash', ['-c', command], { cwd: repoRoot, stdin: 'ignore' });
+    cleanups.push(() => shell.process.kill('SIGKILL'));
+    await expect.poll(() => shell.stdout(), { timeout: 60_000 }).toMatch(LISTENING);
     // head has printed its one line and exited: the next event (this connection) meets a closed pipe.
-    const port = Number(LISTENING.exec(out)?.[1]);
+    const port = Number(LISTENING.exec(shell.stdout())?.[1]);
     await expect
       .poll(
         async () => {
           client(port);
           await new Promise((resolve) => setTimeout(resolve, 100));
-          return err;
+          return shell.stderr();
         },
         { timeout: 60_000 },
       )
       .toContain('rendezvous-exit=');
-    expect(await exited).toBe(0);
-    expect(err).toMatch(/^rendezvous: stdout closed \(EPIPE\): stopped\n/m);
-    expect(err).toContain('rendezvous-exit=0');
-    expect(err).not.toMatch(/Error|\n\s+at /);
+    expect(await shell.exited).toBe(0);
+    expect(shell.stderr()).toMatch(/^rendezvous: stdout closed \(EPIPE\): stopped\n/m);
+    expect(shell.stderr()).toContain('rendezvous-exit=0');
+    expect(shell.stderr()).not.toMatch(/Error|\n\s+at /);
   });
 
   it('--help names every option and exit code', async () => {

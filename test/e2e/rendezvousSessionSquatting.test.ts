@@ -7,12 +7,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Child } from '../../lib/core/childProcess.ts';
 import { type RendezvousServer, startRendezvousServer } from '../../lib/rendezvous/server.ts';
 import { freePorts } from '../helpers/freePorts.ts';
-import { RendezvousTestClient } from '../helpers/rendezvousClient.ts';
+import { RawClient } from '../helpers/rawRendezvousClient.ts';
 import { runScript } from '../helpers/runScript.ts';
 
 let server: RendezvousServer | undefined;
 const runs: Child[] = [];
-const squatters: RendezvousTestClient[] = [];
+const squatters: RawClient[] = [];
 
 afterEach(async () => {
   for (const run of runs.splice(0)) run.process.kill('SIGKILL');
@@ -33,7 +33,7 @@ describe('session squatting', () => {
     });
     const port = server.address.port;
     const squat = async (secret: string) => {
-      const squatter = new RendezvousTestClient(port);
+      const squatter = new RawClient(port);
       squatters.push(squatter);
       squatter.register('meet', secret, 'mallory');
       await squatter.waitFor('registered');
@@ -75,7 +75,7 @@ describe('session squatting', () => {
     server = await startRendezvousServer({ host: '127.0.0.1', port: 0, probePort: null, log: () => {} });
     const port = server.address.port;
     const client = (secret: string, name: string) => {
-      const made = new RendezvousTestClient(port);
+      const made = new RawClient(port);
       squatters.push(made);
       made.register('meet', secret, name);
       return made;

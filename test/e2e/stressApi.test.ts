@@ -3,8 +3,9 @@
  * script that runs two plans in the sandbox (the script re-executes itself there once; the second
  * run replaces the first one's nft rules, and the bare handles' self-test passes both times).
  */
-import { spawn } from 'node:child_process';
+
 import { describe, expect, it } from 'vitest';
+import { runChild } from '../../lib/core/childProcess.ts';
 import { probeSandbox } from '../../lib/core/sandbox.ts';
 import { runStressPlan } from '../../lib/stress/index.ts';
 import { repoRoot } from '../helpers/runScript.ts';
@@ -39,19 +40,11 @@ describe('runStressPlan', () => {
   });
 
   needsSandbox('runs two plans from one script in the sandbox, each with its own rules', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/stressPlanTwice.ts'], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    const code = await new Promise((resolve) => child.on('close', resolve));
+    const { code, stdout, stderr } = await runChild(
+      process.execPath,
+      ['--import', 'tsx', 'test/fixtures/stressPlanTwice.ts'],
+      { cwd: repoRoot },
+    );
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const runs = stdout

@@ -3,11 +3,12 @@
  * written through, never renamed over or replaced; a disk that fills mid-run ends the run cleanly
  * (report printed, the failed output named, exit 1); whatever fails at the end, the report comes first.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
+import { runChild } from '../../lib/core/childProcess.ts';
 import { probeSandbox } from '../../lib/core/sandbox.ts';
 import type { PairLogRecord, StressResult } from '../../lib/stress/types.ts';
 import { repoRoot, runScript } from '../helpers/runScript.ts';
@@ -57,25 +58,14 @@ describe('stress.ts checks every output before the first pair', () => {
     fs.chmodSync(closed, 0o755);
     onTestFinished(() => fs.rmSync(closed, { recursive: true, force: true }));
     const target = path.join(closed, 'summary.json');
-    const result = await new Promise<{ code: number | null; stderr: string; stdout: string }>((resolve) => {
-      const run = spawn(
-        'setpriv',
-        [
-          ...['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--'],
-          ...[process.execPath, '--import', 'tsx', 'scripts/stress.ts', '--pairs', '10', '--json', target],
-        ],
-        { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: '/nonexistent' } },
-      );
-      let stdout = '';
-      let stderr = '';
-      run.stdout?.on('data', (chunk) => {
-        stdout += chunk;
-      });
-      run.stderr?.on('data', (chunk) => {
-        stderr += chunk;
-      });
-      run.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    const result = await runChild(
+      'setpriv',
+      [
+        ...['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--'],
+        ...[process.execPath, '--import', 'tsx', 'scripts/stress.ts', '--pairs', '10', '--json', target],
+      ],
+      { cwd: repoRoot, env: { ...process.env, HOME: '/nonexistent' } },
+    );
     expect(result.code, result.stderr).toBe(2);
     expect(result.stderr.split('\n')[0]).toBe(
       `stress: --json: ${target} cannot be written: EACCES: permission denied`,
@@ -165,22 +155,13 @@ describe('stress.ts when an output fails during or after the run', () => {
   it('an output that fails at the end: the report is printed first, the output named, exit 1', async () => {
     const json = path.join(dir, 'too-big.json');
     // A file size limit below the summary's size: the JSON write at the end fails (EFBIG).
-    const run = spawn(
+    const { code, stdout, stderr } = await runChild(
       'prlimit',
       ['--fsize=600', '--', process.execPath, '--import', 'tsx', 'scripts/stress.ts'].concat([
         ...['--mode', 'race', '--pairs', '4', '--min-success', '0', '--quiet', '--json', json],
       ]),
-      { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+      { cwd: repoRoot },
     );
-    let stdout = '';
-    let stderr = '';
-    run.stdout?.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    run.stderr?.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    const code = await new Promise<number | null>((resolve) => run.on('close', resolve));
     expect(code, stderr).toBe(1);
     expect(stdout).toMatch(/^simopen stress: done\n/);
     expect(stdout).toMatch(/pairs +planned 4 /);

@@ -86,17 +86,24 @@ describe.skipIf(skipKernel)('trace.ts on the kernel tracepoint (host loopback)',
       '--host',
       '127.0.0.1',
       '--json',
+      '--events',
       '--',
       process.execPath,
       '-e',
       openAndCloseCommand(json.first, json.second),
     ]);
     expect(run.code).toBe(0);
-    const result = JSON.parse(run.stdout);
+    // NDJSON: a start record, raw events (--events), path and pair records, a summary last.
+    const records = run.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    const result = records[0];
+    expect(result.type).toBe('start');
     expect(result.source).toBe('kernel');
     expect(instanceExists(result.instance)).toBe(false);
-    expect(result.events.length).toBeGreaterThanOrEqual(12);
-    const client = result.paths.find((p: { local: { port: number } }) => p.local.port === json.second);
+    expect(records.filter((record) => record.type === 'state').length).toBeGreaterThanOrEqual(12);
+    const client = records.find((p) => p.type === 'path' && p.local.port === json.second);
     expect(client.states).toEqual([
       'CLOSED',
       'SYN_SENT',
@@ -105,7 +112,7 @@ describe.skipIf(skipKernel)('trace.ts on the kernel tracepoint (host loopback)',
       'FIN_WAIT_2',
       'TIME_WAIT',
     ]);
-    expect(result.openKinds['not-simultaneous']).toBe(1);
+    expect(records.at(-1).openKinds['not-simultaneous']).toBe(1);
 
     const ports = await portPair();
     const text = await runTrace([

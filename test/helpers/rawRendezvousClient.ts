@@ -1,17 +1,25 @@
-/** A raw rendezvous protocol client for the tests: sends lines, answers pings, collects what the server says. */
+/** A raw rendezvous protocol client for the tests: sends lines, answers pings, keeps what the server says. */
 import net from 'node:net';
-import { authToken, decodeServerMessage, LineSplitter } from '../../lib/rendezvous/protocol.ts';
+import {
+  authToken,
+  decodeServerMessage,
+  LineSplitter,
+  PROTOCOL_VERSION,
+} from '../../lib/rendezvous/protocol.ts';
 import type { ServerMessage } from '../../lib/rendezvous/types.ts';
 
-/** A raw protocol client: sends lines, answers pings, collects everything the server says until it closes. */
 export class RawClient {
   readonly received: ServerMessage[] = [];
   readonly closed: Promise<void>;
   private readonly socket: net.Socket;
   private readonly waiters: (() => void)[] = [];
 
-  constructor(port: number, localPort?: number) {
-    this.socket = net.connect({ host: '127.0.0.1', port, ...(localPort ? { localPort } : {}) });
+  constructor(port: number, options: { host?: string; localPort?: number } = {}) {
+    this.socket = net.connect({
+      host: options.host ?? '127.0.0.1',
+      port,
+      ...(options.localPort ? { localPort: options.localPort } : {}),
+    });
     const splitter = new LineSplitter();
     this.socket.setEncoding('utf8');
     this.socket.on('data', (chunk: string) => {
@@ -19,7 +27,8 @@ export class RawClient {
         const decoded = decodeServerMessage(line);
         if (!decoded.ok) throw new Error(`server sent a bad line: ${line}`);
         this.received.push(decoded.message);
-        if (decoded.message.type === 'ping') this.send({ v: 2, type: 'pong', id: decoded.message.id });
+        if (decoded.message.type === 'ping')
+          this.send({ v: PROTOCOL_VERSION, type: 'pong', id: decoded.message.id });
       }
       for (const wake of this.waiters.splice(0)) wake();
     });
@@ -32,13 +41,21 @@ export class RawClient {
   }
 
   register(session: string, secret: string, name: string) {
-    this.send({ v: 2, type: 'register', session, auth: authToken(secret, session), name, probed: null });
+    this.send({
+      v: PROTOCOL_VERSION,
+      type: 'register',
+      session,
+      auth: authToken(secret, session),
+      name,
+      probed: null,
+    });
   }
 
-  async waitFor(type: ServerMessage['type']): Promise<ServerMessage> {
+  /** The first message of this type, waiting for it; throws if the server closes first. */
+  async waitFor<T extends ServerMessage['type']>(type: T): Promise<Extract<ServerMessage, { type: T }>> {
     for (;;) {
       const found = this.received.find((message) => message.type === type);
-      if (found) return found;
+      if (found) return found as Extract<ServerMessage, { type: T }>;
       let closed = false;
       await Promise.race([
         new Promise<void>((resolve) => this.waiters.push(resolve)),
@@ -49,6 +66,10 @@ export class RawClient {
       if (closed && !this.received.some((message) => message.type === type))
         throw new Error(`closed without '${type}'; got ${JSON.stringify(this.received)}`);
     }
+  }
+
+  has(type: ServerMessage['type']): boolean {
+    return this.received.some((message) => message.type === type);
   }
 
   errorCode(): string | undefined {

@@ -33,7 +33,7 @@ describe('lab topology (pure)', () => {
     expect(routerRuleset({ ...base, mapping: 'edm' }, '10.0.1.2')).toMatch(/masquerade random/);
     expect(routerRuleset({ ...base, inbound: 'rst' }, '10.0.1.2')).toMatch(/== syn reject with tcp reset/);
     expect(routerRuleset({ ...base, filtering: 'eif' }, '10.0.1.2')).toMatch(
-      /tcp dport @mapped dnat to 10\.0\.1\.2/,
+      /iifname "wan" ct state new dnat ip addr \. port to tcp dport map @inbound/,
     );
     expect(routerRuleset({ ...base, lossPercent: 2.5 }, '10.0.1.2')).toMatch(
       /numgen random mod 10000 < 250 drop/,

@@ -24,9 +24,10 @@ const outcome = (id: number, ok: boolean): PunchOutcome => ({
 
 describe('NAT matrix rows', () => {
   it('every pair of the 8 behaviours started together, 4 skewed rows and a lossy one, numbered from 1', () => {
-    const rows = matrixRows();
-    expect(rows).toHaveLength(36 + 4 + 1);
-    expect(rows.map((row) => row.number)).toEqual(rows.map((_, index) => index + 1));
+    const all = matrixRows();
+    expect(all.map((row) => row.number)).toEqual(all.map((_, index) => index + 1));
+    // Rows 1-41 keep their numbers; the sampled axes follow.
+    const rows = all.slice(0, 41);
     expect(rows.filter((row) => row.timing === 'skew')).toHaveLength(4);
     const [first] = rows;
     expect([

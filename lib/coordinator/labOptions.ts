@@ -1,0 +1,91 @@
+/**
+ * `stress.ts --lab TOPOLOGY ...` command line -> typed, validated options. The run's own flags are
+ * stress.ts's (parsed by its parser, so they mean and check the same); --lab takes lab.ts's topology
+ * syntax; the flags that belong to a local run only are refused. Pure: every problem is a UsageError
+ * before the lab is built.
+ */
+import { UsageError } from '../core/errors.ts';
+import { parseTopology } from '../lab/topology.ts';
+import type { Topology } from '../lab/types.ts';
+import { DEFAULT_CONCURRENCY_PER_WORKER, parseStressOptions } from '../stress/options.ts';
+import type { StressOptions } from '../stress/types.ts';
+
+/** Lab hosts a run takes: two at least (a pair needs two sides), six at most (lab.ts's limit). */
+export const LAB_HOSTS = { min: 2, max: 6 } as const;
+
+/** stress.ts flags that describe a local run only. */
+const LOCAL_ONLY: Record<string, string> = {
+  mode: 'a lab run is its own mode (every pair crosses two NAT routers)',
+  addresses: 'lab hosts have one address each; the ports make every 4-tuple unique',
+  warmup: 'agents load their code before the clock starts, without throwaway pairs',
+  trace: 'not available with --lab yet',
+};
+
+export interface LabRunOptions {
+  options: StressOptions;
+  topology: Topology;
+  /** The topology as given (for the report). */
+  topologyText: string;
+  workersPerAgent: number;
+}
+
+function flagName(arg: string): string | undefined {
+  return /^--([a-z-]+)(=|$)/.exec(arg)?.[1];
+}
+
+/** Is this a lab run (does --lab appear before a "--")? */
+export function isLabRun(args: readonly string[]): boolean {
+  for (const arg of args) {
+    if (arg === '--') return false;
+    if (flagName(arg) === 'lab') return true;
+  }
+  return false;
+}
+
+export type ParsedLabRun = { help: true } | ({ help: false } & LabRunOptions);
+
+export function parseLabRunOptions(args: readonly string[], cores: number): ParsedLabRun {
+  const rest: string[] = [];
+  let topologyText: string | undefined;
+  const given = new Set<string>();
+  for (let index = 0; index < args.length; index += 1) {
+    const arg = args[index] as string;
+    const name = flagName(arg);
+    if (name) given.add(name);
+    if (name !== 'lab') {
+      rest.push(arg);
+      continue;
+    }
+    if (topologyText !== undefined) throw new UsageError('--lab given twice');
+    if (arg.includes('=')) topologyText = arg.slice(arg.indexOf('=') + 1);
+    else {
+      const value = args[index + 1];
+      if (value === undefined || value.startsWith('--'))
+        throw new UsageError('--lab: missing TOPOLOGY (for example eim:apdf:drop,eim:apdf:drop)');
+      topologyText = value;
+      index += 1;
+    }
+  }
+  if (given.has('help')) return { help: true };
+  for (const [flag, why] of Object.entries(LOCAL_ONLY))
+    if (given.has(flag)) throw new UsageError(`--${flag} does not go with --lab: ${why}`);
+  if (!topologyText)
+    throw new UsageError('--lab: missing TOPOLOGY (for example eim:apdf:drop,eim:apdf:drop)');
+  const topology = parseTopology(topologyText);
+  const hosts = topology.hosts.length;
+  if (hosts < LAB_HOSTS.min || hosts > LAB_HOSTS.max)
+    throw new UsageError(
+      `--lab: ${LAB_HOSTS.min} to ${LAB_HOSTS.max} routers (one per host, each host runs an agent), got ${hosts}`,
+    );
+  const parsed = parseStressOptions(rest, { cores, mode: 'sandbox' });
+  if (parsed.help) return { help: true };
+  const options = parsed.options;
+  // --workers is per agent here: one agent per host, each with its pool.
+  const workersPerAgent = given.has('workers') ? options.workers : Math.max(1, Math.floor(cores / hosts));
+  if (!given.has('concurrency')) {
+    const concurrency = DEFAULT_CONCURRENCY_PER_WORKER * hosts * workersPerAgent;
+    options.concurrency = options.pairs === undefined ? concurrency : Math.min(concurrency, options.pairs);
+  }
+  options.workers = workersPerAgent * hosts;
+  return { help: false, options, topology, topologyText, workersPerAgent };
+}
