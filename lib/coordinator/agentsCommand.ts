@@ -78,6 +78,7 @@ export async function agentsRunCommand(args: string[], cores: number): Promise<n
       options,
       agents,
       token: parsed.token,
+      mode: 'agents',
       modeReason: `${agents.length} agents across hosts, every pair between two of them`,
       stop: signals.stop,
       log,

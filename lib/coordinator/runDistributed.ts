@@ -35,6 +35,8 @@ export interface DistributedRunInput {
   options: StressOptions;
   agents: AgentSpec[];
   token: string;
+  /** The report's mode: lab (the default) or agents (stress.ts --agents, across hosts). */
+  mode?: 'lab' | 'agents';
   /** Why the pairs run where they do, for the report's mode line. */
   modeReason: string;
   /** Aborting it stops the run: no new pairs, in-flight ones cancelled, partial result. */
@@ -470,7 +472,7 @@ async function dispatchAndJoin(
   const sockets = infos.some((info) => info?.sockets === 'net') ? 'net' : options.sockets;
   const socketsReason = infos.find((info) => info?.socketsReason)?.socketsReason;
   const base: StressResult = aggregateResult(stats, {
-    mode: 'lab',
+    mode: input.mode ?? 'lab',
     modeReason: input.modeReason,
     workers: infos.reduce((sum, info) => sum + (info?.workers ?? 0), 0),
     concurrency: Math.min(options.concurrency, options.pairs ?? Number.POSITIVE_INFINITY),
