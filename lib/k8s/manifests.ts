@@ -69,7 +69,18 @@ export function buildManifests(plan: ClusterPlan): Manifest[] {
   const agentLabels = labels(plan, 'agent');
   const names = agentNames(plan);
   const objects: Manifest[] = [];
-  objects.push(new Namespace({ metadata: { name: namespace, labels: { [PART_OF]: plan.name } } }));
+  objects.push(
+    new Namespace({
+      metadata: {
+        name: namespace,
+        labels: {
+          [PART_OF]: plan.name,
+          // NET_ADMIN is beyond the baseline Pod Security level: the namespace made for the run admits it.
+          ...(plan.dropEarlyRst ? { 'pod-security.kubernetes.io/enforce': 'privileged' } : {}),
+        },
+      },
+    }),
+  );
   objects.push(
     new Service({
       metadata: { name: plan.serviceName, namespace, labels: agentLabels },

@@ -59,9 +59,9 @@ function envOf(job: Job): Record<string, { value?: string; secret?: { name: stri
 }
 
 describe('Kubernetes manifests (typed models, validated offline)', () => {
-  it('the committed deploy/kubernetes/simopen.yaml is what k8s.ts writes with its defaults', () => {
+  it('the committed deploy/kubernetes/simopen.yaml is what k8s.ts --drop-early-rst writes', () => {
     const committed = readFileSync(new URL('deploy/kubernetes/simopen.yaml', REPO), 'utf8');
-    expect(committed).toBe(renderManifests(planFromDefaults()));
+    expect(committed).toBe(renderManifests(planFromDefaults({ dropEarlyRst: true })));
     expect(load(committed)).toHaveLength(4);
   });
 
@@ -115,7 +115,10 @@ describe('Kubernetes manifests (typed models, validated offline)', () => {
       for (const job of [agentJob, coordinatorJob])
         expect(envOf(job)[AGENT_TOKEN_ENV]?.secret).toEqual({ name: plan.secretName, key: TOKEN_SECRET_KEY });
 
-      // NET_ADMIN only on the agents, only with --drop-early-rst.
+      // NET_ADMIN only on the agents, only with --drop-early-rst (and then the namespace admits it).
+      expect(namespace.metadata?.labels?.['pod-security.kubernetes.io/enforce']).toBe(
+        plan.dropEarlyRst ? 'privileged' : undefined,
+      );
       const agentCaps = container(agentJob).securityContext?.capabilities;
       expect(agentCaps?.add ?? []).toEqual(plan.dropEarlyRst ? ['NET_ADMIN'] : []);
       expect(container(coordinatorJob).securityContext?.capabilities?.add).toBeUndefined();
