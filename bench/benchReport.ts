@@ -52,6 +52,17 @@ export function shareOfCVerdict(stressRate: number, cRate: number): Verdict {
   };
 }
 
+/** A lab run of two EIM routers should open at least this many pairs/s (issue 10). */
+export const TARGET_LAB_RATE = 10_000;
+
+export function labRateVerdict(labRate: number): Verdict {
+  return {
+    check: `stress.ts --lab (two EIM routers) >= ${formatCount(TARGET_LAB_RATE)} pairs/s`,
+    pass: labRate >= TARGET_LAB_RATE,
+    detail: `${formatCount(labRate)} pairs/s`,
+  };
+}
+
 export function flatRateVerdict(points: ScalePoint[]): Verdict {
   const rates = points.map((point) => point.pairsPerSec);
   const fastest = Math.max(...rates);

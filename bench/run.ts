@@ -24,11 +24,13 @@ import {
   formatFigure,
   formatMb,
   formatVerdict,
+  labRateVerdict,
   RATE_SPREAD_TOLERANCE,
   RSS_GROWTH_TOLERANCE,
   type ScalePoint,
   shareOfCVerdict,
   shortCount,
+  TARGET_LAB_RATE,
   TARGET_SHARE_OF_C,
   type Verdict,
 } from './benchReport.ts';
@@ -38,7 +40,7 @@ import { runStressScript, type StressRun, stressAvailable } from './stressRunner
 
 const USAGE =
   'npm run bench -- [--quick] [--skip-1m] [--pairs N] [--workers N] [--payload BYTES] ' +
-  '[--close graceful|reset|simultaneous] [--inflight K] [--repeat N] [--only c,baseline,stress] [--json FILE]';
+  '[--close graceful|reset|simultaneous] [--inflight K] [--repeat N] [--only c,baseline,stress,lab] [--json FILE]';
 
 /** --help: every option, described once (docs/bench.md quotes it). */
 const HELP = `usage: ${USAGE}
@@ -50,7 +52,9 @@ pairs per second, where a pair is: open, a payload both ways checked byte by byt
   Node baseline  ordinary connect + accept to a listener, one Piscina worker per shard
   stress.ts      scripts/stress.ts --mode sandbox --json, run as a child process as a user runs it
 The comparison runs the three at --pairs, --repeat times interleaved, and reports each median; then
-stress.ts runs at 10k, 100k and 1M pairs (the scaling points).
+stress.ts runs at 10k, 100k and 1M pairs (the scaling points). Last, stress.ts --lab
+eim:apdf:drop,eim:apdf:drop (two agents, every pair through two NAT routers' conntrack; root and
+conntrack needed) runs --repeat times at 50k pairs (20k with --quick); the median is reported.
 
   --pairs N          pairs of each comparison run (default 100k; 20k with --quick)
   --repeat N         runs of the comparison and of scaling points up to 100k pairs; the median is
@@ -62,18 +66,22 @@ stress.ts runs at 10k, 100k and 1M pairs (the scaling points).
   --close KIND       graceful, reset or simultaneous, as stress.ts --close (default graceful)
   --inflight K       pairs in flight per worker or thread (default 64; stress.ts gets --concurrency
                      K x workers)
-  --only LIST        measure only these, comma-separated: c, baseline, stress (default all)
+  --only LIST        measure only these, comma-separated: c, baseline, stress, lab (default all)
   --json FILE        write every figure, run and verdict, and the machine (CPU, cores, kernel, Node,
                      load average at start and end, dates), as JSON
   -h, --help         this text
 
 verdicts (PASS/FAIL): stress.ts >= ${TARGET_SHARE_OF_C}x the C reference; rate flat within ${RATE_SPREAD_TOLERANCE * 100}% across
-the scaling points; peak RSS at the largest point within ${RSS_GROWTH_TOLERANCE * 100}% of the smallest.
+the scaling points; peak RSS at the largest point within ${RSS_GROWTH_TOLERANCE * 100}% of the smallest;
+the lab run >= ${formatCount(TARGET_LAB_RATE)} pairs/s.
 exit codes: 0 every figure measured (targets met or not: read the verdicts), 1 a figure could not
             be measured (no sandbox, cc failed, stress.ts failing, a run with no completed pair),
             2 bad usage, 130 interrupted (SIGINT/SIGTERM)`;
 
-const PARTS = ['c', 'baseline', 'stress'] as const;
+const PARTS = ['c', 'baseline', 'stress', 'lab'] as const;
+/** The lab run's topology and pair counts. */
+const LAB_TOPOLOGY = 'eim:apdf:drop,eim:apdf:drop';
+const LAB_PAIRS = { full: 50_000, quick: 20_000 };
 type PartName = (typeof PARTS)[number];
 const DEFAULT_SCALE = [10_000, 100_000, 1_000_000];
 const QUICK_SCALE = [5_000, 20_000, 50_000];
@@ -91,6 +99,8 @@ interface BenchOptions {
   only: ReadonlySet<PartName>;
   /** Runs of the comparison; the median is reported. */
   repeat: number;
+  /** Pairs of each lab run. */
+  labPairs: number;
   jsonFile?: string;
 }
 
@@ -138,6 +148,7 @@ function parseOptions(args: string[]): BenchOptions | 'help' {
     only: only as Set<PartName>,
     // The machine may be shared: a median of three damps a burst of someone else's load.
     repeat: values.repeat ? parseCount(values.repeat, '--repeat', 1, 20) : values.quick ? 1 : 3,
+    labPairs: values.quick ? LAB_PAIRS.quick : LAB_PAIRS.full,
     jsonFile: values.json,
   };
 }
@@ -277,6 +288,11 @@ async function benchAll(options: BenchOptions, jsonOut: OutputFile | undefined):
     skipped: options.only.has('stress') ? undefined : 'not selected (--only)',
     samples: [],
   };
+  const lab: Part<StressRun> = {
+    name: `stress.ts --lab (2 agents, 2 EIM routers)`,
+    skipped: options.only.has('lab') ? undefined : 'not selected (--only)',
+    samples: [],
+  };
   const runStressAt = (count: number, round = '') =>
     measure(
       `stress.ts, ${formatCount(count)} pairs${round}`,
@@ -358,6 +374,27 @@ async function benchAll(options: BenchOptions, jsonOut: OutputFile | undefined):
       });
     }
 
+  // The lab run: every pair through two NAT routers' conntrack, through agents.
+  if (!lab.skipped)
+    for (let repeat = 0; repeat < options.repeat; repeat++) {
+      const round = options.repeat > 1 ? ` (run ${repeat + 1}/${options.repeat})` : '';
+      lab.samples.push(
+        await measure(
+          `stress.ts --lab ${LAB_TOPOLOGY}, ${formatCount(options.labPairs)} pairs${round}`,
+          () =>
+            runStressScript({
+              pairs: options.labPairs,
+              workers,
+              payloadBytes,
+              close,
+              lab: LAB_TOPOLOGY,
+            }),
+          stressFigure,
+        ),
+      );
+      checkInterrupted();
+    }
+
   // Report.
   const notMeasured: string[] = [];
   const lines: string[] = [
@@ -365,7 +402,7 @@ async function benchAll(options: BenchOptions, jsonOut: OutputFile | undefined):
     'pairs/s (each pair: simultaneous open or connect+accept, payload both ways checked, close):',
   ];
   const rates = new Map<string, number>();
-  for (const part of [c, baseline, stress] as Part<unknown>[]) {
+  for (const part of [c, baseline, stress, lab] as Part<unknown>[]) {
     if (part.skipped) {
       lines.push(`  ${part.name.padEnd(44)} skipped: ${part.skipped}`);
       continue;
@@ -399,6 +436,7 @@ async function benchAll(options: BenchOptions, jsonOut: OutputFile | undefined):
   const cRate = rates.get(c.name);
   const baselineRate = rates.get(baseline.name);
   const stressRate = rates.get(stress.name);
+  const labRate = rates.get(lab.name);
   const verdicts: Verdict[] = [];
   lines.push('', 'ratios:');
   const ratioLine = (label: string, numerator: number | undefined, denominator: number | undefined) =>
@@ -409,6 +447,7 @@ async function benchAll(options: BenchOptions, jsonOut: OutputFile | undefined):
   ratioLine('stress/baseline', stressRate, baselineRate);
   ratioLine('baseline/C', baselineRate, cRate);
   if (stressRate !== undefined && cRate !== undefined) verdicts.push(shareOfCVerdict(stressRate, cRate));
+  if (labRate !== undefined) verdicts.push(labRateVerdict(labRate));
 
   const points: ScalePoint[] = [];
   if (scaleRuns.size > 0) lines.push('', 'stress.ts by pair count:');
@@ -484,6 +523,11 @@ async function benchAll(options: BenchOptions, jsonOut: OutputFile | undefined):
       c: samplesJson(c, (raw) => raw),
       baseline: samplesJson(baseline, (raw) => raw),
       stress: samplesJson(stress, stressJson),
+      lab: samplesJson(lab, (run) => ({
+        ...stressJson(run),
+        topology: LAB_TOPOLOGY,
+        target: TARGET_LAB_RATE,
+      })),
       scale: Object.fromEntries(
         [...scaleRuns].map(([count, sample]) => [
           count,

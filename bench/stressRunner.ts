@@ -19,6 +19,11 @@ export interface StressScriptOptions {
   close: CloseMode;
   /** Pairs in flight (stress.ts --concurrency); its default when absent. */
   concurrency?: number;
+  /**
+   * A lab run (stress.ts --lab TOPOLOGY) instead of the sandbox: one agent per lab host, with its
+   * default workers (the cores shared among the hosts); `workers` is then not passed.
+   */
+  lab?: string;
 }
 
 export interface StressRun {
@@ -41,22 +46,22 @@ export function stressAvailable(): boolean {
   return existsSync(STRESS_SCRIPT);
 }
 
-/** One run of scripts/stress.ts --mode sandbox --json (a child process, not lib/stress/runStress.ts). */
+/** One run of scripts/stress.ts --mode sandbox (or --lab) --json (a child process, not lib/stress/runStress.ts). */
 export async function runStressScript(options: StressScriptOptions): Promise<StressRun> {
   const dir = mkdtempSync(join(tmpdir(), 'simopen-bench-'));
   const jsonFile = join(dir, 'stress.json');
   try {
+    const where = options.lab
+      ? ['--lab', options.lab, '--quiet']
+      : ['--workers', String(options.workers), '--mode', 'sandbox'];
     const args = [
       '--pairs',
       String(options.pairs),
-      '--workers',
-      String(options.workers),
+      ...where,
       '--payload',
       String(options.payloadBytes),
       '--close',
       options.close,
-      '--mode',
-      'sandbox',
       '--json',
       jsonFile,
       ...(options.concurrency ? ['--concurrency', String(options.concurrency)] : []),

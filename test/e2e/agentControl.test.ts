@@ -4,6 +4,8 @@
  * oversized frames drop only their own connection (logged); the agent then still serves a coordinator
  * with the right token; SIGTERM ends it with 130. No namespaces: loopback, a kernel-chosen port.
  */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -15,7 +17,7 @@ import {
 import { AgentClient, AgentStartError } from '../../lib/coordinator/agentClient.ts';
 import type { AgentSpec } from '../../lib/coordinator/types.ts';
 import type { Child } from '../../lib/core/childProcess.ts';
-import { runScript } from '../helpers/runScript.ts';
+import { repoRoot, runScript } from '../helpers/runScript.ts';
 
 const started: Child[] = [];
 afterEach(async () => {
@@ -98,4 +100,22 @@ describe('stress.ts agent, started by hand', () => {
     });
     await expect(client).rejects.toThrow(/agent beta: .*answers as agent 'alpha', not 'beta'/);
   }, 60_000);
+});
+
+describe('stress.ts agent --help', () => {
+  it('prints every option and its exit codes, and docs/distributed.md quotes it verbatim', () => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/stress.ts', 'agent', '--help'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(run.status).toBe(0);
+    expect(run.stderr).toBe('');
+    for (const flag of ['--listen', '--token', '--name', '--workers', '--once', '--silence'])
+      expect(run.stdout).toContain(flag);
+    expect(run.stdout).toMatch(/exit codes: 0 ok, 1 .* 2 bad usage,\s+130 interrupted/);
+    const doc = readFileSync(`${repoRoot}/docs/distributed.md`, 'utf8');
+    // When this fails: paste the output of `npx tsx scripts/stress.ts agent --help` into the doc.
+    expect(doc.includes(`$ npx tsx scripts/stress.ts agent --help\n${run.stdout}\`\`\``)).toBe(true);
+  });
 });
