@@ -73,7 +73,7 @@ export async function agentsRunCommand(args: string[], cores: number): Promise<n
       process.stderr.write(
         `stress: ${agents.length} agents: ${agents.map((agent) => agent.where).join(', ')}; reaching them\n`,
       );
-    const remaining = Math.max(1000, until - performance.now());
+    const remaining = Math.max(1000, Math.round(until - performance.now()));
     const result = await runDistributed({
       options,
       agents,

@@ -304,3 +304,17 @@ describe('agents started as the Kubernetes manifests start them', () => {
     await Promise.all(reordered.map((pod) => pod.stop('SIGTERM')));
   });
 });
+
+describe('stress.ts --agents --help', () => {
+  it('is quoted verbatim in docs/distributed.md', async () => {
+    const child = startScript('scripts/stress.ts', ['--agents', 'A:PORT,B:PORT', '--help'], {
+      stdin: 'ignore',
+    });
+    expect(await child.exited).toBe(0);
+    const doc = readFileSync(new URL('../../docs/distributed.md', import.meta.url), 'utf8');
+    // When this fails: paste the output of `npx tsx scripts/stress.ts --agents A:PORT,B:PORT --help` into the doc.
+    expect(doc).toContain(
+      `$ npx tsx scripts/stress.ts --agents A:PORT,B:PORT --help\n${child.stdout()}\`\`\``,
+    );
+  });
+});
