@@ -13,7 +13,13 @@ import { describeFileError, type OutputFile, openOutputFiles } from '../core/out
 import { watchStopSignals } from '../stress/stressCommand.ts';
 import type { OutputError } from '../stress/types.ts';
 import { AgentStartError } from './agentClient.ts';
-import { AGENTS_RUN_HELP, type AgentAddress, parseAgentsRunOptions } from './agentsOptions.ts';
+import {
+  AGENTS_RUN_HELP,
+  type AgentAddress,
+  parseAgentsRunOptions,
+  TIMING_WARMUP_MS,
+} from './agentsOptions.ts';
+import { type ConnectTiming, ConnectTimingRecorder, formatConnectTiming } from './connectTiming.ts';
 import { LAB_RUN_EXIT } from './labCommand.ts';
 import { printDistributed } from './printDistributed.ts';
 import { runDistributed } from './runDistributed.ts';
@@ -74,6 +80,7 @@ export async function agentsRunCommand(args: string[], cores: number): Promise<n
         `stress: ${agents.length} agents: ${agents.map((agent) => agent.where).join(', ')}; reaching them\n`,
       );
     const remaining = Math.max(1000, Math.round(until - performance.now()));
+    const timing = parsed.timedConnects ? new ConnectTimingRecorder() : undefined;
     const result = await runDistributed({
       options,
       agents,
@@ -85,14 +92,18 @@ export async function agentsRunCommand(args: string[], cores: number): Promise<n
       silenceMs: 5000,
       connectTimeoutMs: remaining,
       workersPerAgent: parsed.workersPerAgent,
+      ...(timing ? { onPair: (a, b, index, t0) => timing.record(a, b, index, t0) } : {}),
       beforeFirstPair: async () => {
+        // Pings every second from the setup on: a few round trips before t0 is moved into each clock.
+        if (timing) await new Promise((resolve) => setTimeout(resolve, TIMING_WARMUP_MS));
         if (!options.quiet)
           process.stderr.write(
             `stress: ${agents.length} agents ready (${agents.map((agent) => agent.name).join(', ')}); pairs start now\n`,
           );
       },
     });
-    return report(result, options.minSuccess, json, signals.stop.aborted);
+    const timed: TimedResult = timing ? { ...result, connectTiming: timing.result(result.agents) } : result;
+    return report(timed, options.minSuccess, json, signals.stop.aborted);
   } catch (error) {
     if (error instanceof AgentStartError) throw new ExitError(error.message, AGENT_START_EXIT);
     throw error;
@@ -103,13 +114,16 @@ export async function agentsRunCommand(args: string[], cores: number): Promise<n
 }
 
 /** Prints the report (first), writes the JSON, and decides the exit code, as a local run does. */
+type TimedResult = DistributedResult & { connectTiming?: ConnectTiming };
+
 function report(
-  result: DistributedResult,
+  result: TimedResult,
   minSuccess: number,
   json: OutputFile | undefined,
   interrupted: boolean,
 ): number {
   process.stdout.write(printDistributed(result));
+  if (result.connectTiming) process.stdout.write(`${formatConnectTiming(result.connectTiming).join('\n')}\n`);
   const failures: OutputError[] = [...(result.outputErrors ?? [])];
   for (const failure of failures)
     process.stderr.write(`stress: ${failure.option} ${failure.path}: ${failure.error}\n`);

@@ -13,9 +13,11 @@ import { DEFAULT_CONCURRENCY_PER_WORKER, DEFAULT_PORTS, parseStressOptions } fro
 import type { StressOptions } from '../stress/types.ts';
 
 export const AGENTS_RUN_USAGE =
-  'stress.ts --agents HOST:PORT,HOST:PORT[,...] [--token T] [--connect-timeout D] [stress.ts run flags]';
+  'stress.ts --agents HOST:PORT,HOST:PORT[,...] [--token T] [--connect-timeout D] [--rate N --timed-connects] [stress.ts run flags]';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
+/** Timed connects: how long the coordinator pings the agents before the first pair (offset samples). */
+export const TIMING_WARMUP_MS = 3000;
 
 /** `stress.ts --agents LIST --help` (docs/distributed.md quotes it). */
 export const AGENTS_RUN_HELP = `usage: ${AGENTS_RUN_USAGE}
@@ -32,6 +34,11 @@ the other, each side dialling the address this coordinator reached its peer at. 
                        one that cannot be reached by then ends the run, named, before any pair runs
   --ports LO-HI        the pairs' local ports on every agent (default ${DEFAULT_PORTS.race.first}-${DEFAULT_PORTS.race.last}; not an agent's control port)
   --workers N          worker threads per agent (default: the agent's own --workers)
+  --timed-connects     with --rate: both sides of each pair connect at its due time on their own
+                       clocks, corrected by each agent's clock offset measured on the control channel
+                       (pings for ${TIMING_WARMUP_MS / 1000} s before the first pair); the report adds how far apart the
+                       two connects came (|A - B| percentiles) and how many pairs crossed (opened on both
+                       sides' first connect, no early RST)
 
 The other flags are stress.ts's (--pairs, --duration, --rate, --concurrency, --payload, --close,
 --timeout, --json, --log, --min-success, --quiet). Between real hosts a SYN that arrives before its
@@ -59,6 +66,8 @@ export interface AgentsRunOptions {
   agents: AgentAddress[];
   token: string;
   connectTimeoutMs: number;
+  /** Both sides connect at the pair's due time, offsets measured; the report shows the skew. */
+  timedConnects: boolean;
   /** Worker threads per agent; undefined: each agent's own --workers. */
   workersPerAgent: number | undefined;
 }
@@ -79,6 +88,7 @@ export function isAgentsRun(args: readonly string[]): boolean {
 export type ParsedAgentsRun = { help: true } | ({ help: false } & AgentsRunOptions);
 
 const OWN_FLAGS = ['agents', 'token', 'connect-timeout'] as const;
+const OWN_SWITCHES = ['timed-connects'] as const;
 
 export function parseAgentsRunOptions(
   args: readonly string[],
@@ -92,6 +102,10 @@ export function parseAgentsRunOptions(
     const arg = args[index] as string;
     const name = flagName(arg);
     if (name) given.add(name);
+    if (OWN_SWITCHES.some((flag) => flag === name)) {
+      if (arg.includes('=')) throw new UsageError(`--${name} takes no value`);
+      continue;
+    }
     const mine = OWN_FLAGS.find((flag) => flag === name);
     if (!mine) {
       rest.push(arg);
@@ -139,6 +153,9 @@ export function parseAgentsRunOptions(
       throw new UsageError(
         `--ports ${options.ports.first}-${options.ports.last} holds the control port of ${agent.host}:${agent.port}`,
       );
+  const timedConnects = given.has('timed-connects');
+  if (timedConnects && options.rate === undefined)
+    throw new UsageError('--timed-connects needs --rate N: the schedule both sides of every pair keep');
   const workersPerAgent = given.has('workers') ? options.workers : undefined;
   const workersForPlan = workersPerAgent ?? cores;
   if (!given.has('concurrency')) {
@@ -146,5 +163,5 @@ export function parseAgentsRunOptions(
     options.concurrency = options.pairs === undefined ? concurrency : Math.min(concurrency, options.pairs);
   }
   options.workers = workersForPlan * agents.length;
-  return { help: false, options, agents, token, connectTimeoutMs, workersPerAgent };
+  return { help: false, options, agents, token, connectTimeoutMs, timedConnects, workersPerAgent };
 }

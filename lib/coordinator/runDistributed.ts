@@ -50,6 +50,8 @@ export interface DistributedRunInput {
   workersPerAgent: number | undefined;
   /** Called once every agent is ready, before the first pair (the lab takes its conntrack snapshot). */
   beforeFirstPair?: () => Promise<void>;
+  /** Called with the two halves of every pair as it is joined (timed connects measure the skew). */
+  onPair?: (a: BatchHalf, b: BatchHalf, index: number, t0: number) => void;
   /** Called when the last pair has been joined, before the agents' statistics are gathered. */
   afterLastPair?: () => Promise<void>;
 }
@@ -222,6 +224,7 @@ async function dispatchAndJoin(
     for (let index = 0; index < flight.count; index += 1) {
       const id = flight.firstId + index;
       const pair = joinPair(halfA, halfB, index, t0);
+      input.onPair?.(halfA, halfB, index, t0);
       if (pair.notStarted) {
         addIdRange(notStartedIds, id, id);
         stats.recordNotStarted();

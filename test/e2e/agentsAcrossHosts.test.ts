@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { Job } from 'kubernetes-models/batch/v1';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_TOKEN_ENV } from '../../lib/agent/types.ts';
+import type { ConnectTiming } from '../../lib/coordinator/connectTiming.ts';
 import type { DistributedResult } from '../../lib/coordinator/types.ts';
 import { type Child, startScript } from '../../lib/core/childProcess.ts';
 import { agentNames, buildManifests } from '../../lib/k8s/manifests.ts';
@@ -132,6 +133,47 @@ describe('agents on two hosts joined by a bridge', () => {
     expect(result.pairs.planned).toBe(200);
     expect(result.pairs.established + result.pairs.failed + result.pairs.cancelled).toBe(200);
     expect(result.attempts?.max ?? 0).toBeGreaterThan(1);
+    for (const agent of agents) expect(await agent.exited).toBe(0);
+  });
+
+  it('timed connects: both sides connect at the due time; the report says how close they came and how many crossed', async () => {
+    const [h0, h1] = net.hosts as [BridgeHost, BridgeHost];
+    const agents = [h0, h1].map((host) => agentAt(host, ['--listen', `${host.address}:${PORT}`, '--once']));
+    await Promise.all(agents.map((agent) => agent.waitForLine(/listening on/)));
+    const json = join(dir, 'timed.json');
+    const run = await coordinate([
+      '--agents',
+      agentList(),
+      '--pairs',
+      '200',
+      '--rate',
+      '200',
+      '--timed-connects',
+      '--ports',
+      '30400-30499',
+      '--min-success',
+      '0',
+      '--json',
+      json,
+    ]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/connect skew {2}\|A - B\| p50 [\d.]+ ms/);
+    expect(run.stdout).toMatch(/crossed {7}\d+ of 200 pairs/);
+    const result = JSON.parse(readFileSync(json, 'utf8')) as DistributedResult & {
+      connectTiming: ConnectTiming;
+    };
+    const timing = result.connectTiming;
+    // Every pair started on both sides (nothing was stopped), and each is counted once.
+    expect(timing.pairs).toBe(200);
+    expect(timing.aFirst + timing.bFirst).toBe(200);
+    expect(timing.skewMs).not.toBeNull();
+    expect(timing.skewMs?.max ?? -1).toBeGreaterThanOrEqual(timing.skewMs?.p50 ?? Number.POSITIVE_INFINITY);
+    // A pair that crossed opened on one connect each: never more than the pairs established.
+    expect(timing.crossed).toBeLessThanOrEqual(result.pairs.established);
+    for (const agent of timing.agents) {
+      expect(agent.controlRttMs).toBeGreaterThan(0);
+      expect(typeof agent.clockOffsetMs).toBe('number');
+    }
     for (const agent of agents) expect(await agent.exited).toBe(0);
   });
 
