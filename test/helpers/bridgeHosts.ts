@@ -5,7 +5,7 @@
  * test run and removed by teardown: the host's own network is never touched.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { TEST_RUN } from './runProcesses.ts';
 
 export interface BridgeHost {
@@ -39,6 +39,8 @@ export function buildBridgeNet(tag: string, count: number): BridgeNet {
     address: `10.77.0.${10 + index}`,
   }));
   const made: string[] = [];
+  // /etc/netns is made for the hosts files if need be, and removed again if so (when no other run uses it).
+  const netnsDirExisted = existsSync('/etc/netns');
   const teardown = () => {
     for (const namespace of made.reverse()) {
       try {
@@ -47,6 +49,10 @@ export function buildBridgeNet(tag: string, count: number): BridgeNet {
       rmSync(`/etc/netns/${namespace}`, { recursive: true, force: true });
     }
     made.length = 0;
+    if (!netnsDirExisted)
+      try {
+        rmdirSync('/etc/netns');
+      } catch {}
   };
   try {
     ip(['netns', 'add', bridge]);
