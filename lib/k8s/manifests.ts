@@ -122,6 +122,8 @@ export function buildManifests(plan: ClusterPlan): Manifest[] {
     String(plan.pairs),
     '--connect-timeout',
     `${plan.connectTimeoutSeconds}s`,
+    ...(plan.rate === undefined ? [] : ['--rate', String(plan.rate)]),
+    ...(plan.timedConnects ? ['--timed-connects'] : []),
   ];
   objects.push(
     new Job({

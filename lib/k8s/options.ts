@@ -6,7 +6,7 @@ import { UsageError } from '../core/errors.ts';
 import type { ClusterPlan } from './types.ts';
 
 export const K8S_USAGE =
-  'k8s.ts [--agents N] [--pairs N] [--image IMAGE] [--namespace NS] [--name NAME] [--port P] [--drop-early-rst] [--out FILE]';
+  'k8s.ts [--agents N] [--pairs N] [--image IMAGE] [--namespace NS] [--name NAME] [--port P] [--drop-early-rst] [--rate N [--timed-connects]] [--out FILE]';
 
 export const DEFAULT_PLAN = {
   name: 'simopen',
@@ -34,6 +34,10 @@ The token comes from the Secret <name>-token (key "token"), which you create: it
   --port P          the agents' control port (default ${DEFAULT_PLAN.port})
   --drop-early-rst  agents drop their early RSTs with an nft table in their own pod, scoped to the
                     run's ports (the agent container gets NET_ADMIN for it, nothing else does)
+  --rate N          the coordinator starts N pairs per second (open loop)
+  --timed-connects  with --rate: the coordinator times both sides' connects from the clock offsets it
+                    measures, and reports how close they came and how many pairs crossed (no
+                    capability needed; see docs/distributed.md)
   --out FILE        write to FILE (default: stdout)
 
 exit codes: 0 written, 1 the file could not be written, 2 bad usage`;
@@ -46,6 +50,8 @@ const flagSpec = {
   name: { type: 'string' },
   port: { type: 'string' },
   'drop-early-rst': { type: 'boolean' },
+  rate: { type: 'string' },
+  'timed-connects': { type: 'boolean' },
   out: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -71,6 +77,8 @@ export function planFromDefaults(overrides: Partial<ClusterPlan> = {}): ClusterP
     pairs: DEFAULT_PLAN.pairs,
     port: DEFAULT_PLAN.port,
     dropEarlyRst: false,
+    rate: undefined,
+    timedConnects: false,
     connectTimeoutSeconds: 300,
     ttlSeconds: 3600,
     agentJob: `${name}-agent`,
@@ -98,6 +106,10 @@ export function parseK8sOptions(args: string[]): ParsedK8s {
       values.pairs === undefined ? DEFAULT_PLAN.pairs : parseCount(values.pairs, '--pairs', 1, 100_000_000),
     port: values.port === undefined ? DEFAULT_PLAN.port : parsePort(values.port, '--port'),
     dropEarlyRst: values['drop-early-rst'] ?? false,
+    rate: values.rate === undefined ? undefined : parseCount(values.rate, '--rate', 1, 10_000_000),
+    timedConnects: values['timed-connects'] ?? false,
   });
+  if (plan.timedConnects && plan.rate === undefined)
+    throw new UsageError('--timed-connects needs --rate N: the schedule both sides of every pair keep');
   return { help: false, plan, out: values.out };
 }

@@ -14,6 +14,8 @@ export function renderManifests(plan: ClusterPlan, objects: Manifest[] = buildMa
     `--name ${plan.name}`,
     `--port ${plan.port}`,
     ...(plan.dropEarlyRst ? ['--drop-early-rst'] : []),
+    ...(plan.rate === undefined ? [] : [`--rate ${plan.rate}`]),
+    ...(plan.timedConnects ? ['--timed-connects'] : []),
   ];
   const header = `# simopen distributed stress run: ${plan.agents} agents, ${plan.pairs} pairs (docs/kubernetes.md)\n# written by: npm run k8s -- ${flags.join(' ')}\n`;
   return header + objects.map((object) => stringify(object.toJSON(), { lineWidth: 0 })).join('---\n');

@@ -22,6 +22,10 @@ export interface ClusterPlan {
   port: number;
   /** Agents install the early-RST table (and get NET_ADMIN for it). */
   dropEarlyRst: boolean;
+  /** Open loop: the coordinator's --rate (pairs/s), or undefined. */
+  rate: number | undefined;
+  /** With rate: the coordinator times the connects (--timed-connects), no capability needed. */
+  timedConnects: boolean;
   /** How long the coordinator keeps trying to reach the agents (pods start at different times). */
   connectTimeoutSeconds: number;
   /** Finished Jobs (and their logs) are deleted after this long. */

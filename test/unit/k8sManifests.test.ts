@@ -68,6 +68,7 @@ describe('Kubernetes manifests (typed models, validated offline)', () => {
   for (const plan of [
     planFromDefaults(),
     planFromDefaults({ agents: 5, name: 'load', namespace: 'perf', dropEarlyRst: true, port: 9000 }),
+    planFromDefaults({ agents: 3, rate: 500, timedConnects: true }),
   ])
     it(`every object validates and is wired together (${plan.agents} agents, ${plan.namespace})`, () => {
       const { objects, service, agentJob, coordinatorJob, namespace } = pieces(plan);
@@ -144,6 +145,8 @@ describe('Kubernetes manifests (typed models, validated offline)', () => {
       );
       if (coordinator.help) throw new Error('help');
       expect(coordinator.agents.map((agent) => agent.name)).toEqual(names.map((name) => name.split('.')[0]));
+      expect(coordinator.options.rate).toBe(plan.rate);
+      expect(coordinator.timedConnects).toBe(plan.timedConnects);
     });
 
   it('a wrong field value fails validation', () => {
@@ -164,5 +167,6 @@ describe('Kubernetes manifests (typed models, validated offline)', () => {
     expect(() => parseK8sOptions(['--namespace', 'x'.repeat(64)])).toThrow(/DNS label/);
     expect(() => parseK8sOptions(['--image', 'a b'])).toThrow(/image/);
     expect(() => parseK8sOptions(['--port', '0'])).toThrow(/port/);
+    expect(() => parseK8sOptions(['--timed-connects'])).toThrow(/needs --rate/);
   });
 });
