@@ -53,8 +53,9 @@ pairs per second, where a pair is: open, a payload both ways checked byte by byt
   stress.ts      scripts/stress.ts --mode sandbox --json, run as a child process as a user runs it
 The comparison runs the three at --pairs, --repeat times interleaved, and reports each median; then
 stress.ts runs at 10k, 100k and 1M pairs (the scaling points). Last, stress.ts --lab
-eim:apdf:drop,eim:apdf:drop (two agents, every pair through two NAT routers' conntrack; root and
-conntrack needed) runs --repeat times at 50k pairs (20k with --quick); the median is reported.
+eim:apdf:drop,eim:apdf:drop --conntrack-events off (two agents, every pair through two NAT routers'
+conntrack, not watched; root and conntrack needed) runs --repeat times at 50k pairs (20k with
+--quick); the median is reported.
 
   --pairs N          pairs of each comparison run (default 100k; 20k with --quick)
   --repeat N         runs of the comparison and of scaling points up to 100k pairs; the median is

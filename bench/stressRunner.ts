@@ -21,7 +21,8 @@ export interface StressScriptOptions {
   concurrency?: number;
   /**
    * A lab run (stress.ts --lab TOPOLOGY) instead of the sandbox: one agent per lab host, with its
-   * default workers (the cores shared among the hosts); `workers` is then not passed.
+   * default workers (the cores shared among the hosts); `workers` is then not passed. The routers'
+   * event streams are not watched (--conntrack-events off): the figure is the pairs' own cost.
    */
   lab?: string;
 }
@@ -52,7 +53,7 @@ export async function runStressScript(options: StressScriptOptions): Promise<Str
   const jsonFile = join(dir, 'stress.json');
   try {
     const where = options.lab
-      ? ['--lab', options.lab, '--quiet']
+      ? ['--lab', options.lab, '--conntrack-events', 'off', '--quiet']
       : ['--workers', String(options.workers), '--mode', 'sandbox'];
     const args = [
       '--pairs',

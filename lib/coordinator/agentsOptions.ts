@@ -51,6 +51,7 @@ const LOCAL_ONLY: Record<string, string> = {
   addresses: 'an agent has one address; the ports make every 4-tuple unique',
   warmup: 'agents load their code before the clock starts, without throwaway pairs',
   trace: 'not available across agents',
+  'conntrack-events': 'it is about the routers of a lab run (--lab)',
 };
 
 export interface AgentAddress {

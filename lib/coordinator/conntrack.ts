@@ -147,6 +147,42 @@ export interface ConntrackWatch {
   stop(): Promise<EventCounts & { peakEntries: number }>;
 }
 
+/** The entry count's peak only (no event stream: --conntrack-events off). */
+async function watchEntries(namespace: string): Promise<ConntrackWatch> {
+  const sampler = startEntrySampler(namespace);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  if (!sampler.child.running()) throw new Error(`the conntrack entry count in ${namespace} cannot be read`);
+  return {
+    async stop() {
+      await sampler.child.stop('SIGTERM');
+      return { ...parseEventSummary('', ''), peakEntries: sampler.peak() };
+    },
+  };
+}
+
+/** Reads nf_conntrack_count every 50 ms in the namespace, keeping the peak. */
+function startEntrySampler(namespace: string): { child: Child; peak: () => number } {
+  let peak = 0;
+  const child = startChild(
+    'ip',
+    [
+      'netns',
+      'exec',
+      namespace,
+      'sh',
+      '-c',
+      // A sysctl file answers only a read at offset 0: read it whole (cat), not byte by byte (read).
+      'while :; do cat /proc/sys/net/netfilter/nf_conntrack_count; sleep 0.05; done',
+    ],
+    { stdin: 'ignore', output: 'stream' },
+  );
+  eachLine(child, (line) => {
+    const count = Number(line);
+    if (count > peak) peak = count;
+  });
+  return { child, peak: () => peak };
+}
+
 /** Lines of a child's stdout as they come, without keeping them. */
 function eachLine(child: Child, onLine: (line: string) => void): void {
   let partial = '';
@@ -164,9 +200,15 @@ function eachLine(child: Child, onLine: (line: string) => void): void {
 /**
  * Starts watching a router: `conntrack -E` (NEW and UPDATE events of TCP, a large socket buffer)
  * piped straight into awk (EVENT_COUNT_AWK: the events never pass through this process), and a
- * loop reading nf_conntrack_count every 50 ms for the peak. Resolves once they run.
+ * loop reading nf_conntrack_count every 50 ms for the peak. Resolves once they run. Without
+ * `watchEvents` (--conntrack-events off: the event stream costs as much CPU as the pairs), only the loop.
  */
-export async function watchConntrack(namespace: string, lanPrefix: string): Promise<ConntrackWatch> {
+export async function watchConntrack(
+  namespace: string,
+  lanPrefix: string,
+  watchEvents = true,
+): Promise<ConntrackWatch> {
+  if (!watchEvents) return watchEntries(namespace);
   const conntrack = ['conntrack', '-E', '-p', 'tcp', '-e', 'NEW,UPDATE', '-o', 'id', '-b', String(64 << 20)];
   const events = startChild('ip', ['netns', 'exec', namespace, ...conntrack], {
     stdin: 'ignore',
@@ -181,24 +223,8 @@ export async function watchConntrack(namespace: string, lanPrefix: string): Prom
   const counter = startChild('awk', ['-v', `lan=${lanPrefix}`, EVENT_COUNT_AWK], { stdin: eventsOut });
   // awk holds the pipe now; our copy of its reading end is not needed.
   events.process.stdout?.destroy();
-  let peak = 0;
-  const sampler = startChild(
-    'ip',
-    [
-      'netns',
-      'exec',
-      namespace,
-      'sh',
-      '-c',
-      // A sysctl file answers only a read at offset 0: read it whole (cat), not byte by byte (read).
-      'while :; do cat /proc/sys/net/netfilter/nf_conntrack_count; sleep 0.05; done',
-    ],
-    { stdin: 'ignore', output: 'stream' },
-  );
-  eachLine(sampler, (line) => {
-    const count = Number(line);
-    if (count > peak) peak = count;
-  });
+  const entries = startEntrySampler(namespace);
+  const sampler = entries.child;
   // conntrack subscribes at once; give it a moment to be in place before the first pair.
   await new Promise((resolve) => setTimeout(resolve, 300));
   for (const child of [events, counter, sampler])
@@ -213,7 +239,7 @@ export async function watchConntrack(namespace: string, lanPrefix: string): Prom
       await Promise.all([events.stop('SIGTERM'), sampler.stop('SIGTERM')]);
       // conntrack has ended: awk reads to the end of the pipe, prints its summary and exits.
       await counter.exited;
-      return { ...parseEventSummary(counter.stdout(), stderr), peakEntries: peak };
+      return { ...parseEventSummary(counter.stdout(), stderr), peakEntries: entries.peak() };
     },
   };
 }

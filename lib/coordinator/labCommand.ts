@@ -249,7 +249,7 @@ async function coordinate(parsed: LabRunOptions, plan: LabPlan): Promise<number>
         watches = await Promise.all(
           hosts.map((host, index) => {
             const lanPrefix = (host.addresses[0] as string).replace(/\d+$/, '');
-            return watchConntrack((routers[index] as LabHost).namespace, lanPrefix);
+            return watchConntrack((routers[index] as LabHost).namespace, lanPrefix, parsed.conntrackEvents);
           }),
         );
         process.stderr.write(
@@ -333,6 +333,7 @@ async function labReport(
       portPreserved: seen.portPreserved,
       portChanged: seen.portChanged,
       eventsLost: seen.eventsLost,
+      eventsWatched: parsed.conntrackEvents,
       timeouts,
     });
   }

@@ -27,6 +27,8 @@ export interface LabRunOptions {
   /** The topology as given (for the report). */
   topologyText: string;
   workersPerAgent: number;
+  /** Watch each router's conntrack event stream (states entered, port preservation). */
+  conntrackEvents: boolean;
 }
 
 function flagName(arg: string): string | undefined {
@@ -48,10 +50,18 @@ export function parseLabRunOptions(args: readonly string[], cores: number): Pars
   const rest: string[] = [];
   let topologyText: string | undefined;
   const given = new Set<string>();
+  let conntrackEvents: string | undefined;
   for (let index = 0; index < args.length; index += 1) {
     const arg = args[index] as string;
     const name = flagName(arg);
     if (name) given.add(name);
+    if (name === 'conntrack-events') {
+      if (conntrackEvents !== undefined) throw new UsageError('--conntrack-events given twice');
+      conntrackEvents = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : args[++index];
+      if (conntrackEvents !== 'on' && conntrackEvents !== 'off')
+        throw new UsageError(`--conntrack-events: '${conntrackEvents ?? ''}' is not on or off`);
+      continue;
+    }
     if (name !== 'lab') {
       rest.push(arg);
       continue;
@@ -87,5 +97,12 @@ export function parseLabRunOptions(args: readonly string[], cores: number): Pars
     options.concurrency = options.pairs === undefined ? concurrency : Math.min(concurrency, options.pairs);
   }
   options.workers = workersPerAgent * hosts;
-  return { help: false, options, topology, topologyText, workersPerAgent };
+  return {
+    help: false,
+    options,
+    topology,
+    topologyText,
+    workersPerAgent,
+    conntrackEvents: conntrackEvents !== 'off',
+  };
 }

@@ -42,11 +42,18 @@ function routerLines(router: RouterReport, width: number): string[] {
   const delta = statsDelta(router.before, router.after);
   const lan = router.newFromLan;
   const preserved = lan ? ` (${((router.portPreserved / lan) * 100).toFixed(2)}%)` : '';
+  const conntrackS = `${indent}conntrack -S   found ${signed(delta.found)}  invalid ${signed(delta.invalid)}  insert ${signed(delta.insert)}  insert_failed ${signed(delta.insert_failed)}  drop ${signed(delta.drop)}  early_drop ${signed(delta.early_drop)}  (during the run)`;
+  if (!router.eventsWatched)
+    return [
+      `    ${router.name.padEnd(width)}  ${router.behaviour}  entries: peak ${n(router.peakEntries)} of nf_conntrack_max ${n(router.maxEntries)}`,
+      `${indent}states, NAT    not watched (--conntrack-events off)`,
+      conntrackS,
+    ];
   return [
     `    ${router.name.padEnd(width)}  ${router.behaviour}  entries: peak ${n(router.peakEntries)} of nf_conntrack_max ${n(router.maxEntries)}; new ${n(router.newFromLan)} from its host, ${n(router.newFromWan)} from the WAN`,
     `${indent}states entered ${orderedStates(router.statesSeen)}${router.eventsLost ? ' (events LOST: lower bounds)' : ''}`,
     `${indent}NAT            port preserved ${n(router.portPreserved)}${preserved}, changed ${n(router.portChanged)}${router.behaviour.startsWith('edm') ? ' (random by design)' : ' (port clashes)'}`,
-    `${indent}conntrack -S   found ${signed(delta.found)}  invalid ${signed(delta.invalid)}  insert ${signed(delta.insert)}  insert_failed ${signed(delta.insert_failed)}  drop ${signed(delta.drop)}  early_drop ${signed(delta.early_drop)}  (during the run)`,
+    conntrackS,
   ];
 }
 

@@ -116,6 +116,8 @@ export interface RouterReport {
   portChanged: number;
   /** Events the kernel could not deliver (socket buffer full): the counts above are then lower bounds. */
   eventsLost: boolean;
+  /** The event stream was watched (states, directions, ports); false with --conntrack-events off. */
+  eventsWatched: boolean;
   /** The per-namespace conntrack timeouts the run set and used, in seconds. */
   timeouts: Record<string, number>;
 }

@@ -62,6 +62,8 @@ export const STRESS_HELP = `usage: ${STRESS_USAGE}
                        runs one agent per host, reports each agent, link and router (conntrack);
                        --workers is then per agent; not with --mode, --addresses, --warmup, --trace.
                        stress.ts agent --help: an agent by hand. docs/distributed.md
+  --conntrack-events off  with --lab: do not watch the routers' event streams (states entered, ports
+                       kept); they cost about as much CPU as the pairs (default on)
   --agents LIST        every pair across agents already running on other machines or in pods
                        (HOST:PORT,HOST:PORT,...); its flags: stress.ts --agents A:P,B:P --help
 

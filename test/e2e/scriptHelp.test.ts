@@ -68,6 +68,7 @@ const SCRIPTS: [script: string, flags: string[], exitCodes: string[]][] = [
       '--trace',
       '--quiet',
       '--lab',
+      '--conntrack-events',
     ],
     ['0 ok', '1 success below', '2 bad usage', '3 --mode sandbox', '4 --lab', '5 --lab', '130 interrupted'],
   ],

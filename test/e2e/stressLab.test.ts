@@ -154,6 +154,29 @@ describe.skipIf(skip)('stress.ts --lab', () => {
     expectConntrackPlausible(result, 4, 2400);
   }, 120_000);
 
+  it('--conntrack-events off: the entry count and conntrack -S only, said so in the report', async () => {
+    const json = join(scratch, 'no-events.json');
+    const run = stressLab('eim:apdf:drop,eim:apdf:drop', [
+      '--pairs',
+      '1000',
+      '--conntrack-events',
+      'off',
+      '--json',
+      json,
+    ]);
+    expect(await run.exited).toBe(0);
+    expect(run.stdout()).toMatch(/states, NAT +not watched \(--conntrack-events off\)/);
+    const result = readJson(json);
+    expect(result.pairs).toMatchObject({ planned: 1000, established: 1000 });
+    for (const router of result.lab?.routers ?? []) {
+      expect(router.eventsWatched).toBe(false);
+      expect(router.statesSeen).toEqual({});
+      expect(router.peakEntries).toBeGreaterThan(0);
+      expect(router.after.insert_failed - router.before.insert_failed).toBe(0);
+    }
+    expect(result.lab?.routers).toHaveLength(2);
+  }, 120_000);
+
   it('through an EDM router: no pair connects, as the NAT matrix predicts, every pair accounted for with its reason', async () => {
     const json = join(scratch, 'edm.json');
     const log = join(scratch, 'edm.ndjson');

@@ -193,6 +193,10 @@ describe('stress --lab options', () => {
     const four = parseLabRunOptions(['--lab=eim:apdf:drop,eim:apdf:drop', '--workers', '4'], 2);
     if (four.help) throw new Error('help');
     expect(four.workersPerAgent).toBe(4);
+    expect(four.conntrackEvents).toBe(true);
+    const quiet = parseLabRunOptions(['--lab=eim:apdf:drop,eim:apdf:drop', '--conntrack-events=off'], 2);
+    if (quiet.help) throw new Error('help');
+    expect(quiet.conntrackEvents).toBe(false);
   });
 
   it('refuses local-only flags, a missing topology and host counts outside 2..6, in one line', () => {
@@ -206,5 +210,6 @@ describe('stress --lab options', () => {
     refuse(['--lab', 'eim:apdf:drop'], /2 to 6 routers/);
     refuse(['--lab', Array(7).fill('eim:apdf:drop').join(',')], /at most 6 hosts/);
     refuse(['--lab', 'eim:apdf:drop,eim:apdf:drop', '--lab', 'x'], /--lab given twice/);
+    refuse(['--lab', 'eim:apdf:drop,eim:apdf:drop', '--conntrack-events', 'maybe'], /not on or off/);
   });
 });
