@@ -6,6 +6,7 @@ import { formatEndpoint } from '../core/endpoint.ts';
 import { EXIT, ExitError } from '../core/errors.ts';
 import { startAgent } from './agentServer.ts';
 import { AGENT_HELP, parseAgentOptions } from './options.ts';
+import { sessionHooks } from './sessionHooks.ts';
 
 export async function agentCommand(args: string[]): Promise<number> {
   const parsed = parseAgentOptions(args);
@@ -16,7 +17,11 @@ export async function agentCommand(args: string[]): Promise<number> {
   const { options } = parsed;
   let agent: Awaited<ReturnType<typeof startAgent>>;
   try {
-    agent = await startAgent(options);
+    const log = (line: string) => process.stderr.write(`stress agent ${options.name}: ${line}\n`);
+    agent = await startAgent(
+      { ...options, hooks: sessionHooks({ ...options, dropEarlyRst: options.dropEarlyRst ?? false }, log) },
+      log,
+    );
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new ExitError(`agent ${options.name} cannot start: ${reason}`, EXIT.failure);

@@ -17,6 +17,8 @@ import { workerExecArgv } from '../core/workerExecArgv.ts';
 import { PairStats } from '../stress/pairStats.ts';
 import { asCoordinatorMessage } from './controlCodec.ts';
 import { ControlConnection } from './controlConnection.ts';
+import type { PeerList } from './peerList.ts';
+import type { SessionHooks } from './sessionHooks.ts';
 import { agentProof, coordinatorProof, newNonce, proofsMatch } from './tokenProof.ts';
 import {
   type AgentInfo,
@@ -47,6 +49,11 @@ export interface AgentOptions {
   /** Serve one coordinator, then exit. */
   once: boolean;
   silenceMs: number;
+  /** This agent's place among the agents (--peers, --index). */
+  peers?: PeerList;
+  dropEarlyRst?: boolean;
+  /** Checks and set-up around each run (lib/agent/sessionHooks.ts). */
+  hooks?: SessionHooks;
 }
 
 type Connection = ControlConnection<CoordinatorMessage, AgentMessage>;
@@ -233,6 +240,7 @@ class Session {
     for (const link of message.links) this.links.set(link.link, link);
     const workers = message.workers ?? this.options.workers;
     try {
+      await this.options.hooks?.prepare(message);
       const socketsReason = message.run.sockets === 'handle' ? await this.socketsChecked : undefined;
       if (socketsReason) {
         this.log(`${socketsReason}; using net.Socket`);
@@ -362,6 +370,7 @@ class Session {
       this.connection.close();
       await Promise.all(this.outstanding);
       await this.pool?.destroy();
+      await this.options.hooks?.release();
       this.stats.destroy();
       this.log(this.finished ? 'run finished' : 'session ended');
       this.onEnd(this.finished);

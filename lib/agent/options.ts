@@ -6,11 +6,13 @@
 import os from 'node:os';
 import { parseCount, parseDuration, parseFlags, parseHostPort } from '../core/cli.ts';
 import { UsageError } from '../core/errors.ts';
+import { AGENT_INDEX_ENV, AGENT_PEERS_ENV } from '../k8s/types.ts';
 import type { AgentOptions } from './agentServer.ts';
+import { agentNameOf, parsePeerList } from './peerList.ts';
 import { AGENT_TOKEN_ENV, DEFAULT_SILENCE_MS, HEARTBEAT_MS } from './types.ts';
 
 export const AGENT_USAGE =
-  'stress.ts agent --listen ADDR:PORT [--token T] [--name NAME] [--workers N] [--once] [--silence D]';
+  'stress.ts agent --listen ADDR:PORT [--token T] [--name NAME] [--workers N] [--once] [--silence D] [--peers LIST [--index I]] [--drop-early-rst]';
 
 /** `stress.ts agent --help` (docs/distributed.md quotes it). */
 export const AGENT_HELP = `usage: ${AGENT_USAGE}
@@ -28,6 +30,15 @@ of worker threads, in the network location it was started in (a lab host, a mach
   --once               serve one coordinator, then exit (0 if its run finished, 1 if it was lost)
   --silence D          a coordinator that sends nothing for this long is gone: its run is cancelled
                        (default ${DEFAULT_SILENCE_MS / 1000}s; it pings every ${HEARTBEAT_MS / 1000}s)
+  --peers LIST         every agent of the run, in order, as the coordinator's --agents names them
+                       (host names or addresses, comma-separated; default: the ${AGENT_PEERS_ENV}
+                       environment variable). The agent's name becomes its entry's first label, and it
+                       refuses a run whose agents, order or peer addresses differ, naming the difference
+  --index I            this agent's place in --peers, from 0 (default: ${AGENT_INDEX_ENV}, which a
+                       Kubernetes Indexed Job sets)
+  --drop-early-rst     (root or NET_ADMIN) for each run, an nft table drops the RSTs this host sends
+                       to its peers from the run's ports while the peer's SYN is early; removed when
+                       the run ends and on every exit (one left by a SIGKILL: by the next agent)
 
 One coordinator at a time. A wrong token, a malformed or oversized control frame, another protocol
 version: the connection is refused or dropped, with a line on stderr, and the agent goes on serving.
@@ -41,6 +52,9 @@ const flagSpec = {
   workers: { type: 'string' },
   once: { type: 'boolean' },
   silence: { type: 'string' },
+  peers: { type: 'string' },
+  index: { type: 'string' },
+  'drop-early-rst': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -60,7 +74,18 @@ export function parseAgentOptions(
     : parseHostPort(values.listen, '--listen');
   const token = values.token ?? env[AGENT_TOKEN_ENV];
   if (!token) throw new UsageError(`an agent needs the shared token: --token T or ${AGENT_TOKEN_ENV}`);
-  const name = values.name ?? os.hostname();
+  const peersText = values.peers ?? env[AGENT_PEERS_ENV];
+  if (values.index !== undefined && peersText === undefined)
+    throw new UsageError(`--index goes with --peers (or ${AGENT_PEERS_ENV})`);
+  const peers =
+    peersText === undefined
+      ? undefined
+      : parsePeerList(
+          peersText,
+          values.index ?? env[AGENT_INDEX_ENV],
+          values.index !== undefined ? '--index' : `--index or ${AGENT_INDEX_ENV}`,
+        );
+  const name = values.name ?? (peers ? agentNameOf(peers.names[peers.index] as string) : os.hostname());
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name))
     throw new UsageError(`--name: '${name}' is not 1..63 of letters, digits, '.', '_', '-'`);
   const workers = values.workers === undefined ? cores : parseCount(values.workers, '--workers', 1, 256);
@@ -72,6 +97,15 @@ export function parseAgentOptions(
     );
   return {
     help: false,
-    options: { listen, token, name, workers, once: values.once ?? false, silenceMs },
+    options: {
+      listen,
+      token,
+      name,
+      workers,
+      once: values.once ?? false,
+      silenceMs,
+      ...(peers ? { peers } : {}),
+      dropEarlyRst: values['drop-early-rst'] ?? false,
+    },
   };
 }

@@ -113,16 +113,16 @@ export class AgentClient {
       onClose: (reason) => this.onClose(reason),
     });
     const hello = await this.next('hello');
-    if (hello.name !== this.spec.name)
+    if (!this.spec.anyName && hello.name !== this.spec.name)
       throw this.fail(`answers as agent '${logValue(hello.name)}', not '${this.spec.name}'`);
     const nonce = newNonce();
     this.connection.send({
       type: 'auth',
       nonce,
-      proof: coordinatorProof(this.options.token, hello.nonce, nonce, this.spec.name),
+      proof: coordinatorProof(this.options.token, hello.nonce, nonce, hello.name),
     });
     const welcome = await this.next('welcome');
-    if (!proofsMatch(agentProof(this.options.token, hello.nonce, nonce, this.spec.name), welcome.proof)) {
+    if (!proofsMatch(agentProof(this.options.token, hello.nonce, nonce, hello.name), welcome.proof)) {
       this.connection.sendAndClose({
         type: 'error',
         code: CONTROL_ERRORS.auth,

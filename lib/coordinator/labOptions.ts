@@ -13,18 +13,22 @@ import type { StressOptions } from '../stress/types.ts';
 /** Lab hosts a run takes: two at least (a pair needs two sides), six at most (lab.ts's limit). */
 export const LAB_HOSTS = { min: 2, max: 6 } as const;
 
-/** stress.ts flags that describe a local run only. */
-const LOCAL_ONLY: Record<string, string> = {
-  mode: 'a lab run is its own mode (every pair crosses two NAT routers)',
-  addresses: 'lab hosts have one address each; the ports make every 4-tuple unique',
+/**
+ * stress.ts flags that describe a local run only: refused by --lab and --agents, one line each, before
+ * anything is built or reached.
+ */
+export const LOCAL_RUN_ONLY: Record<string, string> = {
+  mode: 'a run through agents is its own mode',
+  addresses: 'an agent has one address; the ports make every 4-tuple unique',
   warmup: 'agents load their code before the clock starts, without throwaway pairs',
-  trace: 'not available with --lab yet',
-  open: 'how the SYNs meet is up to the routers (both sides connect when their batch arrives)',
-  'early-syn': 'the routers decide what meets an early SYN (their drop, rst or icmp behaviour)',
-  delay: 'the held link is the local sandbox’s, not the lab’s',
-  sweep: 'not available with --lab yet',
-  hold: 'not available with --lab yet',
-  keepalive: 'not available with --lab yet',
+  trace: 'not available through agents yet',
+  open: 'through agents both sides connect when their batch arrives; how the SYNs meet is up to what stands between them',
+  'early-syn':
+    'what meets an early SYN is up to what stands between the agents (a router, a host, --drop-early-rst)',
+  delay: 'the held link is the local sandbox’s',
+  sweep: 'not available through agents yet',
+  hold: 'not available through agents yet',
+  keepalive: 'not available through agents yet',
 };
 
 export interface LabRunOptions {
@@ -83,7 +87,7 @@ export function parseLabRunOptions(args: readonly string[], cores: number): Pars
     }
   }
   if (given.has('help')) return { help: true };
-  for (const [flag, why] of Object.entries(LOCAL_ONLY))
+  for (const [flag, why] of Object.entries(LOCAL_RUN_ONLY))
     if (given.has(flag)) throw new UsageError(`--${flag} does not go with --lab: ${why}`);
   if (!topologyText)
     throw new UsageError('--lab: missing TOPOLOGY (for example eim:apdf:drop,eim:apdf:drop)');

@@ -36,6 +36,8 @@ export interface DistributedRunInput {
   options: StressOptions;
   agents: AgentSpec[];
   token: string;
+  /** The report's mode: lab (the default) or agents (stress.ts --agents, across hosts). */
+  mode?: 'lab' | 'agents';
   /** Why the pairs run where they do, for the report's mode line. */
   modeReason: string;
   /** Aborting it stops the run: no new pairs, in-flight ones cancelled, partial result. */
@@ -45,10 +47,12 @@ export interface DistributedRunInput {
   silenceMs: number;
   /** How long to keep trying to reach an agent at the start. */
   connectTimeoutMs: number;
-  /** Worker threads per agent. */
-  workersPerAgent: number;
+  /** Worker threads per agent (undefined: each agent's own). */
+  workersPerAgent: number | undefined;
   /** Called once every agent is ready, before the first pair (the lab takes its conntrack snapshot). */
   beforeFirstPair?: () => Promise<void>;
+  /** Called with the two halves of every pair as it is joined (timed connects measure the skew). */
+  onPair?: (a: BatchHalf, b: BatchHalf, index: number, t0: number) => void;
   /** Called when the last pair has been joined, before the agents' statistics are gathered. */
   afterLastPair?: () => Promise<void>;
 }
@@ -221,6 +225,7 @@ async function dispatchAndJoin(
     for (let index = 0; index < flight.count; index += 1) {
       const id = flight.firstId + index;
       const pair = joinPair(halfA, halfB, index, t0);
+      input.onPair?.(halfA, halfB, index, t0);
       if (pair.notStarted) {
         addIdRange(notStartedIds, id, id);
         stats.recordNotStarted();
@@ -475,7 +480,7 @@ async function dispatchAndJoin(
   const sockets = infos.some((info) => info?.sockets === 'net') ? 'net' : options.sockets;
   const socketsReason = infos.find((info) => info?.socketsReason)?.socketsReason;
   const base: StressResult = aggregateResult(stats, {
-    mode: 'lab',
+    mode: input.mode ?? 'lab',
     modeReason: input.modeReason,
     workers: infos.reduce((sum, info) => sum + (info?.workers ?? 0), 0),
     concurrency: Math.min(options.concurrency, options.pairs ?? Number.POSITIVE_INFINITY),

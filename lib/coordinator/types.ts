@@ -11,6 +11,8 @@ import type { Percentiles, StressResult } from '../stress/types.ts';
 /** An agent as the coordinator plans with it. */
 export interface AgentSpec {
   name: string;
+  /** Given by address: named by its address, whatever name it announces (hosts may share one). */
+  anyName?: boolean;
   /** Where its control channel listens. */
   control: Endpoint;
   /** Where its sockets bind (a lab host's private address). */

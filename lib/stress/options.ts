@@ -97,14 +97,16 @@ export const STRESS_HELP = `usage: ${STRESS_USAGE}
                        than the open-files limit, 2 descriptors a pair, is refused: exit 2)
   --keepalive D        --hold: each side sends 16 checked bytes every D (default 1s; 10ms at least);
                        a pair whose keepalive is late or altered fails with EKEEPALIVE
+  --agents LIST        every pair across agents already running on other machines or in pods
+                       (HOST:PORT,HOST:PORT,...); its flags: stress.ts --agents A:P,B:P --help
 
 exit codes: 0 ok, 1 success below --min-success, an output that failed during or after the run (the
             report is printed first) or a run error, 2 bad usage or an output that cannot be written,
-            3 --mode sandbox impossible here, 4 --lab: an agent could not start (named), 5 --lab: no
-            lab can be built here, 99 a --threshold failed (outputs are written first),
-            130 interrupted (SIGINT/SIGTERM/SIGHUP: pairs in flight cancelled, partial report; a
-            second signal quits at once without one), 128+N the run in the sandbox was killed by
-            signal N (said on stderr)
+            3 --mode sandbox impossible here, 4 --lab, --agents: an agent could not start, be reached
+            or refused (named), 5 --lab: no lab can be built here, 99 a --threshold failed (outputs are
+            written first), 130 interrupted (SIGINT/SIGTERM/SIGHUP: pairs in flight cancelled, partial
+            report; a second signal quits at once without one), 128+N the run in the sandbox was killed
+            by signal N (said on stderr)
 see docs/guarantees.md for what happens to the output files, on signals and on a full disk`;
 
 export const DEFAULT_PAIRS = 10_000;

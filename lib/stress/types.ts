@@ -8,8 +8,8 @@ import type { StateEdges } from '../trace/types.ts';
 /** sandbox: a private network namespace whose nft rule drops early RSTs; race: the host loopback. */
 export const MODES = ['sandbox', 'race'] as const;
 export type Mode = (typeof MODES)[number];
-/** Where a run's pairs ran: a mode of stress.ts's own, or across agents in a NAT lab (docs/distributed.md). */
-export type RunMode = Mode | 'lab';
+/** Where a run's pairs ran: a mode of stress.ts's own, or across agents: in a NAT lab, or on other hosts (docs/distributed.md). */
+export type RunMode = Mode | 'lab' | 'agents';
 
 /** The close a run asks for (--close); what the kernel then showed is trace's CloseKind. */
 export const CLOSE_MODES = ['graceful', 'reset', 'simultaneous'] as const;

@@ -27,6 +27,7 @@ const QUOTED_IN: [script: string, doc: string][] = [
   ['scripts/lab.ts', 'docs/lab.md'],
   ['scripts/rendezvous.ts', 'docs/lab.md'],
   ['bench/run.ts', 'docs/bench.md'],
+  ['scripts/k8s.ts', 'docs/kubernetes.md'],
 ];
 
 const SCRIPTS: [script: string, flags: string[], exitCodes: string[]][] = [
@@ -111,6 +112,11 @@ const SCRIPTS: [script: string, flags: string[], exitCodes: string[]][] = [
       '--only',
     ],
     ['0 ok', '1 failure', '2 bad usage', '3 matrix', '4 no lab', '5 no lab possible', '130 interrupted'],
+  ],
+  [
+    'scripts/k8s.ts',
+    ['--agents', '--pairs', '--image', '--namespace', '--name', '--port', '--drop-early-rst', '--out'],
+    ['0 written', '1 the file', '2 bad usage'],
   ],
   [
     'scripts/rendezvous.ts',
