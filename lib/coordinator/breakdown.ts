@@ -4,29 +4,10 @@
  * channel; and the lines that print it. Pure but for reading the client's fields.
  */
 import type { Histogram } from 'hdr-histogram-js';
+import { percentilesMs, round } from '../stress/aggregateResult.ts';
 import { newHistogram, type PairStats } from '../stress/pairStats.ts';
-import type { Percentiles } from '../stress/types.ts';
 import type { AgentClient } from './agentClient.ts';
 import type { AgentBreakdown, LinkSummary } from './types.ts';
-
-function round(value: number, digits = 3): number {
-  const scale = 10 ** digits;
-  return Math.round(value * scale) / scale;
-}
-
-function percentilesMs(histogram: Histogram): Percentiles | null {
-  if (histogram.totalCount === 0) return null;
-  const ms = (us: number) => round(us / 1000);
-  return {
-    min: ms(histogram.minNonZeroValue),
-    mean: ms(histogram.mean),
-    p50: ms(histogram.getValueAtPercentile(50)),
-    p90: ms(histogram.getValueAtPercentile(90)),
-    p99: ms(histogram.getValueAtPercentile(99)),
-    p999: ms(histogram.getValueAtPercentile(99.9)),
-    max: ms(histogram.maxValue),
-  };
-}
 
 export function breakdownOf(
   client: Pick<AgentClient, 'spec' | 'info' | 'controlRttMs' | 'clockOffsetMs' | 'cpu' | 'peakRssBytes'>,

@@ -7,13 +7,13 @@ import { distributionsOf } from './distributions.ts';
 import { newHistogram, type PairStats } from './pairStats.ts';
 import type { AttemptStats, Percentiles, RunFacts, StressResult } from './types.ts';
 
-function round(value: number, digits = 3): number {
+export function round(value: number, digits = 3): number {
   const scale = 10 ** digits;
   return Math.round(value * scale) / scale;
 }
 
 /** Percentiles of a histogram recorded in microseconds, as milliseconds. */
-function percentilesMs(histogram: Histogram): Percentiles | null {
+export function percentilesMs(histogram: Histogram): Percentiles | null {
   if (histogram.totalCount === 0) return null;
   const ms = (us: number) => round(us / 1000);
   return {
