@@ -9,8 +9,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { EXIT, ExitError } from '../core/errors.ts';
-import { openOutputFiles } from '../core/outputFile.ts';
-import { deliverResult, watchStopSignals } from '../stress/stressCommand.ts';
+import { deliverResult, openRunOutputs, watchStopSignals } from '../stress/stressCommand.ts';
 import { AgentStartError } from './agentClient.ts';
 import {
   AGENTS_RUN_HELP,
@@ -50,14 +49,8 @@ export async function agentsRunCommand(args: string[], cores: number): Promise<n
     return EXIT.ok;
   }
   const { options } = parsed;
-  const outputs = openOutputFiles([
-    ...(options.json ? [{ option: '--json', path: options.json }] : []),
-    ...(options.log ? [{ option: '--log', path: options.log, append: true }] : []),
-    ...(options.report ? [{ option: '--report', path: options.report }] : []),
-  ]);
-  const json = outputs.find((output) => output.option === '--json');
-  const htmlReport = outputs.find((output) => output.option === '--report');
-  const log = outputs.find((output) => output.option === '--log');
+  const outputs = openRunOutputs(options);
+  const { json, log, report: htmlReport } = outputs;
   const signals = watchStopSignals();
   try {
     const until = performance.now() + parsed.connectTimeoutMs;
@@ -122,7 +115,7 @@ export async function agentsRunCommand(args: string[], cores: number): Promise<n
     throw error;
   } finally {
     signals.dispose();
-    for (const output of outputs) output.close();
+    outputs.close();
   }
 }
 

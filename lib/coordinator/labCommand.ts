@@ -13,7 +13,6 @@ import { newToken } from '../agent/tokenProof.ts';
 import { AGENT_TOKEN_ENV } from '../agent/types.ts';
 import { type Child, INTERRUPT_SIGNALS, reexecSelf, startScript } from '../core/childProcess.ts';
 import { EXIT, ExitError } from '../core/errors.ts';
-import { openOutputFiles } from '../core/outputFile.ts';
 import { applyLab, probeLab, teardownLab } from '../lab/buildLab.ts';
 import { MANAGEMENT_HOST, managementAddress, withManagementNetwork } from '../lab/managementNetwork.ts';
 import { expectationFor } from '../lab/matrixRows.ts';
@@ -21,7 +20,7 @@ import { formatBehaviour, planLab } from '../lab/topology.ts';
 import type { LabHost, LabPlan } from '../lab/types.ts';
 import { insideLabUserNamespace, reexecInLabUserNamespace } from '../lab/userNamespace.ts';
 import { STRESS_HELP } from '../stress/options.ts';
-import { deliverResult, watchStopSignals } from '../stress/stressCommand.ts';
+import { deliverResult, openRunOutputs, watchStopSignals } from '../stress/stressCommand.ts';
 import { AgentStartError } from './agentClient.ts';
 import {
   type ConntrackWatch,
@@ -96,6 +95,8 @@ async function buildAndRun(parsed: LabRunOptions): Promise<number> {
       LAB_RUN_EXIT.noLab,
     );
   if (process.getuid?.() !== 0 && !insideLabUserNamespace()) return await reexecInLabUserNamespace();
+  // The output files are checked before the lab is built (the coordinator opens them again inside it).
+  openRunOutputs(parsed.options).close();
 
   const plan = withManagementNetwork(planLab(String(process.pid), parsed.topology));
   const hosts = plan.hosts.filter((host) => host.role === 'host');
@@ -157,14 +158,8 @@ async function coordinate(parsed: LabRunOptions, plan: LabPlan): Promise<number>
   const { options, workersPerAgent } = parsed;
   const token = process.env[AGENT_TOKEN_ENV];
   if (!token) throw new Error(`${AGENT_TOKEN_ENV} is not set in the coordinator`);
-  const outputs = openOutputFiles([
-    ...(options.json ? [{ option: '--json', path: options.json }] : []),
-    ...(options.log ? [{ option: '--log', path: options.log, append: true }] : []),
-    ...(options.report ? [{ option: '--report', path: options.report }] : []),
-  ]);
-  const json = outputs.find((output) => output.option === '--json');
-  const htmlReport = outputs.find((output) => output.option === '--report');
-  const log = outputs.find((output) => output.option === '--log');
+  const outputs = openRunOutputs(options);
+  const { json, log, report: htmlReport } = outputs;
   const signals = watchStopSignals();
   const hosts = plan.hosts.filter((host) => host.role === 'host');
   const routers = hosts.map((host) => routerOf(plan, host));
@@ -292,7 +287,7 @@ async function coordinate(parsed: LabRunOptions, plan: LabPlan): Promise<number>
         ),
       ),
     );
-    for (const output of outputs) output.close();
+    outputs.close();
   }
 }
 

@@ -28,7 +28,7 @@ export const STRESS_USAGE =
   '[--min-success PCT] [--ports LO-HI] [--addresses N] [--warmup N] [--sockets handle|net] [--trace] ' +
   '[--report FILE.html] [--threshold EXPR]... [--compare OLD.json] [--quiet] ' +
   '[--open one-sided|crossed|skew:D] [--early-syn drop|rst] [--delay D] [--sweep skew=A..B:N] [--hold D] [--keepalive D] ' +
-  '[--lab TOPOLOGY]';
+  '[--lab TOPOLOGY | --agents LIST]';
 
 /** --help: every option, described once (the docs quote it). */
 export const STRESS_HELP = `usage: ${STRESS_USAGE}

@@ -48,8 +48,25 @@ export interface RunAndReportOutcome {
  * not lose the report: it is printed first, the failure is named, and the exit code is 1.
  */
 export async function runAndReport(input: RunAndReportInput): Promise<RunAndReportOutcome> {
-  const { options } = input;
   const out = input.out === undefined ? process.stdout : input.out;
+  const files = openRunOutputs(input.options);
+  try {
+    return await runOpened(input, out, files.json, files.log, files.report);
+  } finally {
+    files.close();
+  }
+}
+
+/**
+ * A run's output files (--json, --log, --report), checked and opened before its first pair (an
+ * ExitError, exit 2, names one that cannot be written): every kind of run opens them here.
+ */
+export function openRunOutputs(options: Pick<StressOptions, 'json' | 'log' | 'report' | 'trace'>): {
+  json: OutputFile | undefined;
+  log: OutputFile | undefined;
+  report: OutputFile | undefined;
+  close: () => void;
+} {
   const outputs = openOutputFiles([
     ...(options.json ? [{ option: '--json', path: options.json }] : []),
     ...(options.log
@@ -64,14 +81,14 @@ export async function runAndReport(input: RunAndReportInput): Promise<RunAndRepo
       : []),
     ...(options.report ? [{ option: '--report', path: options.report }] : []),
   ]);
-  const json = outputs.find((output) => output.option === '--json');
-  const log = outputs.find((output) => output.option === '--log');
-  const report = outputs.find((output) => output.option === '--report');
-  try {
-    return await runOpened(input, out, json, log, report);
-  } finally {
-    for (const output of outputs) output.close();
-  }
+  return {
+    json: outputs.find((output) => output.option === '--json'),
+    log: outputs.find((output) => output.option === '--log'),
+    report: outputs.find((output) => output.option === '--report'),
+    close: () => {
+      for (const output of outputs) output.close();
+    },
+  };
 }
 
 async function runOpened(
