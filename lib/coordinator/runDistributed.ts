@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { AGENT_LOST, type LinkAssignment, RECORD_FIELDS } from '../agent/types.ts';
 import { describeFileError, type OutputFile } from '../core/outputFile.ts';
 import { aggregateResult } from '../stress/aggregateResult.ts';
-import { addIdRange, countIds, mergeIdRanges } from '../stress/idRanges.ts';
+import { addIdRange, closeNotStarted } from '../stress/idRanges.ts';
 import {
   AppendError,
   formatNotStartedRecord,
@@ -454,15 +454,7 @@ async function dispatchAndJoin(
 
   // Planned but never handed out (a stop, or no live link left): not started, one range.
   const planned = (stopped || lost.size > 0) && options.pairs !== undefined ? limit : nextId;
-  if (planned > nextId) {
-    stats.recordNotStarted(planned - nextId);
-    addIdRange(notStartedIds, nextId, planned - 1);
-  }
-  const notStarted = mergeIdRanges(notStartedIds);
-  if (countIds(notStarted) !== stats.notStarted)
-    process.stderr.write(
-      `stress: internal error: ${countIds(notStarted)} not-started ids but ${stats.notStarted} counted\n`,
-    );
+  const notStarted = closeNotStarted(stats, notStartedIds, nextId, planned);
   appendLog(formatNotStartedRecord(notStarted), 0);
   if (outputError && input.log?.regular) {
     try {

@@ -13,7 +13,7 @@ import { Piscina } from 'piscina';
 import { describeFileError, type OutputFile } from '../core/outputFile.ts';
 import { workerExecArgv } from '../core/workerExecArgv.ts';
 import { aggregateResult } from './aggregateResult.ts';
-import { addIdRange, countIds, mergeIdRanges } from './idRanges.ts';
+import { addIdRange, closeNotStarted } from './idRanges.ts';
 import {
   AppendError,
   formatNotStartedRecord,
@@ -413,16 +413,7 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
 
     // Planned but never handed out (stopped early): not started, one range.
     const planned = stopped && options.pairs !== undefined ? limit : nextId;
-    if (planned > nextId) {
-      stats.recordNotStarted(planned - nextId);
-      addIdRange(notStartedIds, nextId, planned - 1);
-    }
-    const notStarted = mergeIdRanges(notStartedIds);
-    // A bug, not a run condition: say so, but keep the report.
-    if (countIds(notStarted) !== stats.notStarted)
-      process.stderr.write(
-        `stress: internal error: ${countIds(notStarted)} not-started ids but ${stats.notStarted} counted\n`,
-      );
+    const notStarted = closeNotStarted(stats, notStartedIds, nextId, planned);
     appendLog(formatNotStartedRecord(notStarted), 0);
     // After a failed append the file may end in part of a line: cut it (no thread appends any more).
     if (outputError && log?.regular) {
