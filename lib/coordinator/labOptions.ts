@@ -29,6 +29,7 @@ export const LOCAL_RUN_ONLY: Record<string, string> = {
   sweep: 'not available through agents yet',
   hold: 'not available through agents yet',
   keepalive: 'not available through agents yet',
+  processes: 'each agent is one process in its own network location',
 };
 
 export interface LabRunOptions {

@@ -65,6 +65,18 @@ export interface ChildOptions {
   tied?: boolean;
   /** Its own process group: a terminal's Ctrl-C reaches only us, and we decide what to forward. */
   detached?: boolean;
+  /**
+   * A Node child with an IPC channel (child.process.send, 'message'; structured clone, so typed arrays
+   * pass): it comes after the tie's pipe, as fd 3 or 4.
+   */
+  ipc?: boolean;
+  /** Our descriptors the child gets too, in order after the tie's pipe and the IPC channel (passedFd). */
+  passFds?: number[];
+}
+
+/** The descriptor number in the child of passFds[index]. */
+export function passedFd(options: Pick<ChildOptions, 'tied' | 'ipc'>, index: number): number {
+  return PARENT_FD + (options.tied ? 1 : 0) + (options.ipc ? 1 : 0) + index;
 }
 
 export interface Child {
@@ -118,9 +130,12 @@ export function exitOf(child: ChildProcess): Promise<number> {
     child.once('close', (code, signal) => resolve(exitCodeOf(code, signal)));
     // A grandchild that inherited the output pipes would hold 'close' back for as long as it lives:
     // once the child itself has exited, its output gets a moment to drain, then the pipes are closed.
-    child.once('exit', () => {
+    // An IPC channel can hold 'close' back for good (seen after disconnect()): the exit is the end then.
+    child.once('exit', (code, signal) => {
+      if (!child.stdout && !child.stderr) return resolve(exitCodeOf(code, signal));
       setTimeout(() => {
         for (const stream of child.stdio) stream?.destroy();
+        resolve(exitCodeOf(code, signal));
       }, OUTPUT_DRAIN_MS).unref();
     });
   });
@@ -139,11 +154,14 @@ export function startChild(command: string, args: string[], options: ChildOption
     cwd: options.cwd,
     env,
     detached: options.detached ?? false,
+    ...(options.ipc ? { serialization: 'advanced' as const } : {}),
     stdio: [
       (options.stdin ?? 'pipe') as 'pipe',
       outputStdio,
       outputStdio,
       ...(options.tied ? (['pipe'] as const) : []),
+      ...(options.ipc ? (['ipc'] as const) : []),
+      ...(options.passFds ?? []),
     ],
   });
 

@@ -57,6 +57,7 @@ export function aggregateResult(stats: PairStats, facts: RunFacts): StressResult
     mode: facts.mode,
     modeReason: facts.modeReason,
     workers: facts.workers,
+    ...(facts.processes ? { processes: facts.processes } : {}),
     concurrency: facts.concurrency,
     sockets: facts.sockets,
     ...(facts.socketsReason ? { socketsReason: facts.socketsReason } : {}),

@@ -22,6 +22,9 @@ import {
   type Sweep,
 } from './types.ts';
 
+/** --processes, and a hold spread by itself, at most: each process costs its own runtime's memory. */
+export const MAX_PROCESSES = 64;
+
 export const STRESS_USAGE =
   'stress.ts [--pairs N] [--duration D] [--concurrency N] [--rate N] [--workers N] [--payload BYTES] ' +
   '[--close graceful|reset|simultaneous] [--timeout D] [--mode sandbox|race] [--json FILE] [--log FILE] ' +
@@ -93,10 +96,13 @@ export const STRESS_HELP = `usage: ${STRESS_USAGE}
                        then a table of success, open kinds (with --trace), attempts and establish
                        time per point (--json: the table and every point's result)
   --hold D             keep each established pair open for D before it closes (sandbox mode; pairs in
-                       flight default to --pairs, so all are open at once; a hold that needs more
-                       than the open-files limit, 2 descriptors a pair, is refused: exit 2)
+                       flight default to --pairs, so all are open at once; more than one process may
+                       open, 2 descriptors a pair, are spread over processes: see --processes)
   --keepalive D        --hold: each side sends 16 checked bytes every D (default 1s; 10ms at least);
                        a pair whose keepalive is late or altered fails with EKEEPALIVE
+  --processes N        sandbox mode: run the pairs in N processes in the namespace, each with --workers
+                       threads (default 1; a --hold of more pairs than one process may hold under its
+                       open-files limit gets as many as it needs, at most ${MAX_PROCESSES})
   --agents LIST        every pair across agents already running on other machines or in pods
                        (HOST:PORT,HOST:PORT,...); its flags: stress.ts --agents A:P,B:P --help
 
@@ -164,6 +170,7 @@ const flagSpec = {
   sweep: { type: 'string' },
   hold: { type: 'string' },
   keepalive: { type: 'string' },
+  processes: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -243,6 +250,33 @@ export function parseSweep(text: string): Sweep {
 
 /** Descriptors a process keeps for itself (node, the pool's threads, pipes, outputs) beside its pairs' sockets. */
 export const DESCRIPTOR_RESERVE = 200;
+
+/**
+ * The processes a run needs: `given` (--processes) or 1, and for a hold of `atOnce` pairs open at once
+ * as many as keep each process's share (its `workers` threads' slots) within what its open-files
+ * limit allows. A hold that `given` processes, or MAX_PROCESSES, cannot hold is refused before the run.
+ */
+export function holdProcesses(
+  atOnce: number,
+  workers: number,
+  given: number | undefined,
+  openFilesLimit: number | undefined,
+): number {
+  let processes = given ?? 1;
+  if (atOnce === 0 || openFilesLimit === undefined) return processes;
+  const most = pairsPerProcess(openFilesLimit);
+  // What one process holds at most: its threads, each with its share of the slots (rounded up).
+  const share = (count: number) => workers * Math.ceil(atOnce / (workers * count));
+  if (given === undefined) while (processes < MAX_PROCESSES && share(processes) > most) processes += 1;
+  if (share(processes) <= most) return processes;
+  const n = (value: number) => value.toLocaleString('en-US');
+  throw new ExitError(
+    `--hold: ${n(atOnce)} pairs open at once need ${n(2 * atOnce)} descriptors; one process may open ${n(openFilesLimit)} (RLIMIT_NOFILE), so it holds ${n(most)} pairs at most, and ${
+      given === undefined ? `the most processes (${MAX_PROCESSES})` : `--processes ${given}`
+    } with ${workers} worker${workers === 1 ? '' : 's'} each hold ${n(processes * workers * Math.floor(most / workers))} at most. Lower --pairs or --concurrency${given === undefined ? '' : ', or raise --processes'}`,
+    EXIT.usage,
+  );
+}
 
 /** Pairs one process can hold open at once under an open-files limit (two sockets each). */
 export function pairsPerProcess(openFilesLimit: number): number {
@@ -412,19 +446,23 @@ export function parseStressOptions(args: string[], context: ParseContext): Parse
       ? undefined
       : { path: values.compare, result: readStressResult(values.compare, '--compare') };
 
-  if (holdMs > 0 && context.openFilesLimit !== undefined) {
-    const atOnce = pairs === undefined ? concurrency : Math.min(concurrency, pairs);
-    const most = pairsPerProcess(context.openFilesLimit);
-    if (atOnce > most)
-      // Not a usage slip: one line, no usage text after it.
-      throw new ExitError(
-        `--hold: ${atOnce.toLocaleString('en-US')} pairs open at once need ${(2 * atOnce).toLocaleString('en-US')} descriptors, and this process may open ${context.openFilesLimit.toLocaleString('en-US')} (RLIMIT_NOFILE): it holds ${most.toLocaleString('en-US')} pairs at most. Lower --pairs or --concurrency; more needs the hold spread over several processes (stress agents, not yet available) or a higher hard limit`,
-        EXIT.usage,
-      );
-  }
+  const processesGiven =
+    values.processes === undefined
+      ? undefined
+      : parseCount(values.processes, '--processes', 1, MAX_PROCESSES);
+  if (processesGiven !== undefined && processesGiven > 1 && mode === 'race')
+    throw new UsageError(
+      '--processes: sandbox mode only (race mode retries on the host loopback, from two thread pools of one process)',
+    );
+  const processes = holdProcesses(
+    holdMs > 0 ? (pairs === undefined ? concurrency : Math.min(concurrency, pairs)) : 0,
+    workers,
+    processesGiven,
+    context.openFilesLimit,
+  );
   const layout = open === 'one-sided' ? 'loopback' : 'link';
   // A wave is what one worker connects at once; two per worker are in flight (more for a long hold).
-  const wave = layout === 'link' ? Math.min(MAX_WAVE, Math.ceil(concurrency / workers / 2)) : 0;
+  const wave = layout === 'link' ? Math.min(MAX_WAVE, Math.ceil(concurrency / (workers * processes) / 2)) : 0;
   // A sweep's points follow each other on the plan (sweepPointPlan): the plan must hold them all.
   const planned =
     sweep && pairs !== undefined ? sweep.valuesMs.length * Math.ceil(pairs / wave) * wave : pairs;
@@ -460,6 +498,7 @@ export function parseStressOptions(args: string[], context: ParseContext): Parse
       delayMs,
       holdMs,
       keepaliveMs,
+      processes,
       sweep,
     },
     plan,

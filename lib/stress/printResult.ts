@@ -56,7 +56,7 @@ export function printResult(result: StressResult): string {
     `simopen stress: ${result.interrupted ? 'INTERRUPTED, partial report' : 'done'}`,
     `  mode           ${result.mode} (${result.modeReason})`,
     ...(result.open.mode !== 'one-sided' ? [`  open           ${describeOpenReport(result.open)}`] : []),
-    `  workers        ${result.workers}, ${n(result.concurrency)} pair${result.concurrency === 1 ? '' : 's'} in flight at most, ${
+    `  workers        ${result.workers}${result.processes ? ` (in ${result.processes} processes)` : ''}, ${n(result.concurrency)} pair${result.concurrency === 1 ? '' : 's'} in flight at most, ${
       result.sockets === 'handle' ? 'bare TCP handles' : 'net.Socket'
     }${result.socketsReason ? ` (${result.socketsReason})` : ''}${result.warmupPairsPerWorker ? `, ${n(result.warmupPairsPerWorker)} warm-up pairs each` : ''}${result.rate !== null ? `, open loop at ${n(result.rate)} pairs/s` : ''}`,
     `  per pair       ${n(result.payloadBytes)} bytes each way, close ${result.close}, timeout ${result.timeoutMs} ms`,

@@ -9,9 +9,7 @@
  * SharedArrayBuffer per batch (lib/stress/raceJoin.ts).
  */
 import { performance } from 'node:perf_hooks';
-import { Piscina } from 'piscina';
 import { describeFileError, type OutputFile } from '../core/outputFile.ts';
-import { workerExecArgv } from '../core/workerExecArgv.ts';
 import { aggregateResult } from './aggregateResult.ts';
 import { addIdRange, closeNotStarted } from './idRanges.ts';
 import {
@@ -23,11 +21,14 @@ import {
 } from './pairLog.ts';
 import { mergeStats, PairStats } from './pairStats.ts';
 import { pairEndpoints, warmupCapacity, warmupPlan } from './planPairs.ts';
+import { ProcessPool } from './processPool.ts';
 import { type ProgressCounts, ProgressTracker } from './progressTracker.ts';
 import { joinBufferSize, RaceJoin } from './raceJoin.ts';
+import { startThreadPool } from './threadPool.ts';
 import { TimelineSampler } from './timeline.ts';
 import {
   type AddressPlan,
+  type BatchPool,
   type BatchResult,
   type BatchTask,
   CONTROL,
@@ -60,7 +61,6 @@ export const WARMUP_MAX_MS = 5000;
 
 /** --hold: how often the resident set is sampled while pairs are held. */
 const HOLD_RSS_SAMPLE_MS = 100;
-const WORKER_FILE = new URL('../../workers/stressWorker.ts', import.meta.url).href;
 
 function epochNow(): number {
   return performance.timeOrigin + performance.now();
@@ -130,31 +130,33 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
     if (result.logError || result.unlogged) onLogError(result.logError ?? '', result.unlogged);
   };
 
+  // Spread over stress processes (a hold of more descriptors than one process may open): each runs
+  // --workers threads, and the run's threads are all of theirs.
+  const spread = mode === 'sandbox' && options.processes > 1 ? options.processes : 1;
   // Race mode: threads for side A and side B.
   const sides =
-    mode === 'race' ? [Math.ceil(options.workers / 2), Math.floor(options.workers / 2)] : [options.workers];
+    mode === 'race'
+      ? [Math.ceil(options.workers / 2), Math.floor(options.workers / 2)]
+      : [options.workers * spread];
   // Batches in flight per thread: two (the next fills the slots the current one frees); over the held
   // link a batch is a wave, and as many waves as the thread's share of --concurrency (a long hold).
   const slotsPerThread = Math.max(1, Math.ceil(options.concurrency / (sides[0] ?? 1)));
   const batchesPerThread = plan.layout === 'link' ? Math.max(2, Math.ceil(slotsPerThread / plan.wave)) : 2;
-  const execArgv = workerExecArgv();
-  const pools = sides.map(
-    (threads) =>
-      new Piscina<BatchTask | { warmup: true }, BatchResult | null>({
-        filename: WORKER_FILE,
-        minThreads: threads,
-        maxThreads: threads,
-        concurrentTasksPerWorker: batchesPerThread,
-        // Workers do async I/O between tasks: they must not block in Atomics.wait.
-        atomics: 'disabled',
-        idleTimeout: 60_000,
-        execArgv,
-        // Every pair leaves garbage; with V8's default young generation the heaps keep growing for
-        // a few hundred thousand pairs before they settle. A small one settles them early, so peak
-        // RSS stays flat across pair counts, without costing rate (docs/design.md).
-        resourceLimits: { maxYoungGenerationSizeMb: 8 },
-      }),
-  );
+  const processPool =
+    spread > 1
+      ? await ProcessPool.start({
+          processes: spread,
+          threadsPerProcess: options.workers,
+          batchesPerThread,
+          counters,
+          logFd: log ? log.fd : -1,
+        })
+      : undefined;
+  const pools: BatchPool[] = processPool
+    ? [processPool]
+    : sides.map((threads) => startThreadPool(threads, batchesPerThread));
+  /** This run's resident set: this process's, and the stress processes' as they last reported it. */
+  const residentBytes = () => process.memoryUsage.rss() + (processPool?.residentBytes() ?? 0);
   const crashes = new Set<unknown>();
   for (const pool of pools)
     pool.on('error', (error: unknown) => {
@@ -278,7 +280,7 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
           const count = Math.min(size, total - next);
           next += count;
           try {
-            const result = await (pools[0] as Piscina).run({ firstId, count, config, control });
+            const result = await (pools[0] as BatchPool).run({ firstId, count, config, control });
             mergeBatch(throwaway, result as BatchResult);
           } catch {}
         }
@@ -298,13 +300,13 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
     }
 
     const t0 = epochNow();
-    const rssAtStartBytes = process.memoryUsage.rss();
+    const rssAtStartBytes = residentBytes();
     // --hold: the resident set sampled while pairs are held (maxRSS would include the start-up's peak).
     let heldRssPeakBytes = rssAtStartBytes;
     rssSampler =
       options.holdMs > 0
         ? setInterval(() => {
-            heldRssPeakBytes = Math.max(heldRssPeakBytes, process.memoryUsage.rss());
+            heldRssPeakBytes = Math.max(heldRssPeakBytes, residentBytes());
           }, HOLD_RSS_SAMPLE_MS)
         : undefined;
     const configs = sides.map((threads, side) => configFor(threads, side, t0));
@@ -330,7 +332,7 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
     const runSandboxBatch = async (firstId: number, count: number) => {
       const config = configs[0] as RunConfig;
       try {
-        const result = await (pools[0] as Piscina).run({ firstId, count, config, control });
+        const result = await (pools[0] as BatchPool).run({ firstId, count, config, control });
         mergeBatch(stats, result as BatchResult);
       } catch (error) {
         crashes.add(error);
@@ -425,7 +427,8 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
     return aggregateResult(stats, {
       mode,
       modeReason: input.modeReason,
-      workers: options.workers,
+      workers: sides.reduce((sum, threads) => sum + threads, 0),
+      ...(spread > 1 ? { processes: spread } : {}),
       // What the workers really allowed: slots are whole per thread (rounded up), and race mode's
       // two pools each bound it.
       concurrency: Math.min(
@@ -445,8 +448,9 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
       interrupted,
       outputError,
       notStartedIds: notStarted,
-      // maxRSS is in KiB; this process holds the worker threads, so it covers the whole pool.
-      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      // maxRSS is in KiB; this process holds the worker threads, so it covers the whole pool (spread:
+      // the sum of every process's own peak).
+      peakRssBytes: process.resourceUsage().maxRSS * 1024 + (processPool?.peakResidentBytes() ?? 0),
       log: log?.path,
       timeline: samples,
       open: {
@@ -463,7 +467,7 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
               keepaliveMs: options.keepaliveMs,
               peakOpenPairs: Atomics.load(counters, CONTROL.peakOpen),
               rssAtStartBytes,
-              peakRssBytes: Math.max(heldRssPeakBytes, process.memoryUsage.rss()),
+              peakRssBytes: Math.max(heldRssPeakBytes, residentBytes()),
             },
           }
         : {}),

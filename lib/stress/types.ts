@@ -68,6 +68,11 @@ export interface StressOptions {
   trace: boolean;
   /** How the SYNs meet (--open). */
   open: OpenMode;
+  /**
+   * Sandbox mode: processes that run the pairs in the namespace, each with `workers` threads (1, or
+   * more with --processes or a --hold one process cannot hold: lib/stress/processPool.ts).
+   */
+  processes: number;
   /** --open skew:D: B connects this long after A (0 otherwise). */
   skewMs: number;
   /** skew: what meets the early SYN (--early-syn). */
@@ -256,6 +261,34 @@ export interface BatchTask {
   join?: SharedArrayBuffer;
 }
 
+/** What runs a run's batches: a Piscina pool of threads, or several stress processes (lib/stress/processPool.ts). */
+export interface BatchPool {
+  /** A batch, or { warmup: true }: resolves once the pool's code is loaded (null). */
+  run(task: BatchTask | { warmup: true }): Promise<BatchResult | null>;
+  /** A worker (or a stress process) died between batches. */
+  on(event: 'error', listener: (error: unknown) => void): unknown;
+  destroy(): Promise<void>;
+}
+
+/** A batch as it crosses to a stress process: its control buffer is that process's own. */
+export type ProcessTask = Omit<BatchTask, 'control' | 'join'> | { warmup: true };
+
+/** Parent to stress process (IPC). */
+export type ToStressProcess =
+  | { type: 'run'; id: number; task: ProcessTask }
+  /** The parent's CONTROL.stop and CONTROL.logFailed, whenever either changes. */
+  | { type: 'control'; stop: number; logFailed: number };
+
+/** Stress process to parent (IPC). */
+export type FromStressProcess =
+  | { type: 'ready' }
+  /** Its CONTROL counters (every slot), resident set now and at its peak; before every result too. */
+  | { type: 'counts'; counts: number[]; rssBytes: number; maxRssBytes: number }
+  | { type: 'result'; id: number; result: BatchResult | null }
+  | { type: 'failed'; id: number; error: string }
+  /** A worker thread of it died between batches. */
+  | { type: 'workerDied'; error: string };
+
 export interface BatchResult {
   stats: EncodedStats;
   /** Pairs of the batch that never started (a stop came first). */
@@ -356,7 +389,10 @@ export interface RunFacts {
   mode: RunMode;
   /** Why this mode: asked for, the default, or the fallback and its reason. */
   modeReason: string;
+  /** Worker threads of the run (of all its processes). */
   workers: number;
+  /** A local run spread over several processes (lib/stress/processPool.ts): how many; absent otherwise. */
+  processes?: number;
   concurrency: number;
   /** handle: bare libuv TCP handles; net: net.Socket (always in race mode). */
   sockets: SocketKind;

@@ -1,0 +1,28 @@
+/**
+ * The Piscina pool of worker threads that runs a stress run's batches (workers/stressWorker.ts), one
+ * way for the main thread of a run (lib/stress/runStress.ts) and for a stress process of a run spread
+ * over several (lib/stress/batchProcess.ts).
+ */
+import { Piscina } from 'piscina';
+import { workerExecArgv } from '../core/workerExecArgv.ts';
+import type { BatchPool, BatchResult, BatchTask } from './types.ts';
+
+const WORKER_FILE = new URL('../../workers/stressWorker.ts', import.meta.url).href;
+
+/** `threads` worker threads, each running up to `batchesPerThread` batches at once. */
+export function startThreadPool(threads: number, batchesPerThread: number): BatchPool {
+  return new Piscina<BatchTask | { warmup: true }, BatchResult | null>({
+    filename: WORKER_FILE,
+    minThreads: threads,
+    maxThreads: threads,
+    concurrentTasksPerWorker: batchesPerThread,
+    // Workers do async I/O between tasks: they must not block in Atomics.wait.
+    atomics: 'disabled',
+    idleTimeout: 60_000,
+    execArgv: workerExecArgv(),
+    // Every pair leaves garbage; with V8's default young generation the heaps keep growing for
+    // a few hundred thousand pairs before they settle. A small one settles them early, so peak
+    // RSS stays flat across pair counts, without costing rate (docs/design.md).
+    resourceLimits: { maxYoungGenerationSizeMb: 8 },
+  });
+}
