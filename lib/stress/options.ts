@@ -17,6 +17,7 @@ import {
   MODES,
   type Mode,
   type OpenMode,
+  type PlanLayout,
   SOCKET_KINDS,
   type StressOptions,
   type Sweep,
@@ -252,21 +253,38 @@ export function parseSweep(text: string): Sweep {
 export const DESCRIPTOR_RESERVE = 200;
 
 /**
+ * A held-link wave for `slots` pairs in flight per thread: a thread keeps two waves in flight at least
+ * (the next fills what the current one frees), more of at most MAX_WAVE pairs for a long hold, all of
+ * one size, so that they add up to the slots (rounded up by less than one pair a wave).
+ */
+export function waveSize(slots: number): number {
+  return Math.ceil(slots / Math.max(2, Math.ceil(slots / MAX_WAVE)));
+}
+
+/** Pairs a thread has in flight at most with `slots`: over the held link, whole waves. */
+function threadInFlight(slots: number, layout: PlanLayout): number {
+  if (layout !== 'link') return slots;
+  const wave = waveSize(slots);
+  return Math.max(2, Math.ceil(slots / wave)) * wave;
+}
+
+/**
  * The processes a run needs: `given` (--processes) or 1, and for a hold of `atOnce` pairs open at once
- * as many as keep each process's share (its `workers` threads' slots) within what its open-files
- * limit allows. A hold that `given` processes, or MAX_PROCESSES, cannot hold is refused before the run.
+ * as many as keep each process's share (its `workers` threads, each with its slots) within what its
+ * open-files limit allows. A hold that `given` processes, or MAX_PROCESSES, cannot hold is refused
+ * before the run.
  */
 export function holdProcesses(
   atOnce: number,
   workers: number,
+  layout: PlanLayout,
   given: number | undefined,
   openFilesLimit: number | undefined,
 ): number {
   let processes = given ?? 1;
   if (atOnce === 0 || openFilesLimit === undefined) return processes;
   const most = pairsPerProcess(openFilesLimit);
-  // What one process holds at most: its threads, each with its share of the slots (rounded up).
-  const share = (count: number) => workers * Math.ceil(atOnce / (workers * count));
+  const share = (count: number) => workers * threadInFlight(Math.ceil(atOnce / (workers * count)), layout);
   if (given === undefined) while (processes < MAX_PROCESSES && share(processes) > most) processes += 1;
   if (share(processes) <= most) return processes;
   const n = (value: number) => value.toLocaleString('en-US');
@@ -454,15 +472,16 @@ export function parseStressOptions(args: string[], context: ParseContext): Parse
     throw new UsageError(
       '--processes: sandbox mode only (race mode retries on the host loopback, from two thread pools of one process)',
     );
+  const layout = open === 'one-sided' ? 'loopback' : 'link';
   const processes = holdProcesses(
     holdMs > 0 ? (pairs === undefined ? concurrency : Math.min(concurrency, pairs)) : 0,
     workers,
+    layout,
     processesGiven,
     context.openFilesLimit,
   );
-  const layout = open === 'one-sided' ? 'loopback' : 'link';
   // A wave is what one worker connects at once; two per worker are in flight (more for a long hold).
-  const wave = layout === 'link' ? Math.min(MAX_WAVE, Math.ceil(concurrency / (workers * processes) / 2)) : 0;
+  const wave = layout === 'link' ? waveSize(Math.ceil(concurrency / (workers * processes))) : 0;
   // A sweep's points follow each other on the plan (sweepPointPlan): the plan must hold them all.
   const planned =
     sweep && pairs !== undefined ? sweep.valuesMs.length * Math.ceil(pairs / wave) * wave : pairs;

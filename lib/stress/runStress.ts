@@ -30,7 +30,6 @@ import {
   type AddressPlan,
   type BatchPool,
   type BatchResult,
-  type BatchTask,
   CONTROL,
   type IdRange,
   type Mode,

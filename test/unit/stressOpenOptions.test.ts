@@ -167,25 +167,45 @@ describe('--hold', () => {
     expect(crossed.plan.wave).toBe(250);
   });
 
-  it('refuses, before the run, a hold that the open-files limit cannot take, naming what would lift it', () => {
+  it('spreads a hold that one process cannot open over as many processes as it needs', () => {
     const most = pairsPerProcess(20_000);
     expect(most).toBeGreaterThan(9_000);
     expect(most).toBeLessThan(10_000);
-    expect(parse(['--pairs', String(most), '--hold', '1s'], 20_000).options.concurrency).toBe(most);
-    const tooMany = () => parse(['--pairs', String(most + 1), '--hold', '1s'], 20_000);
-    expect(tooMany).toThrow(ExitError);
-    expect(tooMany).toThrow(/descriptors.*RLIMIT_NOFILE.*several processes/);
+    const one = parse(['--pairs', String(most), '--hold', '1s'], 20_000).options;
+    expect(one).toMatchObject({ concurrency: most, processes: 1 });
+    expect(parse(['--pairs', String(most + 1), '--hold', '1s'], 20_000).options.processes).toBe(2);
+    for (const open of ['one-sided', 'crossed']) {
+      const { options, plan } = parse(['--pairs', '100000', '--hold', '60s', '--open', open], 20_000);
+      expect(options.processes).toBeGreaterThanOrEqual(11);
+      expect(options.processes).toBeLessThanOrEqual(12);
+      // Each thread's share, whole waves over the held link, keeps every process within its limit.
+      const slots = Math.ceil(100_000 / (options.workers * options.processes));
+      const perThread = open === 'crossed' ? Math.max(2, Math.ceil(slots / plan.wave)) * plan.wave : slots;
+      expect(options.workers * perThread).toBeLessThanOrEqual(most);
+      expect(options.workers * perThread * options.processes).toBeGreaterThanOrEqual(100_000);
+    }
+    // Fewer at once fit in one: --concurrency bounds what is held together.
+    expect(
+      parse(['--pairs', '100000', '--hold', '1s', '--concurrency', '5000'], 20_000).options,
+    ).toMatchObject({ concurrency: 5000, processes: 1 });
+    // Without a hold, or with the limit unknown, one process unless asked.
+    expect(parse(['--pairs', '100000'], 20_000).options.processes).toBe(1);
+    expect(parse(['--pairs', '100000', '--processes', '3'], 20_000).options.processes).toBe(3);
+  });
+
+  it('refuses, before the run, a hold that the processes asked for (or the most) cannot take', () => {
+    const tooFew = () => parse(['--pairs', '100000', '--hold', '1s', '--processes', '2'], 20_000);
+    expect(tooFew).toThrow(ExitError);
+    expect(tooFew).toThrow(/descriptors.*RLIMIT_NOFILE.*--processes 2 .*raise --processes/);
     try {
-      tooMany();
+      tooFew();
     } catch (error) {
       expect((error as ExitError).exitCode).toBe(EXIT.usage);
     }
-    // Fewer at once fit: --concurrency bounds what is held together.
-    expect(
-      parse(['--pairs', '100000', '--hold', '1s', '--concurrency', '5000'], 20_000).options,
-    ).toMatchObject({
-      concurrency: 5000,
-    });
+    // 250 processes of 400 pairs would be needed.
+    expect(() => parse(['--pairs', '100000', '--hold', '1s'], 1_000)).toThrow(/the most processes \(64\)/);
+    usageError(['--processes', '2', '--mode', 'race'], /--processes: sandbox mode only/);
+    usageError(['--processes', '0'], /--processes/);
   });
 });
 
