@@ -63,6 +63,28 @@ export function labRateVerdict(labRate: number): Verdict {
   };
 }
 
+/** --hold: every pair of the hold open at once, at this memory per held pair at most (issue 9). */
+export const HOLD_RSS_PER_PAIR_MAX = 2048;
+
+export function holdVerdicts(
+  pairs: number,
+  hold: { peakOpenPairs: number; rssPerHeldPairBytes: number | null },
+): Verdict[] {
+  const perPair = hold.rssPerHeldPairBytes;
+  return [
+    {
+      check: `--hold: ${formatCount(pairs)} pairs open at once`,
+      pass: hold.peakOpenPairs >= pairs,
+      detail: `${formatCount(hold.peakOpenPairs)} at the peak`,
+    },
+    {
+      check: `--hold: resident memory per held pair < ${HOLD_RSS_PER_PAIR_MAX / 1024} KiB`,
+      pass: perPair !== null && perPair < HOLD_RSS_PER_PAIR_MAX,
+      detail: perPair === null ? 'n/a' : `${(perPair / 1024).toFixed(2)} KiB`,
+    },
+  ];
+}
+
 /** --open crossed: this share of pairs at least must be crossed by the kernel's record (issue 9). */
 export const CROSSED_SHARE_MIN = 0.999;
 /** ... at this share of one-sided mode's pairs/s at least, in the same bench run. */

@@ -14,9 +14,7 @@ import { signalRunningChildren } from '../lib/core/childProcess.ts';
 import { parseCount, parseFlags, runMain } from '../lib/core/cli.ts';
 import { EXIT, ExitError, UsageError } from '../lib/core/errors.ts';
 import { describeFileError, type OutputFile, openOutputFiles } from '../lib/core/outputFile.ts';
-import { openFilesLimit } from '../lib/core/processLimits.ts';
 import { insideSandbox, probeSandbox, reexecInSandbox, setupSandboxNetwork } from '../lib/core/sandbox.ts';
-import { pairsPerProcess } from '../lib/stress/options.ts';
 import { CLOSE_MODES, type CloseMode } from '../lib/stress/types.ts';
 import { type BaselineResult, runBaseline } from './baselineListener.ts';
 import {
@@ -29,6 +27,7 @@ import {
   formatFigure,
   formatMb,
   formatVerdict,
+  holdVerdicts,
   labRateVerdict,
   RATE_SPREAD_TOLERANCE,
   RSS_GROWTH_TOLERANCE,
@@ -59,11 +58,12 @@ pairs per second, where a pair is: open, a payload both ways checked byte by byt
 The comparison runs the three at --pairs, --repeat times interleaved, and reports each median; then
 stress.ts runs at 10k, 100k and 1M pairs (the scaling points). Then the open modes: stress.ts --trace
 at --pairs with --open one-sided and --open crossed, interleaved (share crossed by the kernel's record,
-pairs/s against one-sided); and the hold: stress.ts --open crossed --hold (30 s; 5 s with --quick)
-of as many pairs as one process holds, at most 9,000 (peak of pairs open at once, memory per held
-pair). Last, stress.ts --lab eim:apdf:drop,eim:apdf:drop --conntrack-events off (two agents, every
-pair through two NAT routers' conntrack, not watched; root and conntrack needed) runs --repeat times
-at 50k pairs (20k with --quick); the median is reported.
+pairs/s against one-sided); and the hold: stress.ts --open crossed --hold 60s --keepalive 10s of
+100,000 pairs, all open at once over as many processes as the open-files limit needs (20,000 pairs,
+--hold 10s --keepalive 2s with --quick; peak of pairs open at once, memory per held pair).
+Last, stress.ts --lab eim:apdf:drop,eim:apdf:drop --conntrack-events off (two agents, every pair
+through two NAT routers' conntrack, not watched; root and conntrack needed) runs --repeat times at
+50k pairs (20k with --quick); the median is reported.
 
   --pairs N          pairs of each comparison run (default 100k; 20k with --quick)
   --repeat N         runs of the comparison and of scaling points up to 100k pairs; the median is
@@ -90,9 +90,11 @@ exit codes: 0 every figure measured (targets met or not: read the verdicts), 1 a
             2 bad usage, 130 interrupted (SIGINT/SIGTERM)`;
 
 const PARTS = ['c', 'baseline', 'stress', 'open', 'hold', 'lab'] as const;
-/** The hold's pairs: all open at once in one process (HOLD_PAIRS_MAX, or what the open-files limit allows). */
-const HOLD_PAIRS_MAX = 9000;
-const HOLD_SECONDS = { quick: 5, full: 30 };
+/** The hold: its pairs, all open at once (spread over processes by stress.ts), for how long, keepalives how often. */
+const HOLD = {
+  quick: { pairs: 20_000, seconds: 10, keepalive: '2s' },
+  full: { pairs: 100_000, seconds: 60, keepalive: '10s' },
+};
 /** The lab run's topology and pair counts. */
 const LAB_TOPOLOGY = 'eim:apdf:drop,eim:apdf:drop';
 const LAB_PAIRS = { full: 50_000, quick: 20_000 };
@@ -115,8 +117,8 @@ interface BenchOptions {
   repeat: number;
   /** Pairs of each lab run. */
   labPairs: number;
-  /** The hold run's --hold, in seconds. */
-  holdSeconds: number;
+  /** The hold run: pairs, --hold in seconds, --keepalive. */
+  hold: { pairs: number; seconds: number; keepalive: string };
   jsonFile?: string;
 }
 
@@ -165,7 +167,7 @@ function parseOptions(args: string[]): BenchOptions | 'help' {
     // The machine may be shared: a median of three damps a burst of someone else's load.
     repeat: values.repeat ? parseCount(values.repeat, '--repeat', 1, 20) : values.quick ? 1 : 3,
     labPairs: values.quick ? LAB_PAIRS.quick : LAB_PAIRS.full,
-    holdSeconds: values.quick ? HOLD_SECONDS.quick : HOLD_SECONDS.full,
+    hold: values.quick ? HOLD.quick : HOLD.full,
     jsonFile: values.json,
   };
 }
@@ -416,19 +418,28 @@ async function benchAll(options: BenchOptions, jsonOut: OutputFile | undefined):
       checkInterrupted();
     }
 
-  // The hold: as many pairs as one process holds (two descriptors each), all open at once.
-  const holdPairs = Math.min(HOLD_PAIRS_MAX, pairsPerProcess(openFilesLimit() ?? 2 * HOLD_PAIRS_MAX + 1000));
+  // The hold: every pair open at once, over as many processes as their descriptors need.
+  const holdPairs = options.hold.pairs;
+  const holdArgs = [
+    '--open',
+    'crossed',
+    '--hold',
+    `${options.hold.seconds}s`,
+    '--keepalive',
+    options.hold.keepalive,
+  ];
   let holdRun: Sample<StressRun> | undefined;
   if (options.only.has('hold')) {
     holdRun = await measure(
-      `stress.ts --open crossed --hold ${options.holdSeconds}s, ${formatCount(holdPairs)} pairs`,
+      `stress.ts ${holdArgs.join(' ')}, ${formatCount(holdPairs)} pairs`,
       () =>
         runStressScript({
           pairs: holdPairs,
           workers,
           payloadBytes,
           close,
-          extraArgs: ['--open', 'crossed', '--hold', `${options.holdSeconds}s`, '--min-success', '0'],
+          // Opening (and closing) them all at once queues each pair behind the others on 2 cores.
+          extraArgs: [...holdArgs, '--timeout', '60s', '--min-success', '0'],
         }),
       stressFigure,
     );
@@ -578,14 +589,16 @@ async function benchAll(options: BenchOptions, jsonOut: OutputFile | undefined):
   }
   const hold = holdRun?.raw?.summary.hold;
   if (options.only.has('hold')) {
-    lines.push('', `hold (stress.ts --open crossed --hold ${options.holdSeconds}s, one process):`);
+    lines.push('', `hold (stress.ts ${holdArgs.join(' ')}):`);
     if (!holdRun?.figure || !hold) {
       lines.push(`  NOT MEASURED: ${holdRun?.error ?? 'no hold in the summary'}`);
       notMeasured.push('stress.ts --hold');
     } else {
       const perPair = hold.rssPerHeldPairBytes;
+      verdicts.push(...holdVerdicts(holdPairs, hold));
+      const processes = holdRun.raw?.summary.processes ?? 1;
       lines.push(
-        `  ${formatCount(hold.peakOpenPairs)} pairs open at once at the peak (of ${formatCount(holdPairs)}; ${formatCount(holdRun.figure.failed)} failed/cancelled), ` +
+        `  ${formatCount(hold.peakOpenPairs)} pairs open at once at the peak (of ${formatCount(holdPairs)}, in ${processes} process${processes === 1 ? '' : 'es'}; ${formatCount(holdRun.figure.failed)} failed/cancelled), ` +
           `${formatCount(hold.keepalivesVerified)} keepalives checked, resident memory ${perPair === null ? 'n/a' : `${(perPair / 1024).toFixed(2)} KiB`} per held pair ` +
           `(peak ${formatMb(hold.peakRssBytes)}, ${formatMb(hold.rssAtStartBytes)} at the start)`,
       );
@@ -673,7 +686,9 @@ async function benchAll(options: BenchOptions, jsonOut: OutputFile | undefined):
       hold: options.only.has('hold')
         ? {
             pairs: holdPairs,
-            holdSeconds: options.holdSeconds,
+            holdSeconds: options.hold.seconds,
+            keepalive: options.hold.keepalive,
+            processes: holdRun?.raw?.summary.processes ?? 1,
             ...(hold ?? { error: holdRun?.error ?? null }),
           }
         : { skipped: 'not selected (--only)' },

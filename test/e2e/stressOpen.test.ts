@@ -207,16 +207,16 @@ describe.skipIf(skip)('stress.ts --hold', () => {
     expect(summary.errors.EKEEPALIVE).toBeUndefined();
   });
 
-  it('refuses a hold past the open-files limit before the run starts, naming the limit', async () => {
+  it('refuses a hold past what the processes asked for can open, before the run starts', async () => {
     const limit = openFilesLimit() ?? 20_000;
     const pairs = pairsPerProcess(limit) + 1;
-    const result = await run(['--pairs', String(pairs), '--hold', '1s']);
+    const result = await run(['--pairs', String(pairs), '--hold', '1s', '--processes', '1']);
     expect(result.code).toBe(2);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toContain(
       `--hold: ${pairs.toLocaleString('en-US')} pairs open at once need ${(2 * pairs).toLocaleString('en-US')} descriptors`,
     );
-    expect(result.stderr).toMatch(/RLIMIT_NOFILE.*several processes/);
+    expect(result.stderr).toMatch(/RLIMIT_NOFILE.*--processes 1 .*raise --processes/);
     expect(result.stdout).toBe('');
   });
 });
