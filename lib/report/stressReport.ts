@@ -151,7 +151,7 @@ function summarySection(result: StressResult): Section {
     ['mode', `${escapeHtml(result.mode)} <span class="note">(${escapeHtml(result.modeReason)})</span>`],
     [
       'workers',
-      `${figure('workers', result.workers)}, ${figure('concurrency', result.concurrency)} pairs in flight at most, ${
+      `${figure('workers', result.workers)}${result.processes ? ` (in ${figure('processes', result.processes)} processes)` : ''}, ${figure('concurrency', result.concurrency)} pairs in flight at most, ${
         result.sockets === 'handle' ? 'bare TCP handles' : 'net.Socket'
       }${result.socketsReason ? ` (${escapeHtml(result.socketsReason)})` : ''}${
         result.warmupPairsPerWorker

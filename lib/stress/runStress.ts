@@ -4,9 +4,11 @@
  * (also when stopped early, when a worker dies or when the log cannot be written) and returns the
  * summary. Planned pairs that never started are counted and kept as id ranges, never one by one.
  *
- * Sandbox mode: one pool, each worker runs both sides of its pairs. Race mode: two pools, one per
- * side, so the two connects of a pair always come from different threads; they meet in a
- * SharedArrayBuffer per batch (lib/stress/raceJoin.ts).
+ * Sandbox mode: one pool, each worker runs both sides of its pairs; spread (--processes, or a hold
+ * one process cannot open), the pool is several stress processes, each with its own threads
+ * (lib/stress/processPool.ts). Race mode: two pools, one per side, so the two connects of a pair
+ * always come from different threads; they meet in a SharedArrayBuffer per batch
+ * (lib/stress/raceJoin.ts).
  */
 import { performance } from 'node:perf_hooks';
 import { describeFileError, type OutputFile } from '../core/outputFile.ts';

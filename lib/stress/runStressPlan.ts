@@ -49,6 +49,7 @@ export function stressArgs(plan: StressPlan): string[] {
   flag('delay', ms(plan.delayMs));
   flag('hold', ms(plan.holdMs));
   flag('keepalive', ms(plan.keepaliveMs));
+  flag('processes', plan.processes);
   if (plan.trace) args.push('--trace');
   if (!plan.progress) args.push('--quiet');
   return args;

@@ -569,6 +569,8 @@ export interface StressPlan {
   /** Keep each established pair open this long (--hold), with a keepalive every keepaliveMs. */
   holdMs?: number;
   keepaliveMs?: number;
+  /** Stress processes in the namespace (--processes); a hold one process cannot hold gets them by itself. */
+  processes?: number;
   /** Progress on stderr (default false, unlike stress.ts). */
   progress?: boolean;
   /** Aborting it stops the run: pairs in flight are cancelled and the partial result is returned. */
