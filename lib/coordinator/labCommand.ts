@@ -14,6 +14,7 @@ import { AGENT_TOKEN_ENV } from '../agent/types.ts';
 import { type Child, INTERRUPT_SIGNALS, reexecSelf, startScript } from '../core/childProcess.ts';
 import { EXIT, ExitError } from '../core/errors.ts';
 import { applyLab, probeLab, teardownLab } from '../lab/buildLab.ts';
+import { startLabJanitor } from '../lab/labJanitor.ts';
 import { MANAGEMENT_HOST, managementAddress, withManagementNetwork } from '../lab/managementNetwork.ts';
 import { expectationFor } from '../lab/matrixRows.ts';
 import { formatBehaviour, planLab } from '../lab/topology.ts';
@@ -109,10 +110,13 @@ async function buildAndRun(parsed: LabRunOptions): Promise<number> {
     interrupted = signal;
   };
   for (const signal of INTERRUPT_SIGNALS) process.on(signal, onSignal);
+  // Removes the lab if this process is killed before it can (SIGKILL): the exit handler cannot run then.
+  const janitor = process.getuid?.() === 0 ? startLabJanitor(plan.id) : undefined;
   let removed = false;
   const remove = () => {
     if (removed) return;
     removed = true;
+    janitor?.dismiss();
     const { problems } = teardownLab(plan);
     for (const problem of problems) process.stderr.write(`stress: removing lab ${plan.id}: ${problem}\n`);
   };
