@@ -5,7 +5,8 @@
  * router, a sweep). A section is there when its data is in the result: a result from an older or a
  * newer simopen draws what it has.
  */
-import type { PercentilePoint, Percentiles, StressResult } from '../stress/types.ts';
+import { describeOpenReport } from '../stress/printResult.ts';
+import type { HoldReport, PercentilePoint, Percentiles, StressResult } from '../stress/types.ts';
 import { escapeHtml } from './html.ts';
 import { countsTable, diagramSection, figure, formatNumber, kvTable, recordsTable } from './sections.ts';
 import type { PlotSeries, PlotSpec, ReportPage, Section, Tile } from './types.ts';
@@ -145,6 +146,12 @@ function latencyCells(name: string, p: Percentiles | null): string {
     .join(' &nbsp; ');
 }
 
+/** --hold: the peak of pairs open at once, keepalives checked, resident memory per held pair. */
+function holdCell(hold: HoldReport): string {
+  const mib = (name: string, value: number) => figure(name, value, ' MiB', 1, 1 / 1048576);
+  return `${figure('hold.holdMs', hold.holdMs, ' s', 3, 1 / 1000)} each, keepalive every ${figure('hold.keepaliveMs', hold.keepaliveMs, ' s', 3, 1 / 1000)}: ${figure('hold.peakOpenPairs', hold.peakOpenPairs)} pairs open at once at the peak, ${figure('hold.keepalivesVerified', hold.keepalivesVerified)} keepalives checked; resident memory ${figure('hold.rssPerHeldPairBytes', hold.rssPerHeldPairBytes, ' KiB', 2, 1 / 1024)} per held pair (peak ${mib('hold.peakRssBytes', hold.peakRssBytes)}, ${mib('hold.rssAtStartBytes', hold.rssAtStartBytes)} when the first pair started)`;
+}
+
 function summarySection(result: StressResult): Section {
   const { pairs } = result;
   const rows: [string, string][] = [
@@ -159,6 +166,9 @@ function summarySection(result: StressResult): Section {
           : ''
       }${result.rate !== null ? `, open loop at ${figure('rate', result.rate)} pairs/s` : ''}`,
     ],
+    ...(result.open && result.open.mode !== 'one-sided'
+      ? ([['open', escapeHtml(describeOpenReport(result.open))]] as [string, string][])
+      : []),
     [
       'per pair',
       `${figure('payloadBytes', result.payloadBytes)} bytes each way, close ${escapeHtml(result.close)}, timeout ${figure('timeoutMs', result.timeoutMs)} ms`,
@@ -187,6 +197,7 @@ function summarySection(result: StressResult): Section {
         .map(([code, count]) => `<code>${escapeHtml(code)}</code> ${figure(`errors.${code}`, count)}`)
         .join(', ') || 'none',
     ],
+    ...(result.hold ? ([['hold', holdCell(result.hold)]] as [string, string][]) : []),
     ['bytes verified', figure('bytesVerified', result.bytesVerified)],
     [
       'close outcomes',
@@ -387,6 +398,15 @@ function tiles(result: StressResult): Tile[] {
       value: kind,
       figure: `openKinds.${kind}`,
       note: `${formatNumber(count)} pairs (kernel trace)`,
+    });
+  }
+  if (result.hold) {
+    const perPair = result.hold.rssPerHeldPairBytes;
+    list.push({
+      label: 'held at once',
+      value: formatNumber(result.hold.peakOpenPairs),
+      figure: 'hold.peakOpenPairs',
+      note: `${perPair === null ? 'n/a' : `${formatNumber(perPair / 1024, 2)} KiB`} resident memory per held pair`,
     });
   }
   if (result.thresholds?.length) {

@@ -96,6 +96,34 @@ describe('the page', () => {
 });
 
 describe('the stress page', () => {
+  it('shows the open mode and the hold (peak held at once, memory per held pair) when the run had them', () => {
+    const result: StressResult = {
+      ...sampleResult(),
+      processes: 11,
+      open: { mode: 'crossed', pairsPerWave: 2273 },
+      hold: {
+        holdMs: 60_000,
+        keepaliveMs: 10_000,
+        peakOpenPairs: 100_000,
+        keepalivesVerified: 1_200_000,
+        rssAtStartBytes: 1_485 * 1048576,
+        peakRssBytes: 1_838 * 1048576,
+        rssPerHeldPairBytes: 3697,
+      },
+    };
+    const page = stressReportPage(result, printResult(result));
+    const summary = page.sections.find((section) => section.id === 'summary')?.html ?? '';
+    expect(summary).toContain('<th>open</th><td>crossed (both SYNs held on the veth link');
+    expect(summary).toContain('data-figure="hold.peakOpenPairs" data-value="100000"');
+    expect(summary).toContain('data-figure="hold.rssPerHeldPairBytes" data-value="3697">3.61 KiB');
+    expect(summary).toContain('data-figure="processes" data-value="11"');
+    expect(page.tiles.find((tile) => tile.label === 'held at once')?.value).toBe('100,000');
+    // A run without them has neither.
+    const plain = stressReportPage(sampleResult(), '').sections[0]?.html ?? '';
+    expect(plain).not.toContain('<th>hold</th>');
+    expect(plain).not.toContain('<th>open</th>');
+  });
+
   it('has the sections its result has data for, and no others', () => {
     const result = sampleResult();
     const bare = stressReportPage(result, printResult(result));
