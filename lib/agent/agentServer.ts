@@ -21,6 +21,7 @@ import type { PeerList } from './peerList.ts';
 import type { SessionHooks } from './sessionHooks.ts';
 import { agentProof, coordinatorProof, newNonce, proofsMatch } from './tokenProof.ts';
 import {
+  AGENT_CONTROL,
   type AgentInfo,
   type AgentMessage,
   AUTH_TIMEOUT_MS,
@@ -173,7 +174,7 @@ class Session {
   private run: SideRunConfig | undefined;
   private links = new Map<number, LinkAssignment>();
   private t0: number | undefined;
-  private readonly control = new SharedArrayBuffer(4);
+  private readonly control = new SharedArrayBuffer(AGENT_CONTROL.length * 4);
   private readonly cancels = new Map<number, Int32Array>();
   private readonly outstanding = new Set<Promise<void>>();
   private stats = new PairStats();
@@ -212,13 +213,24 @@ class Session {
         }
         return;
       case 'stop':
-        Atomics.store(new Int32Array(this.control), 0, 1);
+        Atomics.store(new Int32Array(this.control), AGENT_CONTROL.stop, 1);
         return;
       case 'finish':
         void this.finishRun();
         return;
       case 'ping':
-        connection.send({ type: 'pong', seq: message.seq, time: performance.timeOrigin + performance.now() });
+        connection.send({
+          type: 'pong',
+          seq: message.seq,
+          time: performance.timeOrigin + performance.now(),
+          // --hold: what the coordinator's peak of pairs held at once and memory per pair are made of.
+          ...(this.run?.holdMs
+            ? {
+                heldA: Atomics.load(new Int32Array(this.control), AGENT_CONTROL.heldA),
+                rssBytes: process.memoryUsage.rss(),
+              }
+            : {}),
+        });
         return;
       case 'error':
         this.log(`the coordinator says: ${logValue(message.message)}`);
@@ -353,7 +365,14 @@ class Session {
     const peakRssBytes = process.resourceUsage().maxRSS * 1024;
     const used = process.cpuUsage(this.cpuAtSetup);
     const cpu = { userMs: used.user / 1000, systemMs: used.system / 1000 };
-    this.connection.send({ type: 'stats', stats: this.stats.encode(), peakRssBytes, cpu });
+    const keepalivesVerified = Atomics.load(new Int32Array(this.control), AGENT_CONTROL.keepalives);
+    this.connection.send({
+      type: 'stats',
+      stats: this.stats.encode(),
+      peakRssBytes,
+      cpu,
+      ...(this.run?.holdMs ? { keepalivesVerified } : {}),
+    });
     this.connection.socket.end();
   }
 
@@ -365,7 +384,7 @@ class Session {
           this.log(
             `${reason ?? 'the coordinator went away'}: cancelling the sides in flight (${this.outstanding.size} batches)`,
           );
-        Atomics.store(new Int32Array(this.control), 0, 1);
+        Atomics.store(new Int32Array(this.control), AGENT_CONTROL.stop, 1);
       }
       this.connection.close();
       await Promise.all(this.outstanding);

@@ -6,15 +6,24 @@
  * its own; A checks that and closes the asked way (B only answers, so nothing is in flight when A
  * resets). Each side checks every byte it receives.
  *
+ * With --hold, a side whose payloads are done stays open for the hold: it sends KEEPALIVE_BYTES more
+ * of its stream at the hold's start and every keepalive interval while the hold lasts (the same number
+ * of rounds on both sides, from the same config), and checks every byte of the peer's as it comes. A
+ * side whose peer lags more than one interval behind its own rounds fails with EKEEPALIVE. When A's
+ * hold is over and all of B's rounds are in, A closes the asked way; B checks, at A's FIN, that all of
+ * A's rounds came. The two sides run in two processes: each keeps its own clock, from its hold's start.
+ *
  * Built for many sides in flight per thread, like lib/stress/sandboxPair.ts: the handlers are shared
  * and find their side through the socket, and bare TCP handles (lib/core/rawTcp.ts) are the default.
  */
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { chunkMatches, type Patterns, patternOffset } from '../core/payloadPattern.ts';
+import { chunkMatches, PATTERN_PERIOD, type Patterns, patternOffset } from '../core/payloadPattern.ts';
 import { RawSocket, type RawSocketEvents } from '../core/rawTcp.ts';
 import type { Endpoint } from '../core/types.ts';
 import { RETRYABLE_CODES } from '../peer/dialSimultaneous.ts';
+import type { HoldSchedule } from '../stress/holdSchedule.ts';
+import { KEEPALIVE_BYTES } from '../stress/sandboxPair.ts';
 import {
   type CloseMode,
   type CloseOutcome,
@@ -28,7 +37,29 @@ export interface SideConfig {
   close: CloseMode;
   patterns: Patterns;
   sockets: SocketKind;
+  hold: SideHold | undefined;
 }
+
+/** --hold, for every side of a thread. */
+export interface SideHold {
+  holdMs: number;
+  keepaliveMs: number;
+  /** Keepalives each side sends: one at the hold's start, then one every interval within the hold. */
+  rounds: number;
+  schedule: HoldSchedule;
+  /** AGENT_CONTROL of the agent: A sides held now, keepalives checked. */
+  counters: Int32Array;
+  heldSlot: number;
+  keepalivesSlot: number;
+}
+
+/** Keepalive rounds of a hold: one at its start and one every interval that starts within it. */
+export function holdRounds(holdMs: number, keepaliveMs: number): number {
+  return keepaliveMs <= holdMs ? Math.floor(holdMs / keepaliveMs) : 0;
+}
+
+/** Where a side is in its hold. */
+const HOLD = { none: 0, holding: 1, over: 2 } as const;
 
 /** What the side needs from a socket; net.Socket and RawSocket both have it. */
 interface SideSocket {
@@ -54,6 +85,8 @@ export class AgentSide {
   /** performance.now() of the start and the end (0: not yet). */
   startedAt = 0;
   finishedAt = 0;
+  /** --hold: when the next keepalive, or the end of the hold, is due (HoldSchedule). */
+  nextKeepaliveAt = 0;
 
   private socket: SideSocket | undefined;
   private received = 0;
@@ -65,6 +98,13 @@ export class AgentSide {
   private settled = false;
   private readonly offset: number;
   private readonly isA: boolean;
+  /** --hold: HOLD state, when it started, keepalive rounds sent, counted in heldA. */
+  private holdState: number = HOLD.none;
+  private holdStartedAt = 0;
+  private roundsSent = 0;
+  private countedHeld = false;
+  /** The bytes the peer sends in all: its payload, and its keepalives with --hold. */
+  private readonly streamLength: number;
 
   constructor(
     readonly id: number,
@@ -76,6 +116,7 @@ export class AgentSide {
   ) {
     this.isA = role === 'a';
     this.offset = patternOffset(id);
+    this.streamLength = config.payload + (config.hold ? config.hold.rounds * KEEPALIVE_BYTES : 0);
   }
 
   start(): void {
@@ -146,24 +187,38 @@ export class AgentSide {
 
   handleData(buffer: Buffer, length: number): void {
     if (this.outcome !== 'established') return;
+    const payload = this.config.payload;
+    if (this.received + length > this.streamLength) {
+      this.fail(
+        this.received + length > payload && this.config.hold ? PAIR_ERRORS.keepalive : PAIR_ERRORS.payload,
+      );
+      return;
+    }
     // A receives what B sends, and the other way round.
     const pattern = this.isA ? this.config.patterns.bToA : this.config.patterns.aToB;
-    if (
-      this.received + length > this.config.payload ||
-      !chunkMatches(pattern, this.offset, this.received, buffer, length)
-    ) {
+    // The payload part of the read, then (--hold) the keepalives that continue the stream: a read can
+    // hold both, as B sends its first keepalive right after its payload.
+    const inPayload = Math.max(0, Math.min(length, payload - this.received));
+    if (inPayload > 0 && !chunkMatches(pattern, this.offset, this.received, buffer, inPayload)) {
       this.fail(PAIR_ERRORS.payload);
       return;
     }
+    for (let index = inPayload; index < length; index += 1)
+      if (buffer[index] !== pattern[(this.offset + this.received + index) % PATTERN_PERIOD]) {
+        this.fail(PAIR_ERRORS.keepalive);
+        return;
+      }
     this.received += length;
-    this.bytesVerified += length;
-    if (!this.isA && this.received === this.config.payload) this.send();
+    this.bytesVerified += inPayload;
+    if (!this.isA && inPayload > 0 && this.received >= payload) this.send();
     this.advance();
   }
 
   handleEnd(): void {
-    // EOF before the whole payload arrived: the peer closed too early.
-    if (this.received !== this.config.payload) this.fail(PAIR_ERRORS.payload);
+    // EOF before the whole stream arrived: the peer closed too early.
+    if (this.received !== this.streamLength)
+      this.fail(this.received < this.config.payload ? PAIR_ERRORS.payload : PAIR_ERRORS.keepalive);
+    else if (this.config.hold && !this.isA) this.countKeepalives();
     this.sawEof = true;
   }
 
@@ -185,6 +240,16 @@ export class AgentSide {
   private advance(): void {
     const socket = this.socket;
     if (this.closing || !this.connected || !socket || this.received < this.config.payload) return;
+    const hold = this.config.hold;
+    if (hold) {
+      if (this.holdState === HOLD.none) {
+        this.beginHold(hold);
+        return;
+      }
+      // A closes once its hold is over and every keepalive of B's is in; B waits for A's FIN.
+      if (this.holdState === HOLD.holding || this.received < this.streamLength) return;
+      if (this.isA) this.countKeepalives();
+    }
     this.closing = true;
     if (!this.isA) {
       // B has A's payload (and sent its own): it ends first only when asked for a simultaneous close
@@ -214,7 +279,76 @@ export class AgentSide {
     this.settle();
   }
 
+  private beginHold(hold: SideHold): void {
+    this.holdState = HOLD.holding;
+    this.holdStartedAt = performance.now();
+    if (this.isA) {
+      this.countedHeld = true;
+      Atomics.add(hold.counters, hold.heldSlot, 1);
+    }
+    if (hold.rounds > 0) this.sendKeepalive();
+    this.nextKeepaliveAt = this.holdStartedAt + Math.min(hold.keepaliveMs, hold.holdMs);
+    hold.schedule.add(this);
+  }
+
+  /** HoldSchedule: the next keepalive (or the hold's end) is due. True while the side stays in the schedule. */
+  keepalive(): boolean {
+    const hold = this.config.hold;
+    if (!hold || this.settled || this.closing || this.outcome !== 'established') return false;
+    // The peer's rounds so far: one interval behind ours at most (their clocks start apart).
+    const peerRounds = Math.floor((this.received - this.config.payload) / KEEPALIVE_BYTES);
+    if (peerRounds < Math.min(hold.rounds, this.roundsSent) - 1) {
+      this.fail(PAIR_ERRORS.keepalive);
+      return false;
+    }
+    const holdEndsAt = this.holdStartedAt + hold.holdMs;
+    if (this.holdState === HOLD.over) {
+      // An interval after the hold's end, the peer's last round is still missing.
+      if (this.received < this.streamLength) this.fail(PAIR_ERRORS.keepalive);
+      return false;
+    }
+    if (this.nextKeepaliveAt >= holdEndsAt) {
+      this.holdState = HOLD.over;
+      this.uncountHeld();
+      this.advance();
+      if (this.closing || this.received >= this.streamLength || !this.isA) return false;
+      // A waits one interval more for B's last keepalive.
+      this.nextKeepaliveAt += hold.keepaliveMs;
+      return true;
+    }
+    if (this.roundsSent < hold.rounds) this.sendKeepalive();
+    this.nextKeepaliveAt = Math.min(this.nextKeepaliveAt + hold.keepaliveMs, holdEndsAt);
+    return true;
+  }
+
+  /** The next KEEPALIVE_BYTES of this side's stream. */
+  private sendKeepalive(): void {
+    const socket = this.socket;
+    if (!socket) return;
+    const position = this.config.payload + this.roundsSent * KEEPALIVE_BYTES;
+    this.roundsSent += 1;
+    const pattern = this.isA ? this.config.patterns.aToB : this.config.patterns.bToA;
+    const start = (this.offset + position) % PATTERN_PERIOD;
+    const data = pattern.subarray(start, start + KEEPALIVE_BYTES);
+    if (socket instanceof RawSocket) socket.write(data);
+    else (socket as net.Socket).write(data);
+  }
+
+  /** Every keepalive of the peer's arrived intact. */
+  private countKeepalives(): void {
+    const hold = this.config.hold;
+    if (hold) Atomics.add(hold.counters, hold.keepalivesSlot, hold.rounds);
+  }
+
+  private uncountHeld(): void {
+    const hold = this.config.hold;
+    if (!hold || !this.countedHeld) return;
+    this.countedHeld = false;
+    Atomics.sub(hold.counters, hold.heldSlot, 1);
+  }
+
   private settle(): void {
+    this.uncountHeld();
     if (this.settled) return;
     this.settled = true;
     this.finishedAt = performance.now();

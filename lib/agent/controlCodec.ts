@@ -173,6 +173,8 @@ export function asCoordinatorMessage(message: Record<string, unknown>): Coordina
         timeoutMs: isPositive,
       });
       if (run.rate !== undefined && run.rate !== null) requireFields(checked, { rate: isPositive });
+      if (run.holdMs !== undefined || run.keepaliveMs !== undefined)
+        requireFields(checked, { holdMs: isPositive, keepaliveMs: isPositive });
       const ports: Record<string, unknown> = { ...requireObject(checked, 'ports'), type: 'setup.run.ports' };
       requireFields(ports, { first: isPort, last: isPort });
       if ((ports.first as number) > (ports.last as number))
@@ -263,6 +265,7 @@ export function asAgentMessage(message: Record<string, unknown>): AgentMessage {
     }
     case 'stats': {
       requireFields(message, { peakRssBytes: isCount });
+      if (message.keepalivesVerified !== undefined) requireFields(message, { keepalivesVerified: isCount });
       requireFields(
         { ...requireObject(message, 'cpu'), type: 'stats.cpu' },
         { userMs: isNumber, systemMs: isNumber },
@@ -288,6 +291,8 @@ export function asAgentMessage(message: Record<string, unknown>): AgentMessage {
     }
     case 'pong':
       requireFields(message, { seq: isCount, time: isNumber });
+      if (message.heldA !== undefined) requireFields(message, { heldA: isCount });
+      if (message.rssBytes !== undefined) requireFields(message, { rssBytes: isCount });
       break;
     case 'error':
       requireFields(message, { code: isErrorCode, message: isString });

@@ -6,14 +6,25 @@
  * (lib/agent/types.ts RECORD_FIELDS); the batch resolves when every side has finished.
  *
  * The agent's main thread steers through shared memory: a stop flag for the run and a cancel flag
- * per batch, checked before every start and by a sweep every 100 ms (which also enforces --timeout).
+ * per batch, checked before every start and by a sweep every 100 ms (which also enforces --timeout);
+ * with --hold the sides count there the A sides held and the keepalives checked (AGENT_CONTROL).
  */
 import { performance } from 'node:perf_hooks';
 import { buildPatterns, type Patterns } from '../core/payloadPattern.ts';
+import { HoldSchedule } from '../stress/holdSchedule.ts';
+import { KEEPALIVE_BYTES } from '../stress/sandboxPair.ts';
 import { PAIR_ERRORS } from '../stress/types.ts';
-import { AgentSide, type SideConfig } from './agentSide.ts';
+import { AgentSide, holdRounds, type SideConfig, type SideHold } from './agentSide.ts';
 import { pairPorts } from './sidePlan.ts';
-import { CLOSE_CODES, RECORD_FIELDS, SIDE_OUTCOMES, type SideTask, type SideTaskResult } from './types.ts';
+import {
+  AGENT_CONTROL,
+  CLOSE_CODES,
+  RECORD_FIELDS,
+  SIDE_OUTCOMES,
+  type SideRunConfig,
+  type SideTask,
+  type SideTaskResult,
+} from './types.ts';
 
 interface Batch {
   task: SideTask;
@@ -32,6 +43,8 @@ const inFlight = new Map<AgentSide, Batch>();
 let sweepTimer: NodeJS.Timeout | undefined;
 let wakeTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
 let patterns: { payload: number; patterns: Patterns } | undefined;
+/** --hold: this thread's held sides, one timer for all (as in a sandbox run's worker). */
+let hold: SideHold | undefined;
 
 const OUTCOME = {
   established: SIDE_OUTCOMES.indexOf('established'),
@@ -45,8 +58,26 @@ function epochNow(): number {
 }
 
 function patternsFor(payload: number): Patterns {
-  if (patterns?.payload !== payload) patterns = { payload, patterns: buildPatterns(payload) };
+  // Keepalives go on past the payload: the patterns hold a period and a keepalive beyond it.
+  const length = Math.max(payload, KEEPALIVE_BYTES);
+  if (patterns?.payload !== length) patterns = { payload: length, patterns: buildPatterns(length) };
   return patterns.patterns;
+}
+
+function holdFor(config: SideRunConfig, control: Int32Array): SideHold | undefined {
+  const { holdMs, keepaliveMs } = config;
+  if (!holdMs || !keepaliveMs) return undefined;
+  if (hold?.holdMs !== holdMs || hold.keepaliveMs !== keepaliveMs || hold.counters.buffer !== control.buffer)
+    hold = {
+      holdMs,
+      keepaliveMs,
+      rounds: holdRounds(holdMs, keepaliveMs),
+      schedule: new HoldSchedule(holdMs, keepaliveMs),
+      counters: control,
+      heldSlot: AGENT_CONTROL.heldA,
+      keepalivesSlot: AGENT_CONTROL.keepalives,
+    };
+  return hold;
 }
 
 /** Runs this agent's sides of one batch; resolves when every one has finished. */
@@ -65,9 +96,11 @@ export function runSides(task: SideTask): Promise<SideTaskResult> {
         close: task.config.close,
         patterns: patternsFor(task.config.payload),
         sockets: task.config.sockets,
+        hold: undefined,
       },
       resolve,
     };
+    batch.sideConfig.hold = holdFor(task.config, batch.control);
     batches.push(batch);
     sweepTimer ??= setInterval(sweep, 100);
     pump();
@@ -75,7 +108,7 @@ export function runSides(task: SideTask): Promise<SideTaskResult> {
 }
 
 function halted(batch: Batch): boolean {
-  return Atomics.load(batch.control, 0) !== 0 || Atomics.load(batch.cancel, 0) !== 0;
+  return Atomics.load(batch.control, AGENT_CONTROL.stop) !== 0 || Atomics.load(batch.cancel, 0) !== 0;
 }
 
 /** Starts every side that is due. */
@@ -182,13 +215,18 @@ function done(batch: Batch, sides: number): void {
   batch.resolve({ records: batch.records, errors: batch.errors });
 }
 
+/** A side's time: --timeout, and a hold and the interval A waits after it for B's last keepalive. */
+function timeLimit(config: SideRunConfig): number {
+  return config.timeoutMs + (config.holdMs && config.keepaliveMs ? config.holdMs + config.keepaliveMs : 0);
+}
+
 /** Every 100 ms: a stop or an abandoned batch cancels what is in flight; a side past --timeout fails. */
 function sweep(): void {
   const now = performance.now();
   for (const batch of [...batches]) if (halted(batch) && batch.next < batch.task.count) notStarted(batch);
   for (const [side, batch] of [...inFlight]) {
     if (halted(batch)) side.cancel();
-    else if (side.startedAt > 0 && now - side.startedAt > batch.task.config.timeoutMs)
+    else if (side.startedAt > 0 && now - side.startedAt > timeLimit(batch.task.config))
       side.fail(PAIR_ERRORS.timeout);
   }
 }

@@ -57,7 +57,21 @@ export interface SideRunConfig {
   rate: number | undefined;
   /** The local ports of the pairs (lib/agent/sidePlan.ts pairPorts). */
   ports: PortRange;
+  /** --hold: each established side stays open this long, sending a checked keepalive every keepaliveMs. */
+  holdMs?: number;
+  keepaliveMs?: number;
 }
+
+/** Int32 slots an agent shares with its worker threads. */
+export const AGENT_CONTROL = {
+  /** Non-zero: the whole run stops. */
+  stop: 0,
+  /** --hold: A sides held now (one per pair), for the coordinator's peak of pairs open at once. */
+  heldA: 1,
+  /** --hold: the peer's keepalives this agent's sides checked. */
+  keepalives: 2,
+  length: 3,
+} as const;
 
 /**
  * One link of the plan as one of its two agents sees it: every pair of the link has its side A on
@@ -128,8 +142,9 @@ export type AgentMessage =
   /** A batch's side records (RECORD_FIELDS numbers per pair, in id order) and its error codes. */
   | { type: 'result'; batch: number; records: number[]; errors: string[] }
   /** The agent's side statistics over the run (exactly mergeable: lib/stress/pairStats.ts), and its peak RSS. */
-  | { type: 'stats'; stats: EncodedStats; peakRssBytes: number; cpu: CpuTime }
-  | { type: 'pong'; seq: number; time: number }
+  | { type: 'stats'; stats: EncodedStats; peakRssBytes: number; cpu: CpuTime; keepalivesVerified?: number }
+  /** With its clock, the A sides it holds now and its resident set (--hold through agents). */
+  | { type: 'pong'; seq: number; time: number; heldA?: number; rssBytes?: number }
   | { type: 'error'; code: ControlErrorCode; message: string };
 
 export type ControlMessage = CoordinatorMessage | AgentMessage;
@@ -157,7 +172,7 @@ export interface SideTask {
   config: SideRunConfig;
   /** The run's epoch (ms, this process's clock). */
   t0: number;
-  /** Int32 [stop]: the whole run stops. */
+  /** Int32 AGENT_CONTROL: the run's stop, and what the sides count for it. */
   control: SharedArrayBuffer;
   /** Int32 [cancelled]: this batch is abandoned. */
   cancel: SharedArrayBuffer;

@@ -73,6 +73,10 @@ export class AgentClient {
   stats: EncodedStats | undefined;
   peakRssBytes: number | undefined;
   cpu: CpuTime | undefined;
+  /** --hold: A sides the agent held at its last pong, its resident set then, and the keepalives it checked. */
+  heldA = 0;
+  rssBytes: number | undefined;
+  keepalivesVerified = 0;
   onResult: (message: ResultMessage) => void = () => {};
   onLost: (reason: string) => void = () => {};
 
@@ -176,12 +180,15 @@ export class AgentClient {
         const offset = message.time - (performance.timeOrigin + now - rtt / 2);
         this.rtts.push({ rtt, offset });
         if (this.rtts.length > 64) this.rtts.shift();
+        if (message.heldA !== undefined) this.heldA = message.heldA;
+        if (message.rssBytes !== undefined) this.rssBytes = message.rssBytes;
         return;
       }
       case 'stats':
         this.stats = message.stats;
         this.peakRssBytes = message.peakRssBytes;
         this.cpu = message.cpu;
+        this.keepalivesVerified = message.keepalivesVerified ?? 0;
         return;
       case 'error':
         this.lose(`says: ${logValue(message.message)} (${message.code})`);

@@ -43,7 +43,8 @@ the other, each side dialling the address this coordinator reached its peer at. 
                        sides' first connect, no early RST)
 
 The other flags are stress.ts's (--pairs, --duration, --rate, --concurrency, --payload, --close,
---timeout, --json, --log, --report, --threshold, --compare, --min-success, --quiet). Between real
+--timeout, --hold, --keepalive, --json, --log, --report, --threshold, --compare, --min-success,
+--quiet). Between real
 hosts a SYN that arrives before its peer's own connect() meets a RST: start the agents with
 --drop-early-rst (docs/distributed.md).
 exit codes: as stress.ts; 4 an agent could not be reached, refused the token or the run (named)`;

@@ -4,10 +4,11 @@
  * syntax; the flags that belong to a local run only are refused. Pure: every problem is a UsageError
  * before the lab is built.
  */
-import { UsageError } from '../core/errors.ts';
+import { EXIT, ExitError, UsageError } from '../core/errors.ts';
+import { openFilesLimit } from '../core/processLimits.ts';
 import { parseTopology } from '../lab/topology.ts';
 import type { Topology } from '../lab/types.ts';
-import { DEFAULT_CONCURRENCY_PER_WORKER, parseStressOptions } from '../stress/options.ts';
+import { DEFAULT_CONCURRENCY_PER_WORKER, DESCRIPTOR_RESERVE, parseStressOptions } from '../stress/options.ts';
 import type { StressOptions } from '../stress/types.ts';
 
 /** Lab hosts a run takes: two at least (a pair needs two sides), six at most (lab.ts's limit). */
@@ -27,10 +28,28 @@ export const LOCAL_RUN_ONLY: Record<string, string> = {
     'what meets an early SYN is up to what stands between the agents (a router, a host, --drop-early-rst)',
   delay: 'the held link is the local sandbox’s',
   sweep: 'not available through agents yet',
-  hold: 'not available through agents yet',
-  keepalive: 'not available through agents yet',
   processes: 'each agent is one process in its own network location',
 };
+
+/**
+ * --hold through a lab: each agent is one process, holding one side of each pair of its links, so a
+ * hold one agent cannot open (its share of the sides, under the open-files limit) is refused before
+ * the lab is built.
+ */
+export function checkAgentHold(options: StressOptions, hosts: number, limit: number | undefined): void {
+  if (limit === undefined) return;
+  const atOnce =
+    options.pairs === undefined ? options.concurrency : Math.min(options.concurrency, options.pairs);
+  // Every host is on hosts - 1 of the hosts * (hosts - 1) / 2 links: 2 / hosts of the pairs.
+  const sides = Math.ceil((2 * atOnce) / hosts);
+  const most = limit - DESCRIPTOR_RESERVE;
+  if (sides <= most) return;
+  const n = (value: number) => value.toLocaleString('en-US');
+  throw new ExitError(
+    `--hold: ${n(atOnce)} pairs open at once put ${n(sides)} sides on each of the ${hosts} agents, and an agent (one process) may open ${n(limit)} descriptors (RLIMIT_NOFILE): at most ${n(Math.floor((most * hosts) / 2))} pairs at once through this lab. Lower --pairs or --concurrency, or add hosts`,
+    EXIT.usage,
+  );
+}
 
 export interface LabRunOptions {
   options: StressOptions;
@@ -103,10 +122,12 @@ export function parseLabRunOptions(args: readonly string[], cores: number): Pars
   const options = parsed.options;
   // --workers is per agent here: one agent per host, each with its pool.
   const workersPerAgent = given.has('workers') ? options.workers : Math.max(1, Math.floor(cores / hosts));
-  if (!given.has('concurrency')) {
+  // Held pairs stay in flight for the whole hold: all of them at once, as in a local run.
+  if (!given.has('concurrency') && !(options.holdMs > 0 && options.pairs !== undefined)) {
     const concurrency = DEFAULT_CONCURRENCY_PER_WORKER * hosts * workersPerAgent;
     options.concurrency = options.pairs === undefined ? concurrency : Math.min(concurrency, options.pairs);
   }
+  if (options.holdMs > 0) checkAgentHold(options, hosts, openFilesLimit());
   options.workers = workersPerAgent * hosts;
   return {
     help: false,

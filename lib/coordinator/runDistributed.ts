@@ -23,7 +23,7 @@ import {
   trimTornLine,
 } from '../stress/pairLog.ts';
 import { mergeStats, PairStats } from '../stress/pairStats.ts';
-import { ProgressTracker } from '../stress/progressTracker.ts';
+import { type ProgressCounts, ProgressTracker } from '../stress/progressTracker.ts';
 import { TimelineSampler } from '../stress/timeline.ts';
 import type { IdRange, OutputError, StressOptions, StressResult } from '../stress/types.ts';
 import { AgentClient, AgentStartError } from './agentClient.ts';
@@ -93,7 +93,9 @@ export async function runDistributed(input: DistributedRunInput): Promise<Distri
     const refused = connected.find((outcome) => outcome.status === 'rejected');
     if (refused) throw (refused as PromiseRejectedResult).reason;
     const size = batchSize(options, links.length);
-    const maxOutstanding = Math.max(2 * links.length, Math.floor(options.concurrency / size));
+    // Rounded up: the last batch may be partial (pairs in flight are bounded by --concurrency anyway),
+    // and held pairs need every batch out at once.
+    const maxOutstanding = Math.max(2 * links.length, Math.ceil(options.concurrency / size));
     await Promise.all(
       clients.map((client, index) =>
         client
@@ -106,6 +108,7 @@ export async function runDistributed(input: DistributedRunInput): Promise<Distri
               timeoutMs: options.timeoutMs,
               rate: options.rate,
               ports: options.ports,
+              ...(options.holdMs > 0 ? { holdMs: options.holdMs, keepaliveMs: options.keepaliveMs } : {}),
             },
             links: assignments(agents, links, index),
             maxBatches: maxOutstanding,
@@ -123,6 +126,47 @@ export async function runDistributed(input: DistributedRunInput): Promise<Distri
   } finally {
     for (const client of clients) client.close();
   }
+}
+
+/** How often the held pairs and the agents' resident sets are summed for their peaks (pongs come every second). */
+const HOLD_SAMPLE_MS = 250;
+/** Before the first pair, each agent's resident set is waited for this long at most. */
+const HOLD_BASELINE_WAIT_MS = 3000;
+
+/**
+ * --hold through agents: the peak of pairs open at once (the A sides the agents hold, summed over
+ * their pongs) and the agents' resident sets summed (the agents hold the sockets; the coordinator's
+ * own memory does not grow with them), from their value before the first pair to their peak.
+ */
+async function watchHold(clients: AgentClient[], counts: ProgressCounts) {
+  const until = performance.now() + HOLD_BASELINE_WAIT_MS;
+  while (clients.some((client) => client.rssBytes === undefined) && performance.now() < until)
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  const sum = (read: (client: AgentClient) => number) =>
+    clients.reduce((total, client) => total + read(client), 0);
+  const rssAtStartBytes = sum((client) => client.rssBytes ?? 0);
+  let peakOpenPairs = 0;
+  let peakRssBytes = rssAtStartBytes;
+  let timer: NodeJS.Timeout | undefined;
+  const sample = () => {
+    const held = sum((client) => client.heldA);
+    counts.open = held;
+    peakOpenPairs = Math.max(peakOpenPairs, held);
+    peakRssBytes = Math.max(
+      peakRssBytes,
+      sum((client) => client.rssBytes ?? 0),
+    );
+  };
+  return {
+    start: () => {
+      timer = setInterval(sample, HOLD_SAMPLE_MS);
+    },
+    stop: () => {
+      clearInterval(timer);
+      sample();
+      return { peakOpenPairs, rssAtStartBytes, peakRssBytes };
+    },
+  };
 }
 
 /** What agent `index` is told about each of its links. */
@@ -169,7 +213,16 @@ async function dispatchAndJoin(
   const log = input.log ? new PairLogFile(input.log.fd) : undefined;
   let logFailed = false;
   let outputError: OutputError | undefined;
-  const counts = { established: 0, failed: 0, cancelled: 0, notStarted: 0 };
+  const counts: ProgressCounts & { notStarted: number } = {
+    established: 0,
+    failed: 0,
+    cancelled: 0,
+    notStarted: 0,
+    ...(options.holdMs > 0 ? { open: 0 } : {}),
+  };
+  // --hold: a side's time includes the hold, and the interval A waits after it (lib/agent/runSides.ts).
+  const holdAllowanceMs = options.holdMs > 0 ? options.holdMs + options.keepaliveMs : 0;
+  const holdWatch = options.holdMs > 0 ? await watchHold(clients, counts) : undefined;
 
   const capacity = planCapacity(links.length, options.ports);
   let limit = Math.min(options.pairs ?? capacity, capacity);
@@ -364,13 +417,14 @@ async function dispatchAndJoin(
           break;
         }
       }
-      // Guided: batches shrink towards the end, so no link idles while another finishes a big one.
+      // Guided: batches shrink towards the end, so no link idles while another finishes a big one;
+      // not held pairs, which stay out for the hold: smaller batches would leave some for after it.
       const remaining = limit - nextId;
       const count = Math.min(
         remaining,
         size,
         options.concurrency - inFlightPairs,
-        Math.max(1, Math.ceil(remaining / (liveLinks.length * 4))),
+        options.holdMs > 0 ? size : Math.max(1, Math.ceil(remaining / (liveLinks.length * 4))),
       );
       const link = liveLinks[linkTurn % liveLinks.length] as Link;
       linkTurn += 1;
@@ -416,7 +470,7 @@ async function dispatchAndJoin(
   const stallCheck = setInterval(() => {
     const now = performance.now();
     for (const flight of [...flights.values()]) {
-      if (now - flight.sentAt < options.timeoutMs + STALL_GRACE_MS) continue;
+      if (now - flight.sentAt < options.timeoutMs + holdAllowanceMs + STALL_GRACE_MS) continue;
       flight.halves.forEach((half, side) => {
         if (!half) flight.halves[side] = { lost: `batch ${flight.batch} never came back` };
       });
@@ -438,6 +492,7 @@ async function dispatchAndJoin(
   // Progress over time for the report, sampled from the joined counts as a local run samples its own.
   const timeline = new TimelineSampler(() => counts);
   const cpuAtStart = process.cpuUsage();
+  holdWatch?.start();
   timeline.start();
   for (const client of clients) client.begin(t0);
   if (stop.aborted) onStop();
@@ -445,6 +500,7 @@ async function dispatchAndJoin(
   await allJoined;
   clearInterval(stallCheck);
   clearTimeout(wake);
+  const hold = holdWatch?.stop();
   stop.removeEventListener('abort', onStop);
   progress?.stop();
   const samples = timeline.stop();
@@ -468,6 +524,8 @@ async function dispatchAndJoin(
   const sideStats = clients.map((client) =>
     client.stats ? mergeStats(new PairStats(), client.stats) : undefined,
   );
+  // --hold: every side counted the peer's keepalives it checked; the pairs' total is theirs.
+  for (const client of clients) stats.keepalivesVerified += client.keepalivesVerified;
   const infos = clients.map((client) => client.info);
   const sockets = infos.some((info) => info?.sockets === 'net') ? 'net' : options.sockets;
   const socketsReason = infos.find((info) => info?.socketsReason)?.socketsReason;
@@ -494,6 +552,7 @@ async function dispatchAndJoin(
     timeline: samples,
     // Both sides connect when their batch arrives; how the SYNs meet is the routers' doing.
     open: { mode: 'one-sided' },
+    ...(hold ? { hold: { holdMs: options.holdMs, keepaliveMs: options.keepaliveMs, ...hold } } : {}),
   });
   stats.destroy();
   // Pairs never handed out count as not started on the links that would have had them: the run's total only.

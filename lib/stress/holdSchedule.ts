@@ -1,13 +1,22 @@
 /**
- * --hold inside a worker thread: the thread's held pairs in the order their next keepalive is due, and
- * one timer for all of them. Every pair has the same interval and the same hold, so a pair put back
- * after its keepalive goes to the end and the queue stays sorted: no per-pair timers, no heap.
+ * --hold inside a worker thread: the thread's held pairs (or, in an agent, sides) in the order their
+ * next keepalive is due, and one timer for all of them. Every one has the same interval and the same
+ * hold, so one put back after its keepalive goes to the end and the queue stays sorted: no per-pair
+ * timers, no heap.
  */
 import { performance } from 'node:perf_hooks';
-import type { SandboxPair, HoldSchedule as Schedule } from './sandboxPair.ts';
+import type { HoldSchedule as Schedule } from './sandboxPair.ts';
+
+/** What the schedule holds: a sandbox pair, or an agent's side of a pair. */
+export interface Held {
+  /** When the next keepalive (or the end of the hold) is due, on performance.now()'s clock. */
+  readonly nextKeepaliveAt: number;
+  /** Called when it is due; true while it stays in the schedule. */
+  keepalive(): boolean;
+}
 
 export class HoldSchedule implements Schedule {
-  private queue: SandboxPair[] = [];
+  private queue: Held[] = [];
   private head = 0;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
@@ -18,7 +27,7 @@ export class HoldSchedule implements Schedule {
     readonly keepaliveMs: number,
   ) {}
 
-  add(pair: SandboxPair): void {
+  add(pair: Held): void {
     this.queue.push(pair);
     this.arm();
   }
@@ -44,7 +53,7 @@ export class HoldSchedule implements Schedule {
     // Only the pairs due now: those put back are due an interval later, behind the others.
     const end = this.queue.length;
     while (this.head < end) {
-      const pair = this.queue[this.head] as SandboxPair;
+      const pair = this.queue[this.head] as Held;
       if (pair.nextKeepaliveAt > now) break;
       this.head += 1;
       if (pair.keepalive()) this.queue.push(pair);

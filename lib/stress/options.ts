@@ -32,7 +32,7 @@ export const STRESS_USAGE =
   '[--min-success PCT] [--ports LO-HI] [--addresses N] [--warmup N] [--sockets handle|net] [--trace] ' +
   '[--report FILE.html] [--threshold EXPR]... [--compare OLD.json] [--quiet] ' +
   '[--open one-sided|crossed|skew:D] [--early-syn drop|rst] [--delay D] [--sweep skew=A..B:N] [--hold D] [--keepalive D] ' +
-  '[--lab TOPOLOGY | --agents LIST]';
+  '[--processes N] [--lab TOPOLOGY | --agents LIST]';
 
 /** --help: every option, described once (the docs quote it). */
 export const STRESS_HELP = `usage: ${STRESS_USAGE}
@@ -96,9 +96,10 @@ export const STRESS_HELP = `usage: ${STRESS_USAGE}
   --sweep skew=A..B:N  N runs of --pairs each, B's skew from A to B in equal steps (skew=0..5ms:11),
                        then a table of success, open kinds (with --trace), attempts and establish
                        time per point (--json: the table and every point's result)
-  --hold D             keep each established pair open for D before it closes (sandbox mode; pairs in
-                       flight default to --pairs, so all are open at once; more than one process may
-                       open, 2 descriptors a pair, are spread over processes: see --processes)
+  --hold D             keep each established pair open for D before it closes (sandbox mode, and
+                       through --lab or --agents; pairs in flight default to --pairs, so all are open
+                       at once; more than one process may open, 2 descriptors a pair, are spread over
+                       processes: see --processes; an agent is one process, with one side a pair)
   --keepalive D        --hold: each side sends 16 checked bytes every D (default 1s; 10ms at least);
                        a pair whose keepalive is late or altered fails with EKEEPALIVE
   --processes N        sandbox mode: run the pairs in N processes in the namespace, each with --workers
