@@ -8,38 +8,29 @@ import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { type Child, REPO_ROOT, startChild } from '../../lib/core/childProcess.ts';
-import { probeLab } from '../../lib/lab/buildLab.ts';
+import { REPO_ROOT, startChild } from '../../lib/core/childProcess.ts';
 import { STATE_DIR_ENV } from '../../lib/lab/labState.ts';
 import {
   expectNothingLeftThenClean,
+  labRuns,
   namespacesOfThisRun,
-  ownLab,
   processesInLab,
+  skipLabTests,
 } from '../helpers/labScope.ts';
 import { runScript } from '../helpers/runScript.ts';
 
-const facility = probeLab();
-const isRoot = process.getuid?.() === 0;
-const skip = !(facility.ok && isRoot) && !process.env.CI;
-if (skip) process.stderr.write(`root lab.ts tests skipped: ${isRoot ? facility.reason : 'not root'}\n`);
+const skip = skipLabTests('root lab.ts tests');
 
 const scratch = mkdtempSync(join(tmpdir(), 'simopen-lab-script-test-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-const started: Child[] = [];
-
 /** lab.ts with these arguments; its pid is the id of any lab it makes, which is this run's. */
-function lab(args: string[], env: Record<string, string> = {}, options: { cwd?: string } = {}): Child {
-  const child = runScript('lab', args, env, options);
-  started.push(child);
-  ownLab(child.pid);
-  return child;
-}
+const runs = labRuns('lab');
+const lab = runs.start;
 
 afterEach(async () => {
   // Whatever a failed test left running; a passing one has nothing left to stop.
-  await Promise.all(started.splice(0).map((child) => child.stop('SIGKILL')));
+  await runs.stopAll();
   expectNothingLeftThenClean();
 });
 
@@ -194,7 +185,7 @@ describe.skipIf(skip)('lab.ts', () => {
       ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, process.execPath],
       { cwd: REPO_ROOT, env: { ...process.env, [STATE_DIR_ENV]: '' }, stdin: 'ignore' },
     );
-    started.push(run);
+    runs.track(run);
     expect(await run.exited, run.stderr()).toBe(0);
     const [, status = '', down = '', after = ''] = run.stdout().split(/^--- \w+\n/m);
     expect(status).toMatch(/^lab \d+:$/m);

@@ -4,7 +4,6 @@
  * once from the agents' counts, the routers' tables holding every pair at once; a hold one agent
  * cannot open refused before the lab is built. Root with ip, nft and conntrack.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,32 +11,25 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { DistributedResult } from '../../lib/coordinator/types.ts';
 import type { Child } from '../../lib/core/childProcess.ts';
 import { openFilesLimit } from '../../lib/core/processLimits.ts';
-import { probeLab } from '../../lib/lab/buildLab.ts';
-import { expectNothingLeftThenClean, namespacesOfThisRun, ownLab } from '../helpers/labScope.ts';
-import { runScript } from '../helpers/runScript.ts';
+import {
+  expectNothingLeftThenClean,
+  labRuns,
+  namespacesOfThisRun,
+  skipLabTests,
+} from '../helpers/labScope.ts';
 
-const facility = probeLab();
-const isRoot = process.getuid?.() === 0;
-const hasConntrack = !spawnSync('conntrack', ['--version']).error;
-const skip = !(facility.ok && isRoot && hasConntrack) && !process.env.CI;
-if (skip)
-  process.stderr.write(
-    `stress --lab --hold tests skipped: ${!isRoot ? 'not root' : !facility.ok ? facility.reason : 'conntrack missing'}\n`,
-  );
+const skip = skipLabTests('stress --lab --hold tests', { conntrack: true });
 
 const scratch = mkdtempSync(join(tmpdir(), 'simopen-stress-lab-hold-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-const started: Child[] = [];
+const runs = labRuns('stress');
 function stressLab(args: string[]): Child {
-  const child = runScript('stress', ['--lab', 'eim:apdf:drop,eim:apdf:drop', ...args]);
-  started.push(child);
-  ownLab(child.pid);
-  return child;
+  return runs.start(['--lab', 'eim:apdf:drop,eim:apdf:drop', ...args]);
 }
 
 afterEach(async () => {
-  await Promise.all(started.splice(0).map((child) => child.stop('SIGKILL')));
+  await runs.stopAll();
   expectNothingLeftThenClean();
 });
 

@@ -3,41 +3,27 @@
  * (lib/lab/labJanitor.ts) removes the lab, and the agents and the coordinator end. Needs root with
  * ip, nft and conntrack; the lab's id is the pid of the stress.ts this run starts (labScope.ts).
  */
-import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { probeLab } from '../../lib/lab/buildLab.ts';
 import {
   expectNothingLeftThenClean,
+  labRuns,
   namespacesOfThisRun,
-  ownLab,
   processesInLab,
+  skipLabTests,
 } from '../helpers/labScope.ts';
-import { runScript } from '../helpers/runScript.ts';
 
-const facility = probeLab();
-const isRoot = process.getuid?.() === 0;
-const hasConntrack = !spawnSync('conntrack', ['--version']).error;
-const skip = !(facility.ok && isRoot && hasConntrack) && !process.env.CI;
-if (skip)
-  process.stderr.write(
-    `stress --lab SIGKILL test skipped: ${!isRoot ? 'not root' : !facility.ok ? facility.reason : 'conntrack missing'}\n`,
-  );
+const skip = skipLabTests('stress --lab SIGKILL test', { conntrack: true });
 
-afterEach(() => {
+const runs = labRuns('stress');
+afterEach(async () => {
+  await runs.stopAll();
   expectNothingLeftThenClean();
 });
 
 describe.skipIf(skip)('stress.ts --lab killed', () => {
   it('SIGKILL of stress.ts mid-run: the lab is removed all the same, agents and coordinator end', async () => {
-    const run = runScript('stress', [
-      '--lab',
-      'eim:apdf:drop,eim:apdf:drop',
-      '--pairs',
-      '1000000',
-      '--rate',
-      '2000',
-    ]);
-    const id = ownLab(run.pid);
+    const run = runs.start(['--lab', 'eim:apdf:drop,eim:apdf:drop', '--pairs', '1000000', '--rate', '2000']);
+    const id = String(run.pid);
     await run.waitForLine(/pairs start now/, 90_000);
     expect(namespacesOfThisRun().length).toBeGreaterThan(0);
     expect(processesInLab(id).length).toBeGreaterThan(0);

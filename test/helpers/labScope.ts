@@ -8,9 +8,11 @@ import { existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { namespacesOfLab, removeNamespaces } from '../../lib/lab/buildLab.ts';
+import type { Child } from '../../lib/core/childProcess.ts';
+import { namespacesOfLab, probeLab, removeNamespaces } from '../../lib/lab/buildLab.ts';
 import { STATE_DIR_ENV } from '../../lib/lab/labState.ts';
 import { processesOfThisRun } from './runProcesses.ts';
+import { runScript } from './runScript.ts';
 
 export const LAB_STATE_DIR = join(tmpdir(), `simopen-lab-test-${process.pid}`);
 // Before any lab is made: every lab.ts this run starts inherits it.
@@ -64,4 +66,42 @@ export function expectNothingLeftThenClean(): void {
     removeNamespaces(namespacesOfThisRun());
     rmSync(LAB_STATE_DIR, { recursive: true, force: true });
   }
+}
+
+/**
+ * Whether root lab tests must be skipped here (root, the lab's tools, and conntrack when `conntrack`
+ * says so): said on stderr with the reason. Never under CI, where a missing facility fails the tests.
+ */
+export function skipLabTests(label: string, options: { conntrack?: boolean } = {}): boolean {
+  const facility = probeLab();
+  const isRoot = process.getuid?.() === 0;
+  const hasConntrack = !options.conntrack || !spawnSync('conntrack', ['--version']).error;
+  const skip = !(facility.ok && isRoot && hasConntrack) && !process.env.CI;
+  if (skip)
+    process.stderr.write(
+      `${label} skipped: ${!isRoot ? 'not root' : !facility.ok ? facility.reason : 'conntrack missing'}\n`,
+    );
+  return skip;
+}
+
+/**
+ * Scripts that make labs, started for this run: each one's pid is its lab's id, owned by this run.
+ * `stopAll` (after each test) kills whatever a failed test left running.
+ */
+export function labRuns(script: 'lab' | 'stress') {
+  const started: Child[] = [];
+  return {
+    start(args: string[], env: Record<string, string> = {}, options: { cwd?: string } = {}): Child {
+      const child = runScript(script, args, env, options);
+      started.push(child);
+      ownLab(child.pid);
+      return child;
+    },
+    /** Another child of the test's, stopped with the others. */
+    track(child: Child): Child {
+      started.push(child);
+      return child;
+    },
+    stopAll: () => Promise.all(started.splice(0).map((child) => child.stop('SIGKILL'))),
+  };
 }
