@@ -20,13 +20,7 @@ import { pairEndpoints, waveAddressIndex } from './planPairs.ts';
 import { type JoinedPair, RaceJoin } from './raceJoin.ts';
 import { RaceSide, type SideConfig } from './raceSide.ts';
 import { type PairConfig, SandboxPair } from './sandboxPair.ts';
-import {
-  type BatchResult,
-  type BatchTask,
-  CONTROL,
-  type IdRange,
-  PAIR_ERRORS,
-} from './types.ts';
+import { type BatchResult, type BatchTask, CONTROL, type IdRange, PAIR_ERRORS } from './types.ts';
 
 /** Test hook, internal: the worker reporting the Nth pair of the run throws (a simulated crash). */
 export const CRASH_AFTER_ENV = 'SIMOPEN_TEST_CRASH_AFTER';

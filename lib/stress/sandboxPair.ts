@@ -118,8 +118,6 @@ export class SandboxPair {
   retries = 0;
   /** --hold: keepalives checked on arrival (both sides counted). */
   keepalivesVerified = 0;
-  /** --hold: when the next keepalive (or the end of the hold) is due, on performance.now()'s clock. */
-  nextKeepaliveAt = 0;
 
   private attemptsA = 0;
   private attemptsB = 0;
@@ -131,8 +129,9 @@ export class SandboxPair {
   private receivedA = 0;
   private receivedB = 0;
   private flags: number;
-  /** --hold: when the hold ends; keepalive rounds sent (by each side). */
-  private holdEndsAt = 0;
+  /** --hold: when the hold began (0: not yet); intervals of it scheduled; keepalive rounds sent (by each side). */
+  private holdStartedAt = 0;
+  private ticks = 0;
   private rounds = 0;
 
   constructor(
@@ -156,6 +155,14 @@ export class SandboxPair {
 
   get establishUs(): [number, number] {
     return [this.establishA, this.establishB];
+  }
+
+  /** --hold: when the next keepalive (or the end of the hold) is due, on performance.now()'s clock. */
+  get nextKeepaliveAt(): number {
+    const hold = this.config.hold;
+    if (!hold) return 0;
+    // Counted in intervals from the start, not summed (sums of float milliseconds drift).
+    return this.holdStartedAt + Math.min(this.ticks * hold.keepaliveMs, hold.holdMs);
   }
 
   /** Starts both connects: A first, so on lo its SYN is the early one that goes unanswered. */
@@ -410,23 +417,20 @@ export class SandboxPair {
       return false;
     }
     this.keepalivesVerified = 2 * this.rounds;
-    const due = this.nextKeepaliveAt;
-    if (due >= this.holdEndsAt) {
+    if (this.ticks * hold.keepaliveMs >= hold.holdMs) {
       this.flags |= HOLD_DONE;
       this.maybeClose();
       return false;
     }
-    // Counted in rounds, not compared as times (sums of float milliseconds drift).
     if (this.rounds < Math.floor(hold.holdMs / hold.keepaliveMs)) this.sendKeepalive();
-    this.nextKeepaliveAt = Math.min(due + hold.keepaliveMs, this.holdEndsAt);
+    this.ticks += 1;
     return true;
   }
 
   private beginHold(hold: HoldSchedule): void {
-    const now = performance.now();
-    this.holdEndsAt = now + hold.holdMs;
+    this.holdStartedAt = performance.now();
     if (hold.keepaliveMs <= hold.holdMs) this.sendKeepalive();
-    this.nextKeepaliveAt = Math.min(now + hold.keepaliveMs, this.holdEndsAt);
+    this.ticks = 1;
     hold.add(this);
   }
 
@@ -456,7 +460,7 @@ export class SandboxPair {
     if (!this.has(HOLD_DONE)) {
       // Held: once both payloads are in and out, the pair waits in the schedule.
       const hold = this.config.hold;
-      if (!hold || this.holdEndsAt > 0) return;
+      if (!hold || this.holdStartedAt > 0) return;
       if (
         this.receivedA < payload ||
         this.receivedB < payload ||
