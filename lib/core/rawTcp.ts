@@ -4,7 +4,9 @@
  * states, buffering, several nextTicks and about a dozen objects per connection. Opening, checking and
  * closing tens of thousands of pairs a second that costs about as much as the kernel's own work, so
  * this file keeps only what a pair needs: bind, connect, one write, reads into a shared buffer,
- * shutdown, reset and close, with the same events a net.Socket would give.
+ * shutdown, reset and close, with the same events a net.Socket would give. A RawSocket is the handle
+ * itself (a subclass of the binding's TCP): one JS object per socket, its state in its own fields, so
+ * thousands of held sockets cost little more than libuv's and Node's native part.
  *
  * process.binding is a pending deprecation (DEP0111) but its tcp_wrap and stream_wrap entries are on
  * Node's allow list and have been stable since Node 12. rawTcpUnavailable() checks that they exist;
@@ -15,24 +17,26 @@ import { getSystemErrorName } from 'node:util';
 
 interface ReqWrap {
   oncomplete: (...args: never[]) => void;
-  handle?: TcpHandle;
+  handle?: RawSocket;
 }
 
+/** The binding's TCP handle, as RawSocket uses it (its native connect is called by name, see below). */
 interface TcpHandle {
   bind(host: string, port: number): number;
-  connect(req: ReqWrap, host: string, port: number): number;
   readStart(): number;
   useUserBuffer(buffer: Uint8Array): void;
   writeBuffer(req: ReqWrap, buffer: Uint8Array): number;
   shutdown(req: ReqWrap): number;
   reset(callback: () => void): number;
   close(callback: () => void): void;
-  onread: (this: TcpHandle, arrayBuffer: ArrayBuffer) => void;
-  owner: RawSocket;
+  onread: (this: RawSocket, arrayBuffer: ArrayBuffer) => void;
 }
 
+type TcpConstructor = new (type: number) => TcpHandle;
+type NativeConnect = (this: TcpHandle, req: ReqWrap, host: string, port: number) => number;
+
 interface Bindings {
-  TCP: new (type: number) => TcpHandle;
+  TCP: TcpConstructor;
   TCPConnectWrap: new () => ReqWrap;
   ShutdownWrap: new () => ReqWrap;
   WriteWrap: new () => ReqWrap & { async: boolean };
@@ -112,15 +116,28 @@ const readBuffer = Buffer.allocUnsafe(64 * 1024);
 
 function noop(): void {}
 
+/** Without the bindings, constructing a RawSocket throws why (rawTcpUnavailable). */
+class Unavailable {
+  constructor(_type: number) {
+    throw new Error(unavailable);
+  }
+}
+
+const Handle = (load()?.TCP ?? Unavailable) as TcpConstructor;
+const nativeConnect = (bindings?.TCP.prototype as unknown as { connect: NativeConnect } | undefined)?.connect;
+
+/** RawSocket state bits; the count of writes not yet done is kept above them. */
+const CLOSING = 1;
+const SHUT_DOWN = 2;
+const PENDING_WRITE = 4;
+
 /**
  * A client TCP socket on a bare handle with net.Socket's event order: connect, data*, end, error?,
  * close (always last, once). Like net.Socket with allowHalfOpen off, EOF ends our side too.
  */
-export class RawSocket {
-  private readonly handle: TcpHandle;
-  private closing = false;
-  private shutDown = false;
-  private pendingWrites = 0;
+export class RawSocket extends Handle {
+  /** CLOSING, SHUT_DOWN, and PENDING_WRITE times the writes not yet in the kernel. */
+  private state = 0;
   /** Caller's tag: which pair and side this socket belongs to. */
   owner: unknown;
 
@@ -128,22 +145,19 @@ export class RawSocket {
     private readonly events: RawSocketEvents,
     owner: unknown,
   ) {
-    const b = bindings ?? load();
-    if (!b) throw new Error(unavailable);
+    super((bindings as Bindings).SOCKET);
     this.owner = owner;
-    this.handle = new b.TCP(b.SOCKET);
-    this.handle.owner = this;
-    this.handle.onread = onRead;
+    this.onread = onRead;
   }
 
   /** bind() then connect(); failures arrive as an error event then close, as with net.Socket. */
   connect(local: { host: string; port: number }, remote: { host: string; port: number }): void {
     const b = bindings as Bindings;
-    let err = this.handle.bind(local.host, local.port);
+    let err = this.bind(local.host, local.port);
     if (err === 0) {
       const req = new b.TCPConnectWrap();
       req.oncomplete = afterConnect as ReqWrap['oncomplete'];
-      err = this.handle.connect(req, remote.host, remote.port);
+      err = (nativeConnect as NativeConnect).call(this, req, remote.host, remote.port);
     }
     if (err !== 0) queueMicrotask(() => this.fail(err));
   }
@@ -153,56 +167,56 @@ export class RawSocket {
    * has (the buffer must stay untouched until then).
    */
   write(data: Uint8Array): boolean {
-    if (this.closing) return false;
+    if (this.state & CLOSING) return false;
     const b = bindings as Bindings;
     const req = new b.WriteWrap();
-    req.handle = this.handle;
+    req.handle = this;
     req.oncomplete = afterWrite as ReqWrap['oncomplete'];
     req.async = false;
-    const err = this.handle.writeBuffer(req, data);
+    const err = this.writeBuffer(req, data);
     if (err !== 0) {
       this.fail(err);
       return false;
     }
     if (b.streamBaseState[b.kLastWriteWasAsync] === 0) return true;
-    this.pendingWrites += 1;
+    this.state += PENDING_WRITE;
     return false;
   }
 
   /** Half-close: FIN after the data written so far; reading goes on until the peer's EOF. */
   end(): void {
-    if (this.closing || this.shutDown) return;
-    this.shutDown = true;
+    if (this.state & (CLOSING | SHUT_DOWN)) return;
+    this.state |= SHUT_DOWN;
     const req = new (bindings as Bindings).ShutdownWrap();
-    req.handle = this.handle;
+    req.handle = this;
     req.oncomplete = noop;
-    const err = this.handle.shutdown(req);
+    const err = this.shutdown(req);
     if (err !== 0) this.fail(err);
   }
 
   /** Abortive close: RST instead of FIN, no TIME_WAIT. */
   resetAndDestroy(): void {
-    if (this.closing) return;
-    this.closing = true;
-    const err = this.handle.reset(() => this.events.onClose(this));
-    if (err !== 0) this.handle.close(() => this.events.onClose(this));
+    if (this.state & CLOSING) return;
+    this.state |= CLOSING;
+    const err = this.reset(() => this.events.onClose(this));
+    if (err !== 0) this.close(() => this.events.onClose(this));
   }
 
   /** Close now (FIN if nothing unread, else RST, as close(2) does). */
   destroy(): void {
-    if (this.closing) return;
-    this.closing = true;
-    this.handle.close(() => this.events.onClose(this));
+    if (this.state & CLOSING) return;
+    this.state |= CLOSING;
+    this.close(() => this.events.onClose(this));
   }
 
   handleConnected(status: number): void {
-    if (this.closing) return; // closed while connecting: the close event follows
+    if (this.state & CLOSING) return; // closed while connecting: the close event follows
     if (status < 0) {
       this.fail(status);
       return;
     }
-    this.handle.useUserBuffer(readBuffer);
-    const err = this.handle.readStart();
+    this.useUserBuffer(readBuffer);
+    const err = this.readStart();
     if (err !== 0) {
       this.fail(err);
       return;
@@ -211,7 +225,7 @@ export class RawSocket {
   }
 
   handleRead(nread: number): void {
-    if (this.closing) return;
+    if (this.state & CLOSING) return;
     if (nread > 0) {
       this.events.onData(this, readBuffer, nread);
     } else if (nread === (bindings as Bindings).UV_EOF) {
@@ -224,13 +238,13 @@ export class RawSocket {
   }
 
   handleWriteDone(status: number): void {
-    this.pendingWrites -= 1;
+    this.state -= PENDING_WRITE;
     if (status < 0) this.fail(status);
-    else if (this.pendingWrites === 0 && !this.closing) this.events.onWritten(this);
+    else if (this.state < PENDING_WRITE && !(this.state & CLOSING)) this.events.onWritten(this);
   }
 
   private fail(errno: number): void {
-    if (this.closing) return;
+    if (this.state & CLOSING) return;
     this.events.onError(this, errorCode(errno));
     this.destroy();
   }
@@ -244,15 +258,15 @@ function errorCode(errno: number): string {
   }
 }
 
-function afterConnect(status: number, handle: TcpHandle): void {
-  handle.owner.handleConnected(status);
+function afterConnect(status: number, socket: RawSocket): void {
+  socket.handleConnected(status);
 }
 
 function afterWrite(this: ReqWrap, status: number): void {
-  this.handle?.owner.handleWriteDone(status);
+  this.handle?.handleWriteDone(status);
 }
 
-function onRead(this: TcpHandle): void {
+function onRead(this: RawSocket): void {
   const b = bindings as Bindings;
-  this.owner.handleRead(b.streamBaseState[b.kReadBytesOrError] ?? 0);
+  this.handleRead(b.streamBaseState[b.kReadBytesOrError] ?? 0);
 }

@@ -16,6 +16,13 @@ export const EXIT_NO_SANDBOX = 3;
 /** The re-executed child learns from this why it runs in the sandbox (for the report). */
 export const MODE_REASON_ENV = 'SIMOPEN_STRESS_MODE_REASON';
 
+/**
+ * glibc's malloc gives the threads of a process up to 8 arenas per core, each keeping the memory its
+ * threads freed. A hold keeps thousands of sockets' native memory for its whole length: with two
+ * arenas the held run's resident set stays lower (docs/stress.md, holding pairs).
+ */
+export const HOLD_MALLOC_ARENA_MAX = '2';
+
 export interface ModeContext {
   /** Default worker count. */
   cores: number;
@@ -56,8 +63,8 @@ export function sandboxNetwork(options: StressOptions): SandboxNetwork {
 
 export type ModeChoice =
   | { action: 'help' }
-  /** Re-run this script in the sandbox; the child reports `reason`. */
-  | { action: 'reexec'; reason: string }
+  /** Re-run this script in the sandbox; the child reports `reason`; `env`: what else it needs (reexecEnv). */
+  | { action: 'reexec'; reason: string; env?: Record<string, string> }
   | {
       action: 'run';
       options: StressOptions;
@@ -115,6 +122,7 @@ export function chooseMode(args: string[], context: ModeContext): ModeChoice {
     return {
       action: 'reexec',
       reason: `${options.modeExplicit ? 'asked for' : 'default'}; ${probe.reason}, ${describeOpen(options)}${held}`,
+      ...(options.holdMs > 0 ? { env: { MALLOC_ARENA_MAX: HOLD_MALLOC_ARENA_MAX } } : {}),
     };
   }
   if (options.modeExplicit)
@@ -147,4 +155,15 @@ export function chooseMode(args: string[], context: ModeContext): ModeChoice {
       'For the sandbox: npm run setup as root (installs nftables, util-linux, iproute2), ' +
       'then run this again (as root if user namespaces are disabled)',
   };
+}
+
+/** The sandboxed child's environment: the mode's reason, and the choice's variables the user has not set. */
+export function reexecEnv(
+  choice: { reason: string; env?: Record<string, string> },
+  inherited: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
+  const env: Record<string, string> = { [MODE_REASON_ENV]: choice.reason };
+  for (const [name, value] of Object.entries(choice.env ?? {}))
+    if (inherited[name] === undefined) env[name] = value;
+  return env;
 }

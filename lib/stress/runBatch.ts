@@ -20,14 +20,7 @@ import { pairEndpoints, waveAddressIndex } from './planPairs.ts';
 import { type JoinedPair, RaceJoin } from './raceJoin.ts';
 import { RaceSide, type SideConfig } from './raceSide.ts';
 import { type PairConfig, SandboxPair } from './sandboxPair.ts';
-import {
-  type BatchResult,
-  type BatchTask,
-  CONTROL,
-  type IdRange,
-  PAIR_ERRORS,
-  type PairEndpoints,
-} from './types.ts';
+import { type BatchResult, type BatchTask, CONTROL, type IdRange, PAIR_ERRORS } from './types.ts';
 
 /** Test hook, internal: the worker reporting the Nth pair of the run throws (a simulated crash). */
 export const CRASH_AFTER_ENV = 'SIMOPEN_TEST_CRASH_AFTER';
@@ -124,6 +117,7 @@ export function runBatch(task: BatchTask): Promise<BatchResult> {
         retryRefused: wave !== undefined && config.open === 'skew' && config.earlySyn === 'rst',
         hold: holdScheduleFor(config.holdMs, config.keepaliveMs),
         control,
+        plan: config.plan,
       },
       resolve,
       reject,
@@ -187,7 +181,7 @@ function startWave(batch: Batch, wave: HeldWave): void {
   const dueAt = epochNow();
   for (; batch.next < count; batch.next += 1) {
     const id = firstId + batch.next;
-    const pair = new SandboxPair(id, pairEndpoints(batch.task.config.plan, id), batch.pairConfig, finished);
+    const pair = new SandboxPair(id, batch.pairConfig, finished);
     inFlight.set(pair, { batch, dueAt });
     wave.add(pair);
   }
@@ -196,11 +190,10 @@ function startWave(batch: Batch, wave: HeldWave): void {
 
 function start(batch: Batch, id: number, dueAt: number): void {
   const config = batch.task.config;
-  const endpoints = pairEndpoints(config.plan, id);
   const runner =
     config.mode === 'sandbox'
-      ? new SandboxPair(id, endpoints, batch.pairConfig, finished)
-      : new RaceSide(id, config.side, endpoints, batch.pairConfig, finished);
+      ? new SandboxPair(id, batch.pairConfig, finished)
+      : new RaceSide(id, config.side, pairEndpoints(config.plan, id), batch.pairConfig, finished);
   inFlight.set(runner, { batch, dueAt });
   runner.start();
 }
@@ -215,7 +208,7 @@ function finished(runner: Runner): void {
   if (runner instanceof SandboxPair) {
     if (runner.retries > 0) batch.stats.recordRetries('ECONNREFUSED', runner.retries);
     batch.stats.keepalivesVerified += runner.keepalivesVerified;
-    report(batch, runner.id, runner.endpoints, {
+    report(batch, runner.id, {
       outcome: runner.outcome,
       error: runner.error,
       attempts: runner.attempts,
@@ -231,7 +224,6 @@ function finished(runner: Runner): void {
     putHalf(
       batch,
       runner.id,
-      runner.endpoints,
       {
         outcome: runner.outcome,
         error: runner.error,
@@ -250,13 +242,7 @@ function finished(runner: Runner): void {
 }
 
 /** Race mode: hand our half over; report the pair if the other half is already there. */
-function putHalf(
-  batch: Batch,
-  id: number,
-  endpoints: PairEndpoints,
-  half: Parameters<RaceJoin['put']>[2],
-  dueAt: number,
-): void {
+function putHalf(batch: Batch, id: number, half: Parameters<RaceJoin['put']>[2], dueAt: number): void {
   const join = batch.join;
   if (!join) throw new Error('race batch without a join buffer');
   const index = id - batch.task.firstId;
@@ -266,7 +252,6 @@ function putHalf(
   report(
     batch,
     id,
-    endpoints,
     {
       ...pair,
       lagMs: pair.startedAt > 0 ? Math.max(0, pair.startedAt - dueAt) : 0,
@@ -281,13 +266,7 @@ interface Finished extends Omit<JoinedPair, 'attempts' | 'establishUs'> {
   lagMs: number;
 }
 
-function report(
-  batch: Batch,
-  id: number,
-  endpoints: PairEndpoints,
-  pair: Finished,
-  withAttempts = true,
-): void {
+function report(batch: Batch, id: number, pair: Finished, withAttempts = true): void {
   const stats = batch.stats;
   const control = batch.control;
   stats.bytesVerified += pair.bytesVerified;
@@ -319,22 +298,26 @@ function report(
     stats.recordCancelled();
     Atomics.add(control, CONTROL.cancelled, 1);
   }
-  batch.log?.push(
-    formatPairRecord({
-      id,
-      a: format(endpoints.a),
-      b: format(endpoints.b),
-      outcome: pair.outcome,
-      error: pair.outcome === 'established' ? null : (pair.error ?? 'EUNKNOWN'),
-      attempts: pair.attempts,
-      establishUs: [pair.establishUs[0], pair.establishUs[1]],
-      bytesVerified: pair.bytesVerified,
-      close: batch.task.config.close,
-      closeOutcome: pair.closeOutcome ?? null,
-      startLagUs: pair.lagMs * 1000,
-      pairUs,
-    }),
-  );
+  if (batch.log) {
+    // The addresses only for the log: computed from the plan, not kept with the pair.
+    const endpoints = pairEndpoints(batch.task.config.plan, id);
+    batch.log.push(
+      formatPairRecord({
+        id,
+        a: format(endpoints.a),
+        b: format(endpoints.b),
+        outcome: pair.outcome,
+        error: pair.outcome === 'established' ? null : (pair.error ?? 'EUNKNOWN'),
+        attempts: pair.attempts,
+        establishUs: [pair.establishUs[0], pair.establishUs[1]],
+        bytesVerified: pair.bytesVerified,
+        close: batch.task.config.close,
+        closeOutcome: pair.closeOutcome ?? null,
+        startLagUs: pair.lagMs * 1000,
+        pairUs,
+      }),
+    );
+  }
   const reported = Atomics.add(control, CONTROL.reported, 1) + 1;
   if (crashAfter > 0 && reported === crashAfter && !batch.task.config.warmup) {
     setImmediate(() => {
@@ -397,7 +380,6 @@ function cancelUnstarted(): void {
     }
     for (let index = batch.next; index < count; index += 1) {
       const id = firstId + index;
-      const endpoints = pairEndpoints(config.plan, id);
       const never = {
         outcome: 'cancelled' as const,
         error: PAIR_ERRORS.cancelled,
@@ -408,7 +390,7 @@ function cancelUnstarted(): void {
         startedAt: 0,
         finishedAt: 0,
       };
-      putHalf(batch, id, endpoints, never, 0);
+      putHalf(batch, id, never, 0);
     }
     batch.next = count;
     pairDone(batch, unstarted);

@@ -13,7 +13,7 @@ import { randomInt } from 'node:crypto';
 import os from 'node:os';
 import { openFilesLimit } from '../core/processLimits.ts';
 import { insideSandbox, probeSandbox, reexecInSandbox } from '../core/sandbox.ts';
-import { chooseMode, MODE_REASON_ENV } from './chooseMode.ts';
+import { chooseMode, MODE_REASON_ENV, reexecEnv } from './chooseMode.ts';
 import { prepareRun } from './prepareRun.ts';
 import { runAndReport } from './stressCommand.ts';
 import type { StressPlan, StressResult } from './types.ts';
@@ -70,7 +70,7 @@ export async function runStressPlan(plan: StressPlan = {}): Promise<StressResult
   });
   if (choice.action === 'help') throw new Error('unreachable: the plan asks for no help');
   if (choice.action === 'reexec') {
-    const code = await reexecInSandbox({ [MODE_REASON_ENV]: choice.reason });
+    const code = await reexecInSandbox(reexecEnv(choice));
     process.exit(code);
   }
   if (choice.warning) process.stderr.write(`stress: ${choice.warning}\n`);

@@ -14,14 +14,15 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { chunkMatches, PATTERN_PERIOD, type Patterns, patternOffset } from '../core/payloadPattern.ts';
 import { RawSocket, type RawSocketEvents } from '../core/rawTcp.ts';
+import { pairEndpoints } from './planPairs.ts';
 import {
+  type AddressPlan,
   type CloseMode,
   type CloseOutcome,
   CONTROL,
   type Outcome,
   PAIR_ERRORS,
   type PairEndpoints,
-  type PairReport,
   type SocketKind,
 } from './types.ts';
 
@@ -38,6 +39,8 @@ export interface PairConfig {
   hold: HoldSchedule | undefined;
   /** The run's shared counters (CONTROL.open and peakOpen, kept with --hold). */
   control: Int32Array;
+  /** The run's address plan: a pair's endpoints are computed from it when needed, not kept. */
+  plan: AddressPlan;
 }
 
 /** A wave of pairs on the held link (lib/stress/heldWave.ts): it says when a side may connect. */
@@ -85,58 +88,89 @@ function flushPendingCloses(): void {
   pendingSides.length = 0;
 }
 
-export class SandboxPair implements PairReport {
+/**
+ * Per-pair state as bits of one number: a held pair lives for the whole hold, thousands per thread,
+ * so the pair is one object with scalar fields (no per-side arrays). Side B's bit is side A's << 1.
+ */
+const EOF_A = 1;
+const WRITTEN_A = 1 << 2;
+const CLOSED_A = 1 << 4;
+const CONNECTED_A = 1 << 6;
+const CLOSING = 1 << 8;
+const SAW_RESET = 1 << 9;
+const SETTLED = 1 << 10;
+/** Told the wave that this pair is open or over. */
+const REPORTED_OPEN = 1 << 11;
+/** --hold: counted in CONTROL.open. */
+const COUNTED_OPEN = 1 << 12;
+const HOLD_DONE = 1 << 13;
+const BOTH_CONNECTED = CONNECTED_A | (CONNECTED_A << 1);
+const BOTH_CLOSED = CLOSED_A | (CLOSED_A << 1);
+
+export class SandboxPair {
   outcome: Outcome = 'established';
-  error: string | undefined;
-  attempts: [number, number] = [0, 0];
-  establishUs: [number, number] = [-1, -1];
+  error: string | undefined = undefined;
   bytesVerified = 0;
-  closeOutcome: CloseOutcome | undefined;
+  closeOutcome: CloseOutcome | undefined = undefined;
   startedAt = 0;
   finishedAt = 0;
   /** Connects refused and tried again (--early-syn rst). */
   retries = 0;
   /** --hold: keepalives checked on arrival (both sides counted). */
   keepalivesVerified = 0;
-  /** --hold: when the next keepalive (or the end of the hold) is due, on performance.now()'s clock. */
-  nextKeepaliveAt = 0;
 
-  private readonly sockets: [PairSide | undefined, PairSide | undefined] = [undefined, undefined];
-  private readonly received: [number, number] = [0, 0];
-  private readonly sawEof: [boolean, boolean] = [false, false];
-  /** Each side's payload is in its kernel's send buffer. */
-  private readonly written: [boolean, boolean];
-  private readonly closedSides: [boolean, boolean] = [false, false];
-  private connected = 0;
-  private closed = 0;
-  private closing = false;
-  private sawReset = false;
-  private settled = false;
-  /** Told the wave that this pair is open or over. */
-  private reportedOpen = false;
-  /** --hold: counted in CONTROL.open; when the hold ends; keepalive rounds sent (by each side); over. */
-  private countedOpen = false;
-  private holdEndsAt = 0;
+  private attemptsA = 0;
+  private attemptsB = 0;
+  /** Per side, from the pair's start to its connect (-1: never). */
+  private establishA = -1;
+  private establishB = -1;
+  private socketA: PairSide | undefined = undefined;
+  private socketB: PairSide | undefined = undefined;
+  private receivedA = 0;
+  private receivedB = 0;
+  private flags: number;
+  /** --hold: when the hold began (0: not yet); intervals of it scheduled; keepalive rounds sent (by each side). */
+  private holdStartedAt = 0;
+  private ticks = 0;
   private rounds = 0;
-  private holdDone: boolean;
-  private readonly offset: number;
 
   constructor(
     readonly id: number,
-    readonly endpoints: PairEndpoints,
     private readonly config: PairConfig,
     private readonly onDone: (pair: SandboxPair) => void,
   ) {
-    this.offset = patternOffset(id);
-    this.written = config.payload === 0 ? [true, true] : [false, false];
-    this.holdDone = config.hold === undefined;
+    // Nothing to write: each side's payload counts as out.
+    this.flags =
+      (config.payload === 0 ? WRITTEN_A | (WRITTEN_A << 1) : 0) | (config.hold === undefined ? HOLD_DONE : 0);
+  }
+
+  /** The pair's addresses, from the plan (not kept: a held pair is kept for long). */
+  get endpoints(): PairEndpoints {
+    return pairEndpoints(this.config.plan, this.id);
+  }
+
+  get attempts(): [number, number] {
+    return [this.attemptsA, this.attemptsB];
+  }
+
+  get establishUs(): [number, number] {
+    return [this.establishA, this.establishB];
+  }
+
+  /** --hold: when the next keepalive (or the end of the hold) is due, on performance.now()'s clock. */
+  get nextKeepaliveAt(): number {
+    const hold = this.config.hold;
+    if (!hold) return 0;
+    // Counted in intervals from the start, not summed (sums of float milliseconds drift).
+    return this.holdStartedAt + Math.min(this.ticks * hold.keepaliveMs, hold.holdMs);
   }
 
   /** Starts both connects: A first, so on lo its SYN is the early one that goes unanswered. */
   start(): void {
     this.startedAt = performance.now();
-    this.connectSide(0);
-    this.connectSide(1);
+    const endpoints = this.endpoints;
+    this.connectSide(0, endpoints);
+    this.connectSide(1, endpoints);
   }
 
   /** Starts one side (--open skew: A now, B later); the pair's clock starts with its first side. */
@@ -147,7 +181,7 @@ export class SandboxPair implements PairReport {
 
   /** The pair failed or was cancelled: nothing more will be started for it. */
   get over(): boolean {
-    return this.settled || this.outcome !== 'established';
+    return (this.flags & SETTLED) !== 0 || this.outcome !== 'established';
   }
 
   /** Ends the pair now with this failure code (a timeout, say); no-op once it is over. */
@@ -165,15 +199,34 @@ export class SandboxPair implements PairReport {
     this.destroySockets();
   }
 
+  private socketOf(side: 0 | 1): PairSide | undefined {
+    return side === 0 ? this.socketA : this.socketB;
+  }
+
+  private setSocket(side: 0 | 1, socket: PairSide | undefined): void {
+    if (side === 0) this.socketA = socket;
+    else this.socketB = socket;
+  }
+
+  private receivedOn(side: 0 | 1): number {
+    return side === 0 ? this.receivedA : this.receivedB;
+  }
+
+  private has(flag: number, side: 0 | 1 = 0): boolean {
+    return (this.flags & (flag << side)) !== 0;
+  }
+
   /** Connects one side (again, after a refused try); no-op once the pair is over. */
-  connectSide(side: 0 | 1): void {
-    if (this.over || this.closedSides[side]) return;
-    const { a, b } = this.endpoints;
-    const [local, remote] = side === 0 ? [a, b] : [b, a];
-    this.attempts[side] += 1;
+  connectSide(side: 0 | 1, endpoints: PairEndpoints = this.endpoints): void {
+    if (this.over || this.has(CLOSED_A, side)) return;
+    const { a, b } = endpoints;
+    const local = side === 0 ? a : b;
+    const remote = side === 0 ? b : a;
+    if (side === 0) this.attemptsA += 1;
+    else this.attemptsB += 1;
     if (this.config.sockets === 'handle') {
       const raw = new RawSocket(rawEvents, this);
-      this.sockets[side] = raw;
+      this.setSocket(side, raw);
       raw.connect(local, remote);
       return;
     }
@@ -185,7 +238,7 @@ export class SandboxPair implements PairReport {
     socket.on('end', onEnd);
     socket.on('error', onError);
     socket.on('close', onClose);
-    this.sockets[side] = socket;
+    this.setSocket(side, socket);
     socket.connect({
       host: remote.host,
       port: remote.port,
@@ -196,9 +249,9 @@ export class SandboxPair implements PairReport {
 
   private destroySockets(): void {
     for (const side of SIDES) {
-      const socket = this.sockets[side];
+      const socket = this.socketOf(side);
       if (socket) socket.destroy();
-      else if (!this.closedSides[side]) {
+      else if (!this.has(CLOSED_A, side)) {
         // Nothing to close on this side: it ends now, but not inside our caller's loop.
         pendingCloses.push(this);
         pendingSides.push(side);
@@ -212,20 +265,24 @@ export class SandboxPair implements PairReport {
 
   /** Which side a socket is, or -1 for a socket this pair replaced (a refused try). */
   sideOf(socket: unknown): -1 | 0 | 1 {
-    return socket === this.sockets[0] ? 0 : socket === this.sockets[1] ? 1 : -1;
+    return socket === this.socketA ? 0 : socket === this.socketB ? 1 : -1;
   }
 
   handleConnect(side: 0 | 1): void {
-    this.establishUs[side] = (performance.now() - this.startedAt) * 1000;
-    this.connected += 1;
-    const socket = this.sockets[side];
+    const establishUs = (performance.now() - this.startedAt) * 1000;
+    if (side === 0) this.establishA = establishUs;
+    else this.establishB = establishUs;
+    this.flags |= CONNECTED_A << side;
+    const socket = this.socketOf(side);
     if (this.config.payload > 0 && socket) {
       const pattern = side === 0 ? this.config.patterns.aToB : this.config.patterns.bToA;
-      const data = pattern.subarray(this.offset, this.offset + this.config.payload);
-      if (socket instanceof RawSocket) this.written[side] = socket.write(data);
-      else (socket as net.Socket).write(data, () => this.handleWritten(side));
+      const offset = patternOffset(this.id);
+      const data = pattern.subarray(offset, offset + this.config.payload);
+      if (socket instanceof RawSocket) {
+        if (socket.write(data)) this.flags |= WRITTEN_A << side;
+      } else (socket as net.Socket).write(data, () => this.handleWritten(side));
     }
-    if (this.connected === 2) {
+    if ((this.flags & BOTH_CONNECTED) === BOTH_CONNECTED) {
       this.openNow();
       if (this.config.hold) this.countOpen();
     }
@@ -233,46 +290,49 @@ export class SandboxPair implements PairReport {
   }
 
   handleWritten(side: 0 | 1): void {
-    this.written[side] = true;
+    this.flags |= WRITTEN_A << side;
     this.maybeClose();
   }
 
   handleData(side: 0 | 1, buffer: Buffer, length: number): void {
     if (this.outcome !== 'established') return;
-    const received = this.received[side];
+    const received = this.receivedOn(side);
     const payload = this.config.payload;
     // Side A receives what B sends, and the other way round.
     const pattern = side === 0 ? this.config.patterns.bToA : this.config.patterns.aToB;
+    const offset = patternOffset(this.id);
     if (received >= payload && this.config.hold) {
       // Keepalives continue the pattern; the buffer holds one period and a read's worth beyond it.
       const expected = payload + this.rounds * KEEPALIVE_BYTES;
       if (
         received + length > expected ||
-        !chunkMatches(pattern, 0, (this.offset + received) % PATTERN_PERIOD, buffer, length)
+        !chunkMatches(pattern, 0, (offset + received) % PATTERN_PERIOD, buffer, length)
       ) {
         this.fail(PAIR_ERRORS.keepalive);
         return;
       }
-    } else if (received + length > payload || !chunkMatches(pattern, this.offset, received, buffer, length)) {
+    } else if (received + length > payload || !chunkMatches(pattern, offset, received, buffer, length)) {
       this.fail(PAIR_ERRORS.payload);
       return;
     } else {
       this.bytesVerified += length;
     }
-    this.received[side] = received + length;
+    if (side === 0) this.receivedA = received + length;
+    else this.receivedB = received + length;
     this.maybeClose();
   }
 
   handleEnd(side: 0 | 1): void {
     // EOF before everything arrived: the peer closed too early.
-    if (this.received[side] !== this.config.payload + this.rounds * KEEPALIVE_BYTES)
-      this.fail(this.received[side] < this.config.payload ? PAIR_ERRORS.payload : PAIR_ERRORS.keepalive);
-    this.sawEof[side] = true;
+    const received = this.receivedOn(side);
+    if (received !== this.config.payload + this.rounds * KEEPALIVE_BYTES)
+      this.fail(received < this.config.payload ? PAIR_ERRORS.payload : PAIR_ERRORS.keepalive);
+    this.flags |= EOF_A << side;
   }
 
   handleError(side: 0 | 1, code: string): void {
-    if (this.closing && this.config.close === 'reset' && side === 1 && code === 'ECONNRESET') {
-      this.sawReset = true;
+    if (this.has(CLOSING) && this.config.close === 'reset' && side === 1 && code === 'ECONNRESET') {
+      this.flags |= SAW_RESET;
       return;
     }
     const wave = this.config.wave;
@@ -280,12 +340,12 @@ export class SandboxPair implements PairReport {
       code === 'ECONNREFUSED' &&
       this.config.retryRefused &&
       wave &&
-      this.establishUs[side] < 0 &&
+      !this.has(CONNECTED_A, side) &&
       !this.over
     ) {
       // A plain host answered the early SYN with RST: this side connects again, as the classic program does.
       this.retries += 1;
-      this.sockets[side] = undefined;
+      this.setSocket(side, undefined);
       wave.connect(this, side);
       return;
     }
@@ -293,48 +353,48 @@ export class SandboxPair implements PairReport {
   }
 
   handleClose(side: 0 | 1): void {
-    this.sockets[side] = undefined;
+    this.setSocket(side, undefined);
     this.sideClosed(side);
   }
 
   /** A side is over (its socket closed, or it had none); the pair ends with its second side. */
   sideClosed(side: 0 | 1): void {
-    if (this.closedSides[side]) return;
-    this.closedSides[side] = true;
-    this.closed += 1;
-    if (this.closed < 2) return;
+    if (this.has(CLOSED_A, side)) return;
+    this.flags |= CLOSED_A << side;
+    if ((this.flags & BOTH_CLOSED) !== BOTH_CLOSED) return;
     if (this.outcome === 'established') {
+      const connected = (this.flags & BOTH_CONNECTED) === BOTH_CONNECTED;
       const closedAsAsked =
         this.config.close === 'reset'
-          ? this.sawReset
+          ? this.has(SAW_RESET)
           : this.config.close === 'graceful'
-            ? this.sawEof[1]
-            : this.sawEof[0] && this.sawEof[1];
-      if (this.connected === 2 && closedAsAsked) {
+            ? this.has(EOF_A, 1)
+            : this.has(EOF_A, 0) && this.has(EOF_A, 1);
+      if (connected && closedAsAsked) {
         this.closeOutcome = this.config.close === 'reset' ? 'rst' : 'fin';
       } else {
         this.outcome = 'failed';
-        this.error = this.connected === 2 ? PAIR_ERRORS.close : 'ECONNABORTED';
+        this.error = connected ? PAIR_ERRORS.close : 'ECONNABORTED';
       }
     }
-    this.settled = true;
+    this.flags |= SETTLED;
     this.finishedAt = performance.now();
     this.openNow();
-    if (this.countedOpen) Atomics.sub(this.config.control, CONTROL.open, 1);
+    if (this.has(COUNTED_OPEN)) Atomics.sub(this.config.control, CONTROL.open, 1);
     this.onDone(this);
   }
 
   /** Tells the wave, once, that this pair no longer waits for the link. */
   private openNow(): void {
-    if (this.reportedOpen) return;
-    this.reportedOpen = true;
+    if (this.has(REPORTED_OPEN)) return;
+    this.flags |= REPORTED_OPEN;
     this.config.wave?.opened();
   }
 
   /** --hold: one more pair open now; the peak is kept exactly (compare-and-swap). */
   private countOpen(): void {
     const control = this.config.control;
-    this.countedOpen = true;
+    this.flags |= COUNTED_OPEN;
     const open = Atomics.add(control, CONTROL.open, 1) + 1;
     for (let peak = Atomics.load(control, CONTROL.peakOpen); open > peak; ) {
       const seen = Atomics.compareExchange(control, CONTROL.peakOpen, peak, open);
@@ -350,30 +410,27 @@ export class SandboxPair implements PairReport {
    */
   keepalive(): boolean {
     const hold = this.config.hold;
-    if (!hold || this.over || this.holdDone) return false;
+    if (!hold || this.over || this.has(HOLD_DONE)) return false;
     const expected = this.config.payload + this.rounds * KEEPALIVE_BYTES;
-    if (this.received[0] !== expected || this.received[1] !== expected) {
+    if (this.receivedA !== expected || this.receivedB !== expected) {
       this.fail(PAIR_ERRORS.keepalive);
       return false;
     }
     this.keepalivesVerified = 2 * this.rounds;
-    const due = this.nextKeepaliveAt;
-    if (due >= this.holdEndsAt) {
-      this.holdDone = true;
+    if (this.ticks * hold.keepaliveMs >= hold.holdMs) {
+      this.flags |= HOLD_DONE;
       this.maybeClose();
       return false;
     }
-    // Counted in rounds, not compared as times (sums of float milliseconds drift).
     if (this.rounds < Math.floor(hold.holdMs / hold.keepaliveMs)) this.sendKeepalive();
-    this.nextKeepaliveAt = Math.min(due + hold.keepaliveMs, this.holdEndsAt);
+    this.ticks += 1;
     return true;
   }
 
   private beginHold(hold: HoldSchedule): void {
-    const now = performance.now();
-    this.holdEndsAt = now + hold.holdMs;
+    this.holdStartedAt = performance.now();
     if (hold.keepaliveMs <= hold.holdMs) this.sendKeepalive();
-    this.nextKeepaliveAt = Math.min(now + hold.keepaliveMs, this.holdEndsAt);
+    this.ticks = 1;
     hold.add(this);
   }
 
@@ -381,9 +438,9 @@ export class SandboxPair implements PairReport {
   private sendKeepalive(): void {
     const position = this.config.payload + this.rounds * KEEPALIVE_BYTES;
     this.rounds += 1;
-    const start = (this.offset + position) % PATTERN_PERIOD;
+    const start = (patternOffset(this.id) + position) % PATTERN_PERIOD;
     for (const side of SIDES) {
-      const socket = this.sockets[side];
+      const socket = this.socketOf(side);
       if (!socket) continue;
       const pattern = side === 0 ? this.config.patterns.aToB : this.config.patterns.bToA;
       const data = pattern.subarray(start, start + KEEPALIVE_BYTES);
@@ -394,15 +451,22 @@ export class SandboxPair implements PairReport {
 
   /** Closes once both sides are connected and what must have arrived has arrived (and the hold is over). */
   private maybeClose(): void {
-    if (this.closing || this.connected < 2 || this.outcome !== 'established') return;
-    const [a, b] = this.sockets;
+    if ((this.flags & (CLOSING | BOTH_CONNECTED)) !== BOTH_CONNECTED || this.outcome !== 'established')
+      return;
+    const a = this.socketA;
+    const b = this.socketB;
     if (!a || !b) return;
     const payload = this.config.payload;
-    if (!this.holdDone) {
+    if (!this.has(HOLD_DONE)) {
       // Held: once both payloads are in and out, the pair waits in the schedule.
       const hold = this.config.hold;
-      if (!hold || this.holdEndsAt > 0) return;
-      if (this.received[0] < payload || this.received[1] < payload || !this.written[0] || !this.written[1])
+      if (!hold || this.holdStartedAt > 0) return;
+      if (
+        this.receivedA < payload ||
+        this.receivedB < payload ||
+        !this.has(WRITTEN_A, 0) ||
+        !this.has(WRITTEN_A, 1)
+      )
         return;
       this.beginHold(hold);
       return;
@@ -412,22 +476,22 @@ export class SandboxPair implements PairReport {
       case 'graceful':
         // A closes (close(2): FIN, nothing is unread) once its payload is out and B's is in; B reads
         // A's payload and the EOF, then closes too. A's kernel socket takes B's FIN into TIME_WAIT.
-        if (this.received[0] < expected || !this.written[0]) return;
-        this.closing = true;
+        if (this.receivedA < expected || !this.has(WRITTEN_A, 0)) return;
+        this.flags |= CLOSING;
         a.destroy();
         break;
       case 'simultaneous':
         // Both shut down back to back. That alone does not make the FINs cross: on loopback the first
         // FIN reaches the peer inside the first shutdown(), so the peer would close passively. The
         // sandbox's nft rules (lib/stress/finCrossing.ts crossFinsRuleset) hold both FINs and let them go together.
-        if (this.received[0] < expected || this.received[1] < expected) return;
-        this.closing = true;
+        if (this.receivedA < expected || this.receivedB < expected) return;
+        this.flags |= CLOSING;
         a.end();
         b.end();
         break;
       case 'reset':
-        if (this.received[0] < expected || this.received[1] < expected) return;
-        this.closing = true;
+        if (this.receivedA < expected || this.receivedB < expected) return;
+        this.flags |= CLOSING;
         a.resetAndDestroy();
         break;
     }

@@ -13,7 +13,7 @@ import { openFilesLimit } from '../core/processLimits.ts';
 import { insideSandbox, probeSandbox, reexecInSandbox } from '../core/sandbox.ts';
 import { writeStressReport } from '../report/writeReport.ts';
 import { formatPairKinds, startPairTrace } from '../trace/plannedPairTrace.ts';
-import { chooseMode, MODE_REASON_ENV } from './chooseMode.ts';
+import { chooseMode, MODE_REASON_ENV, reexecEnv } from './chooseMode.ts';
 import { compareResults, formatComparison } from './compareRuns.ts';
 import { STRESS_HELP } from './options.ts';
 import { prepareRun } from './prepareRun.ts';
@@ -263,7 +263,7 @@ export async function stressCommand(args: string[]): Promise<number> {
     process.stdout.write(`${STRESS_HELP}\n`);
     return EXIT.ok;
   }
-  if (choice.action === 'reexec') return await reexecInSandbox({ [MODE_REASON_ENV]: choice.reason });
+  if (choice.action === 'reexec') return await reexecInSandbox(reexecEnv(choice));
   const { plan, modeReason, warning } = choice;
   if (warning) process.stderr.write(`stress: ${warning}\n`);
   const { options, socketsReason } = await prepareRun(choice.options, choice.network);

@@ -3,7 +3,6 @@
  * how every pair opened, every pair is accounted for, held pairs' keepalives are checked, a stop in
  * the middle of a hold keeps the invariant, and nothing of the held link is left behind.
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +12,7 @@ import { probeSandbox } from '../../lib/core/sandbox.ts';
 import { pairsPerProcess } from '../../lib/stress/options.ts';
 import type { StressResult, SweepResult } from '../../lib/stress/types.ts';
 import { probeTracefs } from '../../lib/trace/kernelTracepoint.ts';
+import { heldLinkLeftovers } from '../helpers/heldLink.ts';
 import { runScript } from '../helpers/runScript.ts';
 
 const sandbox = probeSandbox();
@@ -36,21 +36,6 @@ function sum(counts: Record<string, number> | undefined): number {
 
 function accountedFor(pairs: StressResult['pairs']): number {
   return pairs.established + pairs.failed + pairs.cancelled + pairs.notStarted;
-}
-
-/** What the held link makes lives in the sandbox's namespace: none of it may show on the host. */
-function heldLinkLeftovers(): string[] {
-  const left: string[] = [];
-  const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' });
-  if (/\bsim[AB]@/.test(links)) left.push('veth simA/simB');
-  const rules = execFileSync('ip', ['rule', 'show'], { encoding: 'utf8' });
-  if (/10\.98\.0\.0\/16|10\.99\.0\.0\/16/.test(rules)) left.push('policy rule of the link');
-  const tables = execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' });
-  if (/simopen_noarp|simopen_sandbox/.test(tables)) left.push('nft table');
-  const processes = execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' });
-  if (processes.split('\n').some((line) => line.startsWith('ip -brief -force -batch')))
-    left.push('ip -batch child');
-  return left;
 }
 
 afterEach(() => {
