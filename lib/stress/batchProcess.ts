@@ -16,6 +16,8 @@ import { type BatchTask, CONTROL, type FromStressProcess, type ToStressProcess }
 export interface StressProcessSpec {
   threads: number;
   batchesPerThread: number;
+  /** The workers' young generation (lib/stress/threadPool.ts). */
+  youngGenerationMb: number;
   /** The pair log's descriptor in this process, or -1. */
   logFd: number;
 }
@@ -31,7 +33,7 @@ export function serveBatches(spec: StressProcessSpec): void {
   };
   const control = new SharedArrayBuffer(CONTROL.length * 4);
   const counters = new Int32Array(control);
-  const pool = startThreadPool(spec.threads, spec.batchesPerThread);
+  const pool = startThreadPool(spec.threads, spec.batchesPerThread, spec.youngGenerationMb);
   pool.on('error', (error) => send({ type: 'workerDied', error: String(error) }));
   const sendCounts = () =>
     send({

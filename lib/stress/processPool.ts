@@ -35,6 +35,7 @@ export interface ProcessPoolOptions {
   processes: number;
   threadsPerProcess: number;
   batchesPerThread: number;
+  youngGenerationMb: number;
   /** The run's control buffer: the processes' counters are added into it. */
   counters: Int32Array;
   /** The pair log's descriptor, or -1. */
@@ -135,6 +136,7 @@ export class ProcessPool extends EventEmitter implements BatchPool {
     const spec: StressProcessSpec = {
       threads: options.threadsPerProcess,
       batchesPerThread: options.batchesPerThread,
+      youngGenerationMb: options.youngGenerationMb,
       logFd: options.logFd >= 0 ? passedFd(ipc, 0) : -1,
     };
     const child = startChild(process.execPath, [...workerExecArgv(), PROCESS_FILE, JSON.stringify(spec)], {

@@ -26,7 +26,7 @@ import { pairEndpoints, warmupCapacity, warmupPlan } from './planPairs.ts';
 import { ProcessPool } from './processPool.ts';
 import { type ProgressCounts, ProgressTracker } from './progressTracker.ts';
 import { joinBufferSize, RaceJoin } from './raceJoin.ts';
-import { startThreadPool } from './threadPool.ts';
+import { startThreadPool, YOUNG_GENERATION_MB } from './threadPool.ts';
 import { TimelineSampler } from './timeline.ts';
 import {
   type AddressPlan,
@@ -143,19 +143,21 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
   // link a batch is a wave, and as many waves as the thread's share of --concurrency (a long hold).
   const slotsPerThread = Math.max(1, Math.ceil(options.concurrency / (sides[0] ?? 1)));
   const batchesPerThread = plan.layout === 'link' ? Math.max(2, Math.ceil(slotsPerThread / plan.wave)) : 2;
+  const youngGenerationMb = options.holdMs > 0 ? YOUNG_GENERATION_MB.hold : YOUNG_GENERATION_MB.run;
   const processPool =
     spread > 1
       ? await ProcessPool.start({
           processes: spread,
           threadsPerProcess: options.workers,
           batchesPerThread,
+          youngGenerationMb,
           counters,
           logFd: log ? log.fd : -1,
         })
       : undefined;
   const pools: BatchPool[] = processPool
     ? [processPool]
-    : sides.map((threads) => startThreadPool(threads, batchesPerThread));
+    : sides.map((threads) => startThreadPool(threads, batchesPerThread, youngGenerationMb));
   /** This run's resident set: this process's, and the stress processes' as they last reported it. */
   const residentBytes = () => process.memoryUsage.rss() + (processPool?.residentBytes() ?? 0);
   const crashes = new Set<unknown>();

@@ -9,8 +9,21 @@ import type { BatchPool, BatchResult, BatchTask } from './types.ts';
 
 const WORKER_FILE = new URL('../../workers/stressWorker.ts', import.meta.url).href;
 
+/**
+ * The workers' young generation (MiB). Every pair leaves garbage; with V8's default young generation
+ * the heaps keep growing for a few hundred thousand pairs before they settle. A small one settles them
+ * early, so peak RSS stays flat across pair counts, without costing rate (docs/design.md). A hold
+ * keeps its pairs, not its garbage: a smaller one still keeps the resident memory per held pair down
+ * (docs/stress.md), at the cost of more frequent collections while the pairs open.
+ */
+export const YOUNG_GENERATION_MB = { run: 8, hold: 2 } as const;
+
 /** `threads` worker threads, each running up to `batchesPerThread` batches at once. */
-export function startThreadPool(threads: number, batchesPerThread: number): BatchPool {
+export function startThreadPool(
+  threads: number,
+  batchesPerThread: number,
+  youngGenerationMb: number = YOUNG_GENERATION_MB.run,
+): BatchPool {
   return new Piscina<BatchTask | { warmup: true }, BatchResult | null>({
     filename: WORKER_FILE,
     minThreads: threads,
@@ -20,9 +33,6 @@ export function startThreadPool(threads: number, batchesPerThread: number): Batc
     atomics: 'disabled',
     idleTimeout: 60_000,
     execArgv: workerExecArgv(),
-    // Every pair leaves garbage; with V8's default young generation the heaps keep growing for
-    // a few hundred thousand pairs before they settle. A small one settles them early, so peak
-    // RSS stays flat across pair counts, without costing rate (docs/design.md).
-    resourceLimits: { maxYoungGenerationSizeMb: 8 },
+    resourceLimits: { maxYoungGenerationSizeMb: youngGenerationMb },
   });
 }
