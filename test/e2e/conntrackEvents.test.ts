@@ -1,7 +1,7 @@
 /**
  * The conntrack event counter (lib/coordinator/conntrack.ts EVENT_COUNT_AWK), run by awk as a lab run
  * runs it, on `conntrack -E -o id` lines of the shapes the kernel prints: states entered once per
- * entry, an event without a timeout, direction of new entries, port preservation.
+ * entry, an event without a timeout, new entries seen.
  */
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
@@ -18,14 +18,14 @@ const EVENTS = [
 ].join('\n');
 
 describe('conntrack event counter', () => {
-  it('counts states entered per entry, directions and preserved ports', () => {
-    const run = spawnSync('awk', ['-v', 'lan=10.0.1.', EVENT_COUNT_AWK], {
+  it('counts states entered per entry and the new entries', () => {
+    const run = spawnSync('awk', [EVENT_COUNT_AWK], {
       input: `${EVENTS}\n`,
       encoding: 'utf8',
     });
     expect(run.status).toBe(0);
     const counts = parseEventSummary(run.stdout, '');
     expect(counts.statesSeen).toEqual({ SYN_SENT: 3, SYN_RECV: 1, ESTABLISHED: 1, CLOSE: 1 });
-    expect(counts).toMatchObject({ newFromLan: 2, newFromWan: 1, portPreserved: 1, portChanged: 1 });
+    expect(counts.newEventsSeen).toBe(3);
   });
 });
