@@ -61,9 +61,10 @@ stress.ts runs at 10k, 100k and 1M pairs (the scaling points). Then the open mod
 at --pairs with --open one-sided and --open crossed, interleaved (share crossed by the kernel's record,
 pairs/s against one-sided); and the hold: stress.ts --open crossed --hold (30 s; 5 s with --quick)
 of as many pairs as one process holds, at most 9,000 (peak of pairs open at once, memory per held
-pair). Last, stress.ts --lab eim:apdf:drop,eim:apdf:drop --conntrack-events off (two agents, every
-pair through two NAT routers' conntrack, not watched; root and conntrack needed) runs --repeat times
-at 50k pairs (20k with --quick); the median is reported.
+pair). Last, stress.ts --lab eim:apdf:drop,eim:apdf:drop (two agents, every pair through two NAT
+routers' conntrack, watched as by default: every new entry and mapped port counted, the states of 1
+in 64 entries followed; root and conntrack needed) runs --repeat times at 50k pairs (20k with
+--quick); the median is reported.
 
   --pairs N          pairs of each comparison run (default 100k; 20k with --quick)
   --repeat N         runs of the comparison and of scaling points up to 100k pairs; the median is

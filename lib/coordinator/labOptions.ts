@@ -45,7 +45,7 @@ export interface LabRunOptions {
 }
 
 /** --conntrack-events on: the events of 1 in this many new entries per router are watched. */
-export const CONNTRACK_SAMPLE_EVERY = 16;
+export const CONNTRACK_SAMPLE_EVERY = 64;
 const CONNTRACK_EVENTS: Record<string, number> = { on: CONNTRACK_SAMPLE_EVERY, all: 1, off: 0 };
 
 function flagName(arg: string): string | undefined {
