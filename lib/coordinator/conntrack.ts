@@ -75,20 +75,23 @@ export const WATCH_TABLE = 'simopen-watch';
  * TCP entries from its LAN and from its WAN, and of those from its LAN whose mapped port (the packet's
  * source port after SNAT) equals the host's port (`ct original proto-src`), by a lookup in a set
  * holding `p . p` for every port p of the run's range (nft compares a field with constants only).
+ * A new entry is one not yet confirmed (its first packet): `ct state new` would also match the
+ * retransmitted SYNs of an entry that has seen no reply.
  * With `sampleEvery` N > 1, every Nth new entry (numgen: the 1st, the N+1th, ...) keeps its event
  * mask and is counted as watched; the others get an empty one (`ct event set 0`): the kernel builds
  * no event for them at all. N = 1: every entry is watched; N = 0: none (no event stream).
  */
 export function watchRuleset(ports: PortRange, sampleEvery: number): string {
+  const newEntry = 'ct status & confirmed == 0 meta l4proto tcp';
   const same: string[] = [];
   for (let port = ports.first; port <= ports.last; port += 1) same.push(`${port} . ${port}`);
   const sampling =
     sampleEvery > 1
       ? [
-          `    ct state new meta l4proto tcp numgen inc mod ${sampleEvery} vmap { 0 : jump watched, 1-${sampleEvery - 1} : jump quiet }`,
+          `    ${newEntry} numgen inc mod ${sampleEvery} vmap { 0 : jump watched, 1-${sampleEvery - 1} : jump quiet }`,
         ]
       : sampleEvery === 1
-        ? ['    ct state new meta l4proto tcp counter name "watched"']
+        ? [`    ${newEntry} counter name "watched"`]
         : [];
   return [
     `table ip ${WATCH_TABLE} {`,
@@ -116,8 +119,8 @@ export function watchRuleset(ports: PortRange, sampleEvery: number): string {
     '  }',
     '  chain new {',
     '    type filter hook postrouting priority 300; policy accept;',
-    '    ct state new meta l4proto tcp iifname "lan" jump lan',
-    '    ct state new meta l4proto tcp iifname "wan" counter name "wan"',
+    `    ${newEntry} iifname "lan" jump lan`,
+    `    ${newEntry} iifname "wan" counter name "wan"`,
     ...sampling,
     '  }',
     '}',

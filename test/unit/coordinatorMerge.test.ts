@@ -188,10 +188,12 @@ describe('the routers’ watch table', () => {
     expect(sampled).toContain('ct event set 0');
     const all = watchRuleset({ first: 2000, last: 2000 }, 1);
     expect(all).not.toContain('numgen');
-    expect(all).toContain('ct state new meta l4proto tcp counter name "watched"');
+    expect(all).toContain('ct status & confirmed == 0 meta l4proto tcp counter name "watched"');
     const off = watchRuleset({ first: 2000, last: 2000 }, 0);
     expect(off).not.toContain('numgen');
     expect(off).not.toContain('l4proto tcp counter name "watched"');
+    // An entry is counted once, at its first packet: not again at a retransmitted SYN.
+    expect(off).toContain('ct status & confirmed == 0 meta l4proto tcp iifname "lan" jump lan');
     expect(off).toContain('counter name "lan"');
   });
 
