@@ -141,7 +141,9 @@ export function parseWatchCounters(json: string): Record<string, number> {
  * Counts `conntrack -E -p tcp -o id` lines, in awk (mawk does a line in about half a microsecond, a
  * tenth of what parsing it in the coordinator's JavaScript costs): an entry is counted once per state
  * it enters (an UPDATE that only changes status flags is not a new state), by its id, and NEW events
- * are counted. Prints one summary line per figure at the end of its input.
+ * are counted. An event shows the entry's state when the kernel built it, which can already be the
+ * next one: a NEW event showing SYN_SENT2 counts SYN_SENT too. Prints one summary line per figure at
+ * the end of its input.
  */
 export const EVENT_COUNT_AWK = `
 $1 == "[NEW]" || $1 == "[UPDATE]" {
@@ -150,7 +152,12 @@ $1 == "[NEW]" || $1 == "[UPDATE]" {
   for (i = 4; i <= 5; i++) if ($i ~ /^[A-Z][A-Z_0-9]*$/) { state = $i; break }
   if (state == "") next
   id = $NF
-  if ($1 == "[NEW]") newSeen++
+  if ($1 == "[NEW]") {
+    newSeen++
+    # Only a SYN opens an entry (the routers drop any other first packet): it entered SYN_SENT even
+    # when its NEW event, built a moment after the peer's SYN crossed it, shows SYN_SENT2.
+    if (state != "SYN_SENT") { seen["SYN_SENT"]++; last[id] = "SYN_SENT" }
+  }
   if (last[id] != state) seen[state]++
   if (state == "TIME_WAIT" || state == "CLOSE") delete last[id]; else last[id] = state
 }

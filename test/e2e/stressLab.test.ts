@@ -190,6 +190,38 @@ describe.skipIf(skip)('stress.ts --lab', () => {
     expectConntrackPlausible(result, 4, 2400);
   }, 120_000);
 
+  it('--conntrack-events all: every entry watched, each one counted once per state it entered', async () => {
+    const json = join(scratch, 'all-events.json');
+    // --rate keeps the event stream far below what the listener takes: nothing is lost.
+    const run = stressLab('eim:apdf:drop,eim:apdf:drop', [
+      '--pairs',
+      '300',
+      '--rate',
+      '300',
+      '--conntrack-events',
+      'all',
+      '--json',
+      json,
+    ]);
+    expect(await run.exited).toBe(0);
+    expect(run.stdout()).toMatch(/states entered SYN_SENT 300, .*\(of every entry, 300\)/);
+    const result = readJson(json);
+    expect(result.pairs).toMatchObject({ planned: 300, established: 300 });
+    for (const router of result.lab?.routers ?? []) {
+      expect(router).toMatchObject({
+        sampleEvery: 1,
+        entriesWatched: 300,
+        newFromLan: 300,
+        eventsLost: false,
+      });
+      // Every entry opened with a SYN; a state left again within a moment may show in no event.
+      expect(router.statesSeen.SYN_SENT).toBe(300);
+      expect(router.statesSeen.ESTABLISHED ?? 0).toBeGreaterThan(0);
+      expect(router.statesSeen.ESTABLISHED ?? 0).toBeLessThanOrEqual(300);
+    }
+    expect(result.lab?.routers).toHaveLength(2);
+  }, 120_000);
+
   it('--conntrack-events off: no event stream, said so in the report; entries, ports and conntrack -S still counted', async () => {
     const json = join(scratch, 'no-events.json');
     const run = stressLab('eim:apdf:drop,eim:apdf:drop', [
