@@ -57,7 +57,7 @@ export const TARGET_LAB_RATE = 10_000;
 
 export function labRateVerdict(labRate: number): Verdict {
   return {
-    check: `stress.ts --lab (two EIM routers) >= ${formatCount(TARGET_LAB_RATE)} pairs/s`,
+    check: `stress.ts --lab (two EIM routers, conntrack watched) >= ${formatCount(TARGET_LAB_RATE)} pairs/s`,
     pass: labRate >= TARGET_LAB_RATE,
     detail: `${formatCount(labRate)} pairs/s`,
   };

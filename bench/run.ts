@@ -61,9 +61,10 @@ at --pairs with --open one-sided and --open crossed, interleaved (share crossed 
 pairs/s against one-sided); and the hold: stress.ts --open crossed --hold 60s --keepalive 10s of
 100,000 pairs, all open at once over as many processes as the open-files limit needs (20,000 pairs,
 --hold 10s --keepalive 2s with --quick; peak of pairs open at once, memory per held pair).
-Last, stress.ts --lab eim:apdf:drop,eim:apdf:drop --conntrack-events off (two agents, every pair
-through two NAT routers' conntrack, not watched; root and conntrack needed) runs --repeat times at
-50k pairs (20k with --quick); the median is reported.
+Last, stress.ts --lab eim:apdf:drop,eim:apdf:drop (two agents, every pair through two NAT routers'
+conntrack, watched as by default: every new entry and mapped port counted, the states of 1 in 64
+entries followed; root and conntrack needed) runs --repeat times at 50k pairs (20k with --quick);
+the median is reported.
 
   --pairs N          pairs of each comparison run (default 100k; 20k with --quick)
   --repeat N         runs of the comparison and of scaling points up to 100k pairs; the median is

@@ -22,7 +22,8 @@ export interface StressScriptOptions {
   /**
    * A lab run (stress.ts --lab TOPOLOGY) instead of the sandbox: one agent per lab host, with its
    * default workers (the cores shared among the hosts); `workers` is then not passed. The routers'
-   * event streams are not watched (--conntrack-events off): the figure is the pairs' own cost.
+   * conntrack is watched as a user's run watches it (stress.ts's default: every new entry counted,
+   * the events of 1 in N entries followed).
    */
   lab?: string;
   /** More stress.ts options (--open crossed, --trace, --hold D). */
@@ -55,7 +56,7 @@ export async function runStressScript(options: StressScriptOptions): Promise<Str
   const jsonFile = join(dir, 'stress.json');
   try {
     const where = options.lab
-      ? ['--lab', options.lab, '--conntrack-events', 'off', '--quiet']
+      ? ['--lab', options.lab, '--quiet']
       : ['--workers', String(options.workers), '--mode', 'sandbox'];
     const args = [
       '--pairs',

@@ -1,12 +1,15 @@
 /**
- * A NAT router's connection tracking, watched over a run (conntrack-tools in the router's namespace):
- * `conntrack -S` before and after; the event stream (`conntrack -E`), counted as it comes: entries
- * per TCP state they entered, new entries by direction, and for the router's own host's connections
+ * A NAT router's connection tracking, watched over a run (conntrack-tools and nft in the router's
+ * namespace): `conntrack -S` before and after; an nft table of the run's own (watchRuleset) that
+ * counts, in the kernel, every new entry by direction and, for the router's own host's connections,
  * whether the mapped port is the host's port (port preservation) or another (a clash, or random by
- * design); and the table's entry count sampled every 50 ms for its peak. Parsing is pure; the
- * monitor runs the commands.
+ * design); the event stream (`conntrack -E`) of 1 in N new entries, chosen in the kernel, counted as
+ * it comes: the TCP states they entered; and the table's entry count read every 50 ms for its peak.
+ * Parsing is pure; the monitor runs the commands.
  */
+import { execFileSync } from 'node:child_process';
 import { type Child, runChild, startChild } from '../core/childProcess.ts';
+import type { PortRange } from '../core/types.ts';
 import type { ConntrackStats } from './types.ts';
 
 export const CONNTRACK_STAT_FIELDS = [
@@ -41,59 +44,130 @@ export function statsDelta(before: ConntrackStats, after: ConntrackStats): Connt
   ) as unknown as ConntrackStats;
 }
 
-/** What the event stream showed. */
+/** What the watch showed. */
 export interface EventCounts {
+  /** Watched entries that entered each TCP state. */
   statesSeen: Record<string, number>;
+  /** Every new entry (nft counters, exact): made by the router's host's connections, and from the WAN. */
   newFromLan: number;
   newFromWan: number;
+  /** Of newFromLan: mapped to the host's own port, and to another (nft counters, exact). */
   portPreserved: number;
   portChanged: number;
+  /** New entries whose events were delivered (1 in N of all, chosen in the kernel; nft counter). */
+  entriesWatched: number;
+  /** New entries the event stream showed (awk; equals entriesWatched when nothing was lost). */
+  newEventsSeen: number;
   /** Events conntrack said it showed. */
   events: number;
-  /** The kernel dropped events (the listener's buffer was full): the counts are then lower bounds. */
+  /** The kernel dropped events (the listener's buffer was full): the states are then lower bounds. */
   eventsLost: boolean;
   /** What conntrack said on stderr that was not a known notice. */
   warnings: string[];
 }
 
+/** The run's nft table in each router's namespace. */
+export const WATCH_TABLE = 'simopen-watch';
+
+/**
+ * The watch's nft table, in the router's postrouting after its NAT and before conntrack confirms a
+ * new entry (priority 300: the entry is about to be made, with its mapping): named counters of new
+ * TCP entries from its LAN and from its WAN, and of those from its LAN whose mapped port (the packet's
+ * source port after SNAT) equals the host's port (`ct original proto-src`), by a lookup in a set
+ * holding `p . p` for every port p of the run's range (nft compares a field with constants only).
+ * A new entry is one not yet confirmed (its first packet): `ct state new` would also match the
+ * retransmitted SYNs of an entry that has seen no reply.
+ * With `sampleEvery` N > 1, every Nth new entry (numgen: the 1st, the N+1th, ...) keeps its event
+ * mask and is counted as watched; the others get an empty one (`ct event set 0`): the kernel builds
+ * no event for them at all. N = 1: every entry is watched; N = 0: none (no event stream).
+ */
+export function watchRuleset(ports: PortRange, sampleEvery: number): string {
+  const newEntry = 'ct status & confirmed == 0 meta l4proto tcp';
+  const same: string[] = [];
+  for (let port = ports.first; port <= ports.last; port += 1) same.push(`${port} . ${port}`);
+  const sampling =
+    sampleEvery > 1
+      ? [
+          `    ${newEntry} numgen inc mod ${sampleEvery} vmap { 0 : jump watched, 1-${sampleEvery - 1} : jump quiet }`,
+        ]
+      : sampleEvery === 1
+        ? [`    ${newEntry} counter name "watched"`]
+        : [];
+  return [
+    `table ip ${WATCH_TABLE} {`,
+    '  counter lan {',
+    '  }',
+    '  counter preserved {',
+    '  }',
+    '  counter wan {',
+    '  }',
+    '  counter watched {',
+    '  }',
+    '  set same {',
+    '    type inet_service . inet_service',
+    `    elements = { ${same.join(', ')} }`,
+    '  }',
+    '  chain lan {',
+    '    counter name "lan"',
+    '    tcp sport . ct original proto-src @same counter name "preserved"',
+    '  }',
+    '  chain watched {',
+    '    counter name "watched"',
+    '  }',
+    '  chain quiet {',
+    '    ct event set 0',
+    '  }',
+    '  chain new {',
+    '    type filter hook postrouting priority 300; policy accept;',
+    `    ${newEntry} iifname "lan" jump lan`,
+    `    ${newEntry} iifname "wan" counter name "wan"`,
+    ...sampling,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** `nft -j list counters table ...` -> the named counters' packets. */
+export function parseWatchCounters(json: string): Record<string, number> {
+  const counters: Record<string, number> = {};
+  const parsed = JSON.parse(json) as { nftables?: { counter?: { name?: string; packets?: number } }[] };
+  for (const entry of parsed.nftables ?? [])
+    if (entry.counter?.name !== undefined) counters[entry.counter.name] = entry.counter.packets ?? 0;
+  return counters;
+}
+
 /**
  * Counts `conntrack -E -p tcp -o id` lines, in awk (mawk does a line in about half a microsecond, a
- * tenth of what parsing it in the coordinator's JavaScript costs, and the coordinator is busy joining
- * pairs): an entry is counted once per state it enters (an UPDATE that only changes status flags is
- * not a new state), by its id; a NEW entry whose original source is in the router's LAN (`lan`, a
- * prefix such as "10.0.1.") is its host's own connection, and its reply tuple's destination port is
- * the port the router mapped it to. Prints one summary line per figure at the end of its input.
+ * tenth of what parsing it in the coordinator's JavaScript costs): an entry is counted once per state
+ * it enters (an UPDATE that only changes status flags is not a new state), by its id, and NEW events
+ * are counted. An event shows the entry's state when the kernel built it, which can already be the
+ * next one: a NEW event showing SYN_SENT2 counts SYN_SENT too. Prints one summary line per figure at
+ * the end of its input.
  */
 export const EVENT_COUNT_AWK = `
 $1 == "[NEW]" || $1 == "[UPDATE]" {
   # The state follows the timeout; an event of an entry without a timeout has none before it.
-  state = ""; src = 0
+  state = ""
   for (i = 4; i <= 5; i++) if ($i ~ /^[A-Z][A-Z_0-9]*$/) { state = $i; break }
   if (state == "") next
   id = $NF
   if ($1 == "[NEW]") {
-    sport = ""; mapped = ""
-    for (i = 4; i < NF; i++) {
-      if (substr($i, 1, 4) == "src=") { if (!src) src = i }
-      else if (substr($i, 1, 6) == "sport=") { if (sport == "") sport = substr($i, 7) }
-      else if (substr($i, 1, 6) == "dport=") mapped = substr($i, 7)
-    }
-    if (src && index($src, "src=" lan) == 1) { lanNew++; if (mapped == sport) preserved++; else changed++ }
-    else wanNew++
+    newSeen++
+    # Only a SYN opens an entry (the routers drop any other first packet): it entered SYN_SENT even
+    # when its NEW event, built a moment after the peer's SYN crossed it, shows SYN_SENT2.
+    if (state != "SYN_SENT") { seen["SYN_SENT"]++; last[id] = "SYN_SENT" }
   }
   if (last[id] != state) seen[state]++
   if (state == "TIME_WAIT" || state == "CLOSE") delete last[id]; else last[id] = state
 }
 END {
   for (s in seen) print "state", s, seen[s]
-  print "new-lan", lanNew + 0
-  print "new-wan", wanNew + 0
-  print "preserved", preserved + 0
-  print "changed", changed + 0
+  print "new", newSeen + 0
 }
 `;
 
-/** The awk program's summary, and conntrack's own stderr, as counts. */
+/** The awk program's summary, and conntrack's own stderr, as counts (the nft counters are added later). */
 export function parseEventSummary(summary: string, conntrackStderr: string): EventCounts {
   const counts: EventCounts = {
     statesSeen: {},
@@ -101,6 +175,8 @@ export function parseEventSummary(summary: string, conntrackStderr: string): Eve
     newFromWan: 0,
     portPreserved: 0,
     portChanged: 0,
+    entriesWatched: 0,
+    newEventsSeen: 0,
     events: 0,
     eventsLost: false,
     warnings: [],
@@ -108,10 +184,7 @@ export function parseEventSummary(summary: string, conntrackStderr: string): Eve
   for (const line of summary.split('\n')) {
     const [key, first, second] = line.trim().split(/\s+/);
     if (key === 'state' && first && second !== undefined) counts.statesSeen[first] = Number(second);
-    else if (key === 'new-lan') counts.newFromLan = Number(first);
-    else if (key === 'new-wan') counts.newFromWan = Number(first);
-    else if (key === 'preserved') counts.portPreserved = Number(first);
-    else if (key === 'changed') counts.portChanged = Number(first);
+    else if (key === 'new') counts.newEventsSeen = Number(first);
   }
   for (const line of conntrackStderr.split('\n').map((text) => text.trim())) {
     const shown = /(\d+) flow events have been shown/.exec(line);
@@ -143,24 +216,37 @@ export async function readConntrackStats(namespace: string): Promise<ConntrackSt
 
 /** A running watch of one router's events and entry count. */
 export interface ConntrackWatch {
-  /** Stops both commands and returns what they showed. */
+  /** Stops the commands, reads the counters, removes the table and returns what they showed. */
   stop(): Promise<EventCounts & { peakEntries: number }>;
 }
 
-/** The entry count's peak only (no event stream: --conntrack-events off). */
-async function watchEntries(namespace: string): Promise<ConntrackWatch> {
-  const sampler = startEntrySampler(namespace);
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  if (!sampler.child.running()) throw new Error(`the conntrack entry count in ${namespace} cannot be read`);
-  return {
-    async stop() {
-      await sampler.child.stop('SIGTERM');
-      return { ...parseEventSummary('', ''), peakEntries: sampler.peak() };
-    },
-  };
+/** What to watch: the run's ports (for the port-preservation set) and 1 in how many entries' events. */
+export interface WatchPlan {
+  ports: PortRange;
+  /** 0: no event stream (--conntrack-events off); 1: every entry; N: 1 in N (the default). */
+  sampleEvery: number;
 }
 
-/** Reads nf_conntrack_count every 50 ms in the namespace, keeping the peak. */
+function nftIn(namespace: string, args: string[], input?: string): string {
+  try {
+    return execFileSync('ip', ['netns', 'exec', namespace, 'nft', ...args], {
+      input,
+      encoding: 'utf8',
+      stdio: ['pipe', 'pipe', 'pipe'],
+      maxBuffer: 1 << 20,
+    });
+  } catch (error) {
+    const stderr = String((error as { stderr?: string }).stderr ?? error).trim();
+    throw new Error(`nft ${args.join(' ')} in ${namespace}: ${stderr.split('\n')[0]}`);
+  }
+}
+
+/**
+ * Reads nf_conntrack_count every 50 ms in the namespace, keeping the peak. One bash, no command per
+ * reading: `read` opens the sysctl file and reads it whole (bash reads a seekable file in blocks; a
+ * sysctl file answers only a read at offset 0), and the pause is `read -t` on its stdin, a pipe this
+ * process never writes to: a timeout goes on, end of file (this process gone) ends the loop.
+ */
 function startEntrySampler(namespace: string): { child: Child; peak: () => number } {
   let peak = 0;
   const child = startChild(
@@ -169,12 +255,11 @@ function startEntrySampler(namespace: string): { child: Child; peak: () => numbe
       'netns',
       'exec',
       namespace,
-      'sh',
+      'bash',
       '-c',
-      // A sysctl file answers only a read at offset 0: read it whole (cat), not byte by byte (read).
-      'while :; do cat /proc/sys/net/netfilter/nf_conntrack_count; sleep 0.05; done',
+      'while :; do read -r n < /proc/sys/net/netfilter/nf_conntrack_count && echo "$n"; read -r -t 0.05; [ $? -gt 128 ] || exit 0; done',
     ],
-    { stdin: 'ignore', output: 'stream' },
+    { stdin: 'pipe', output: 'stream' },
   );
   eachLine(child, (line) => {
     const count = Number(line);
@@ -198,48 +283,76 @@ function eachLine(child: Child, onLine: (line: string) => void): void {
 }
 
 /**
- * Starts watching a router: `conntrack -E` (NEW and UPDATE events of TCP, a large socket buffer)
- * piped straight into awk (EVENT_COUNT_AWK: the events never pass through this process), and a
- * loop reading nf_conntrack_count every 50 ms for the peak. Resolves once they run. Without
- * `watchEvents` (--conntrack-events off: the event stream costs as much CPU as the pairs), only the loop.
+ * Starts watching a router: the watch table (watchRuleset), then, unless `sampleEvery` is 0,
+ * `conntrack -E` (NEW and UPDATE events of TCP, a large socket buffer) piped straight into awk
+ * (EVENT_COUNT_AWK: the events never pass through this process), both at nice 19 when sampled: they
+ * need little CPU then, and yielding to the pairs makes them wake less often and take more events at
+ * a time (the socket buffer holds what waits; were any lost, the report says so); and a loop reading
+ * nf_conntrack_count every 50 ms for the peak. Resolves once they run.
  */
-export async function watchConntrack(
-  namespace: string,
-  lanPrefix: string,
-  watchEvents = true,
-): Promise<ConntrackWatch> {
-  if (!watchEvents) return watchEntries(namespace);
-  const conntrack = ['conntrack', '-E', '-p', 'tcp', '-e', 'NEW,UPDATE', '-o', 'id', '-b', String(64 << 20)];
-  const events = startChild('ip', ['netns', 'exec', namespace, ...conntrack], {
-    stdin: 'ignore',
-    output: 'stream',
-  });
+export async function watchConntrack(namespace: string, plan: WatchPlan): Promise<ConntrackWatch> {
+  nftIn(namespace, ['-f', '-'], watchRuleset(plan.ports, plan.sampleEvery));
+  const children: Child[] = [];
   let stderr = '';
-  events.process.stderr?.setEncoding('utf8');
-  events.process.stderr?.on('data', (chunk: string) => {
-    if (stderr.length < 64 * 1024) stderr += chunk;
-  });
-  const eventsOut = events.process.stdout as NodeJS.ReadableStream;
-  const counter = startChild('awk', ['-v', `lan=${lanPrefix}`, EVENT_COUNT_AWK], { stdin: eventsOut });
-  // awk holds the pipe now; our copy of its reading end is not needed.
-  events.process.stdout?.destroy();
+  let counter: Child | undefined;
+  if (plan.sampleEvery > 0) {
+    const conntrack = [
+      'conntrack',
+      '-E',
+      '-p',
+      'tcp',
+      '-e',
+      'NEW,UPDATE',
+      '-o',
+      'id',
+      '-b',
+      String(64 << 20),
+    ];
+    // Sampled, they need little CPU and can yield; every entry's stream needs all it can get.
+    const nice = plan.sampleEvery > 1 ? ['nice', '-n', '19'] : [];
+    const events = startChild('ip', ['netns', 'exec', namespace, ...nice, ...conntrack], {
+      stdin: 'ignore',
+      output: 'stream',
+    });
+    events.process.stderr?.setEncoding('utf8');
+    events.process.stderr?.on('data', (chunk: string) => {
+      if (stderr.length < 64 * 1024) stderr += chunk;
+    });
+    const eventsOut = events.process.stdout as NodeJS.ReadableStream;
+    const [awk = 'awk', ...awkArgs] = [...nice, 'awk', EVENT_COUNT_AWK];
+    counter = startChild(awk, awkArgs, { stdin: eventsOut });
+    // awk holds the pipe now; our copy of its reading end is not needed.
+    events.process.stdout?.destroy();
+    children.push(events);
+  }
   const entries = startEntrySampler(namespace);
-  const sampler = entries.child;
+  children.push(entries.child);
   // conntrack subscribes at once; give it a moment to be in place before the first pair.
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  for (const child of [events, counter, sampler])
+  await new Promise((resolve) => setTimeout(resolve, plan.sampleEvery > 0 ? 300 : 100));
+  for (const child of [...children, ...(counter ? [counter] : [])])
     if (!child.running()) {
-      await Promise.all([events.stop('SIGKILL'), counter.stop('SIGKILL'), sampler.stop('SIGKILL')]);
+      await Promise.all([...children, ...(counter ? [counter] : [])].map((each) => each.stop('SIGKILL')));
+      nftIn(namespace, ['delete', 'table', 'ip', WATCH_TABLE]);
       throw new Error(
-        `conntrack watch in ${namespace} ended at once: ${stderr.trim() || counter.stderr().trim()}`,
+        `conntrack watch in ${namespace} ended at once: ${stderr.trim() || counter?.stderr().trim() || entries.child.stderr().trim()}`,
       );
     }
   return {
     async stop() {
-      await Promise.all([events.stop('SIGTERM'), sampler.stop('SIGTERM')]);
+      await Promise.all(children.map((child) => child.stop('SIGTERM')));
       // conntrack has ended: awk reads to the end of the pipe, prints its summary and exits.
-      await counter.exited;
-      return { ...parseEventSummary(counter.stdout(), stderr), peakEntries: entries.peak() };
+      if (counter) await counter.exited;
+      const counts = parseEventSummary(counter?.stdout() ?? '', stderr);
+      const counters = parseWatchCounters(
+        nftIn(namespace, ['-j', 'list', 'counters', 'table', 'ip', WATCH_TABLE]),
+      );
+      nftIn(namespace, ['delete', 'table', 'ip', WATCH_TABLE]);
+      counts.newFromLan = counters.lan ?? 0;
+      counts.newFromWan = counters.wan ?? 0;
+      counts.portPreserved = counters.preserved ?? 0;
+      counts.portChanged = counts.newFromLan - counts.portPreserved;
+      counts.entriesWatched = counters.watched ?? 0;
+      return { ...counts, peakEntries: entries.peak() };
     },
   };
 }

@@ -57,9 +57,16 @@ export interface LabRunOptions {
   /** The topology as given (for the report). */
   topologyText: string;
   workersPerAgent: number;
-  /** Watch each router's conntrack event stream (states entered, port preservation). */
-  conntrackEvents: boolean;
+  /**
+   * Each router's conntrack event stream (the TCP states entries entered): of 1 in how many new
+   * entries (chosen in the kernel); 1 every entry, 0 none (--conntrack-events on, all, off).
+   */
+  conntrackSample: number;
 }
+
+/** --conntrack-events on: the events of 1 in this many new entries per router are watched. */
+export const CONNTRACK_SAMPLE_EVERY = 64;
+const CONNTRACK_EVENTS: Record<string, number> = { on: CONNTRACK_SAMPLE_EVERY, all: 1, off: 0 };
 
 function flagName(arg: string): string | undefined {
   return /^--([a-z-]+)(=|$)/.exec(arg)?.[1];
@@ -88,8 +95,8 @@ export function parseLabRunOptions(args: readonly string[], cores: number): Pars
     if (name === 'conntrack-events') {
       if (conntrackEvents !== undefined) throw new UsageError('--conntrack-events given twice');
       conntrackEvents = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : args[++index];
-      if (conntrackEvents !== 'on' && conntrackEvents !== 'off')
-        throw new UsageError(`--conntrack-events: '${conntrackEvents ?? ''}' is not on or off`);
+      if (conntrackEvents === undefined || !(conntrackEvents in CONNTRACK_EVENTS))
+        throw new UsageError(`--conntrack-events: '${conntrackEvents ?? ''}' is not on, all or off`);
       continue;
     }
     if (name !== 'lab') {
@@ -135,6 +142,6 @@ export function parseLabRunOptions(args: readonly string[], cores: number): Pars
     topology,
     topologyText,
     workersPerAgent,
-    conntrackEvents: conntrackEvents !== 'off',
+    conntrackSample: CONNTRACK_EVENTS[conntrackEvents ?? 'on'] as number,
   };
 }

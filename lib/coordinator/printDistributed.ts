@@ -43,16 +43,18 @@ function routerLines(router: RouterReport, width: number): string[] {
   const lan = router.newFromLan;
   const preserved = lan ? ` (${((router.portPreserved / lan) * 100).toFixed(2)}%)` : '';
   const conntrackS = `${indent}conntrack -S   found ${signed(delta.found)}  invalid ${signed(delta.invalid)}  insert ${signed(delta.insert)}  insert_failed ${signed(delta.insert_failed)}  drop ${signed(delta.drop)}  early_drop ${signed(delta.early_drop)}  (during the run)`;
+  const entries = `    ${router.name.padEnd(width)}  ${router.behaviour}  entries: peak ${n(router.peakEntries)} of nf_conntrack_max ${n(router.maxEntries)}; new ${n(router.newFromLan)} from its host, ${n(router.newFromWan)} from the WAN`;
+  const nat = `${indent}NAT            port preserved ${n(router.portPreserved)}${preserved}, changed ${n(router.portChanged)}${router.behaviour.startsWith('edm') ? ' (random by design)' : ' (port clashes)'}`;
   if (!router.eventsWatched)
-    return [
-      `    ${router.name.padEnd(width)}  ${router.behaviour}  entries: peak ${n(router.peakEntries)} of nf_conntrack_max ${n(router.maxEntries)}`,
-      `${indent}states, NAT    not watched (--conntrack-events off)`,
-      conntrackS,
-    ];
+    return [entries, nat, `${indent}states         not watched (--conntrack-events off)`, conntrackS];
+  const watched =
+    router.sampleEvery > 1
+      ? `of ${n(router.entriesWatched)} entries watched: 1 in ${router.sampleEvery}, chosen in the kernel; exact for those`
+      : `of every entry, ${n(router.entriesWatched)}`;
   return [
-    `    ${router.name.padEnd(width)}  ${router.behaviour}  entries: peak ${n(router.peakEntries)} of nf_conntrack_max ${n(router.maxEntries)}; new ${n(router.newFromLan)} from its host, ${n(router.newFromWan)} from the WAN`,
-    `${indent}states entered ${orderedStates(router.statesSeen)}${router.eventsLost ? ' (events LOST: lower bounds)' : ''}`,
-    `${indent}NAT            port preserved ${n(router.portPreserved)}${preserved}, changed ${n(router.portChanged)}${router.behaviour.startsWith('edm') ? ' (random by design)' : ' (port clashes)'}`,
+    entries,
+    nat,
+    `${indent}states entered ${orderedStates(router.statesSeen)} (${watched}${router.eventsLost ? '; events LOST: lower bounds' : ''})`,
     conntrackS,
   ];
 }

@@ -106,15 +106,19 @@ export interface RouterReport {
   /** The table's entries: the most at once during the run, and the limit (global: nf_conntrack_max is per machine). */
   peakEntries: number;
   maxEntries: number;
-  /** Entries that entered each TCP state during the run, from the event stream. */
+  /** Watched entries (entriesWatched) that entered each TCP state during the run, from the event stream. */
   statesSeen: Record<string, number>;
-  /** New entries made by the router's host's own connections, and by connections from the WAN (EIF). */
+  /** The events of 1 in this many new entries were watched (1: every entry; 0: none, --conntrack-events off). */
+  sampleEvery: number;
+  /** New entries whose events were watched (every sampleEvery-th, chosen in the kernel). */
+  entriesWatched: number;
+  /** New entries made by the router's host's own connections, and by connections from the WAN (EIF); every entry, counted in the kernel. */
   newFromLan: number;
   newFromWan: number;
   /** Of newFromLan: mapped to the host's own port, and mapped to another (a port clash, or random by design). */
   portPreserved: number;
   portChanged: number;
-  /** Events the kernel could not deliver (socket buffer full): the counts above are then lower bounds. */
+  /** Events the kernel could not deliver (socket buffer full): the states are then lower bounds. */
   eventsLost: boolean;
   /** The event stream was watched (states, directions, ports); false with --conntrack-events off. */
   eventsWatched: boolean;

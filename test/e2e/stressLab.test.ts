@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FAIL_START_ENV } from '../../lib/agent/agentServer.ts';
+import { CONNTRACK_SAMPLE_EVERY } from '../../lib/coordinator/labOptions.ts';
 import type { DistributedResult } from '../../lib/coordinator/types.ts';
 import type { Child } from '../../lib/core/childProcess.ts';
 import { probeLab } from '../../lib/lab/buildLab.ts';
@@ -93,11 +94,20 @@ function expectConntrackPlausible(result: DistributedResult, routers: number, pa
     expect(router.maxEntries).toBeGreaterThan(0);
     expect(router.peakEntries).toBeGreaterThan(0);
     expect(router.peakEntries).toBeLessThanOrEqual(router.maxEntries);
+    // New entries and ports are counted in the kernel, for every entry: each of the host's pairs made one.
+    expect(router.newFromLan).toBeGreaterThan(0);
+    expect(router.newFromLan).toBeLessThanOrEqual(pairsThrough);
+    expect(router.portPreserved).toBe(router.newFromLan);
+    expect(router.portChanged).toBe(0);
+    // The events of every Nth new entry (numgen in the kernel: the 1st, the N+1th, ...) are watched.
+    expect(router.sampleEvery).toBe(CONNTRACK_SAMPLE_EVERY);
+    expect(router.entriesWatched).toBe(
+      Math.ceil((router.newFromLan + router.newFromWan) / CONNTRACK_SAMPLE_EVERY),
+    );
     // Events may be lost under load (then the counts are lower bounds); never more than happened.
     expect(router.statesSeen.ESTABLISHED ?? 0).toBeGreaterThan(0);
-    expect(router.statesSeen.ESTABLISHED ?? 0).toBeLessThanOrEqual(pairsThrough);
-    expect(router.newFromLan).toBeLessThanOrEqual(pairsThrough);
-    expect(router.portChanged).toBe(0);
+    expect(router.statesSeen.ESTABLISHED ?? 0).toBeLessThanOrEqual(router.entriesWatched);
+    expect(router.statesSeen.SYN_SENT ?? 0).toBeLessThanOrEqual(router.entriesWatched);
     expect(router.timeouts.time_wait).toBeGreaterThan(0);
   }
 }
@@ -180,7 +190,39 @@ describe.skipIf(skip)('stress.ts --lab', () => {
     expectConntrackPlausible(result, 4, 2400);
   }, 120_000);
 
-  it('--conntrack-events off: the entry count and conntrack -S only, said so in the report', async () => {
+  it('--conntrack-events all: every entry watched, each one counted once per state it entered', async () => {
+    const json = join(scratch, 'all-events.json');
+    // --rate keeps the event stream far below what the listener takes: nothing is lost.
+    const run = stressLab('eim:apdf:drop,eim:apdf:drop', [
+      '--pairs',
+      '300',
+      '--rate',
+      '300',
+      '--conntrack-events',
+      'all',
+      '--json',
+      json,
+    ]);
+    expect(await run.exited).toBe(0);
+    expect(run.stdout()).toMatch(/states entered SYN_SENT 300, .*\(of every entry, 300\)/);
+    const result = readJson(json);
+    expect(result.pairs).toMatchObject({ planned: 300, established: 300 });
+    for (const router of result.lab?.routers ?? []) {
+      expect(router).toMatchObject({
+        sampleEvery: 1,
+        entriesWatched: 300,
+        newFromLan: 300,
+        eventsLost: false,
+      });
+      // Every entry opened with a SYN; a state left again within a moment may show in no event.
+      expect(router.statesSeen.SYN_SENT).toBe(300);
+      expect(router.statesSeen.ESTABLISHED ?? 0).toBeGreaterThan(0);
+      expect(router.statesSeen.ESTABLISHED ?? 0).toBeLessThanOrEqual(300);
+    }
+    expect(result.lab?.routers).toHaveLength(2);
+  }, 120_000);
+
+  it('--conntrack-events off: no event stream, said so in the report; entries, ports and conntrack -S still counted', async () => {
     const json = join(scratch, 'no-events.json');
     const run = stressLab('eim:apdf:drop,eim:apdf:drop', [
       '--pairs',
@@ -191,12 +233,15 @@ describe.skipIf(skip)('stress.ts --lab', () => {
       json,
     ]);
     expect(await run.exited).toBe(0);
-    expect(run.stdout()).toMatch(/states, NAT +not watched \(--conntrack-events off\)/);
+    expect(run.stdout()).toMatch(/states +not watched \(--conntrack-events off\)/);
+    expect(run.stdout()).toMatch(/NAT +port preserved 1,000 \(100\.00%\), changed 0 \(port clashes\)/);
     const result = readJson(json);
     expect(result.pairs).toMatchObject({ planned: 1000, established: 1000 });
     for (const router of result.lab?.routers ?? []) {
       expect(router.eventsWatched).toBe(false);
       expect(router.statesSeen).toEqual({});
+      expect(router.entriesWatched).toBe(0);
+      expect(router).toMatchObject({ newFromLan: 1000, newFromWan: 0, portPreserved: 1000, portChanged: 0 });
       expect(router.peakEntries).toBeGreaterThan(0);
       expect(router.after.insert_failed - router.before.insert_failed).toBe(0);
     }
@@ -225,8 +270,10 @@ describe.skipIf(skip)('stress.ts --lab', () => {
     expect(result.links[0]).toMatchObject({ expect: 'none', matches: true });
     // The EDM router mapped every connection to another port (random by design).
     const edm = result.lab?.routers.find((router) => router.name === 'bob-nat');
-    expect(edm?.portPreserved).toBe(0);
-    expect(edm?.portChanged).toBeGreaterThan(0);
+    // One new entry per pair in each router, counted once although its SYN was retransmitted.
+    expect(edm).toMatchObject({ newFromLan: 40, newFromWan: 0, portPreserved: 0, portChanged: 40 });
+    const eim = result.lab?.routers.find((router) => router.name === 'alice-nat');
+    expect(eim).toMatchObject({ newFromLan: 40, portPreserved: 40, portChanged: 0 });
     const records = readLog(log);
     expectEveryPairLogged(records, 40);
     for (const record of records) expect(record).toMatchObject({ outcome: 'failed', error: 'EPAIRTIMEOUT' });

@@ -8,9 +8,15 @@ import { describe, expect, it } from 'vitest';
 import { asAgentMessage, encodeFrame, FrameDecoder } from '../../lib/agent/controlCodec.ts';
 import { AGENT_LOST, MAX_FRAME_BYTES, RECORD_FIELDS } from '../../lib/agent/types.ts';
 import { breakdownOf } from '../../lib/coordinator/breakdown.ts';
-import { parseConntrackStats, parseEventSummary, statsDelta } from '../../lib/coordinator/conntrack.ts';
+import {
+  parseConntrackStats,
+  parseEventSummary,
+  parseWatchCounters,
+  statsDelta,
+  watchRuleset,
+} from '../../lib/coordinator/conntrack.ts';
 import { joinPair } from '../../lib/coordinator/joinSides.ts';
-import { isLabRun, parseLabRunOptions } from '../../lib/coordinator/labOptions.ts';
+import { CONNTRACK_SAMPLE_EVERY, isLabRun, parseLabRunOptions } from '../../lib/coordinator/labOptions.ts';
 import { UsageError } from '../../lib/core/errors.ts';
 import { mergeStats, PairStats } from '../../lib/stress/pairStats.ts';
 
@@ -159,20 +165,59 @@ describe('conntrack outputs', () => {
 
   it('reads the event counter’s summary and conntrack’s own notices', () => {
     const counts = parseEventSummary(
-      'state SYN_SENT 10\nstate ESTABLISHED 9\nnew-lan 10\nnew-wan 0\npreserved 9\nchanged 1\n',
+      'state SYN_SENT 10\nstate ESTABLISHED 9\nnew 10\n',
       'conntrack v1.4.8 (conntrack-tools): 120 flow events have been shown.\n' +
         'WARNING: We have hit ENOBUFS! We are losing events.\nsomething odd\n',
     );
     expect(counts).toMatchObject({
       statesSeen: { SYN_SENT: 10, ESTABLISHED: 9 },
-      newFromLan: 10,
-      newFromWan: 0,
-      portPreserved: 9,
-      portChanged: 1,
+      newEventsSeen: 10,
       events: 120,
       eventsLost: true,
       warnings: ['something odd'],
     });
+  });
+});
+
+describe('the routers’ watch table', () => {
+  it('samples 1 in N new entries in the kernel, counts directions and preserved ports for all', () => {
+    const sampled = watchRuleset({ first: 2000, last: 2002 }, 16);
+    expect(sampled).toContain('elements = { 2000 . 2000, 2001 . 2001, 2002 . 2002 }');
+    expect(sampled).toContain('tcp sport . ct original proto-src @same counter name "preserved"');
+    expect(sampled).toContain('numgen inc mod 16 vmap { 0 : jump watched, 1-15 : jump quiet }');
+    expect(sampled).toContain('ct event set 0');
+    const all = watchRuleset({ first: 2000, last: 2000 }, 1);
+    expect(all).not.toContain('numgen');
+    expect(all).toContain('ct status & confirmed == 0 meta l4proto tcp counter name "watched"');
+    const off = watchRuleset({ first: 2000, last: 2000 }, 0);
+    expect(off).not.toContain('numgen');
+    expect(off).not.toContain('l4proto tcp counter name "watched"');
+    // An entry is counted once, at its first packet: not again at a retransmitted SYN.
+    expect(off).toContain('ct status & confirmed == 0 meta l4proto tcp iifname "lan" jump lan');
+    expect(off).toContain('counter name "lan"');
+  });
+
+  it('reads the named counters from nft -j', () => {
+    const json = JSON.stringify({
+      nftables: [
+        { metainfo: { version: '1.0.6' } },
+        {
+          counter: { family: 'ip', name: 'lan', table: 'simopen-watch', handle: 1, packets: 10, bytes: 600 },
+        },
+        {
+          counter: {
+            family: 'ip',
+            name: 'preserved',
+            table: 'simopen-watch',
+            handle: 2,
+            packets: 9,
+            bytes: 540,
+          },
+        },
+        { counter: { family: 'ip', name: 'wan', table: 'simopen-watch', handle: 3, packets: 0, bytes: 0 } },
+      ],
+    });
+    expect(parseWatchCounters(json)).toEqual({ lan: 10, preserved: 9, wan: 0 });
   });
 });
 
@@ -196,10 +241,16 @@ describe('stress --lab options', () => {
     const four = parseLabRunOptions(['--lab=eim:apdf:drop,eim:apdf:drop', '--workers', '4'], 2);
     if (four.help) throw new Error('help');
     expect(four.workersPerAgent).toBe(4);
-    expect(four.conntrackEvents).toBe(true);
+    expect(four.conntrackSample).toBe(CONNTRACK_SAMPLE_EVERY);
     const quiet = parseLabRunOptions(['--lab=eim:apdf:drop,eim:apdf:drop', '--conntrack-events=off'], 2);
     if (quiet.help) throw new Error('help');
-    expect(quiet.conntrackEvents).toBe(false);
+    expect(quiet.conntrackSample).toBe(0);
+    const all = parseLabRunOptions(['--lab=eim:apdf:drop,eim:apdf:drop', '--conntrack-events', 'all'], 2);
+    if (all.help) throw new Error('help');
+    expect(all.conntrackSample).toBe(1);
+    expect(() =>
+      parseLabRunOptions(['--lab=eim:apdf:drop,eim:apdf:drop', '--conntrack-events', 'some'], 2),
+    ).toThrow(/--conntrack-events: 'some' is not on, all or off/);
   });
 
   it('refuses local-only flags, a missing topology and host counts outside 2..6, in one line', () => {
@@ -213,6 +264,6 @@ describe('stress --lab options', () => {
     refuse(['--lab', 'eim:apdf:drop'], /2 to 6 routers/);
     refuse(['--lab', Array(7).fill('eim:apdf:drop').join(',')], /at most 6 hosts/);
     refuse(['--lab', 'eim:apdf:drop,eim:apdf:drop', '--lab', 'x'], /--lab given twice/);
-    refuse(['--lab', 'eim:apdf:drop,eim:apdf:drop', '--conntrack-events', 'maybe'], /not on or off/);
+    refuse(['--lab', 'eim:apdf:drop,eim:apdf:drop', '--conntrack-events', 'maybe'], /not on, all or off/);
   });
 });
