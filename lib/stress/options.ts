@@ -82,8 +82,10 @@ export const STRESS_HELP = `usage: ${STRESS_USAGE}
                        runs one agent per host, reports each agent, link and router (conntrack);
                        --workers is then per agent; not with --mode, --addresses, --warmup, --trace.
                        stress.ts agent --help: an agent by hand. docs/distributed.md
-  --conntrack-events off  with --lab: do not watch the routers' event streams (states entered, ports
-                       kept); they cost about as much CPU as the pairs (default on)
+  --conntrack-events WHICH  with --lab: the routers' conntrack states entered, from the events of 1 in
+                       64 new entries chosen in the kernel (on, the default), of every entry (all;
+                       the kernel drops events at high rates) or of none (off); new entries and kept
+                       ports are counted for every entry whichever it is
   --open KIND          how the two SYNs of a pair meet (sandbox mode): one-sided (default; A's SYN
                        first, the RST it meets dropped, B's SYN then finds A in SYN_SENT), crossed
                        (both SYNs held on a veth link in the sandbox and released together: they
