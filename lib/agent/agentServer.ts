@@ -15,6 +15,7 @@ import { selfTestRawTcp } from '../core/rawTcpSelfTest.ts';
 import type { Endpoint } from '../core/types.ts';
 import { workerExecArgv } from '../core/workerExecArgv.ts';
 import { PairStats } from '../stress/pairStats.ts';
+import { YOUNG_GENERATION_MB } from '../stress/threadPool.ts';
 import { asCoordinatorMessage } from './controlCodec.ts';
 import { ControlConnection } from './controlConnection.ts';
 import type { PeerList } from './peerList.ts';
@@ -267,7 +268,10 @@ class Session {
         atomics: 'disabled',
         idleTimeout: 60_000,
         execArgv: workerExecArgv(),
-        resourceLimits: { maxYoungGenerationSizeMb: 8 },
+        // As a local run's pool (lib/stress/threadPool.ts): a hold keeps its sides, not their garbage.
+        resourceLimits: {
+          maxYoungGenerationSizeMb: message.run.holdMs ? YOUNG_GENERATION_MB.hold : YOUNG_GENERATION_MB.run,
+        },
       });
       this.pool.on('error', (error: unknown) => this.log(`a worker died: ${String(error)}`));
       const pool = this.pool;

@@ -20,6 +20,7 @@ import { expectationFor } from '../lab/matrixRows.ts';
 import { formatBehaviour, planLab } from '../lab/topology.ts';
 import type { LabHost, LabPlan } from '../lab/types.ts';
 import { insideLabUserNamespace, reexecInLabUserNamespace } from '../lab/userNamespace.ts';
+import { HOLD_MALLOC_ARENA_MAX } from '../stress/chooseMode.ts';
 import { STRESS_HELP } from '../stress/options.ts';
 import { deliverResult, openRunOutputs, watchStopSignals } from '../stress/stressCommand.ts';
 import { AgentStartError } from './agentClient.ts';
@@ -179,7 +180,14 @@ async function coordinate(parsed: LabRunOptions, plan: LabPlan): Promise<number>
   const signals = watchStopSignals();
   const hosts = plan.hosts.filter((host) => host.role === 'host');
   const routers = hosts.map((host) => routerOf(plan, host));
-  const agentEnv: NodeJS.ProcessEnv = { ...process.env, [AGENT_TOKEN_ENV]: token };
+  const agentEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    [AGENT_TOKEN_ENV]: token,
+    // A hold's agents keep fewer malloc arenas, as a local hold's process does (lib/stress/chooseMode.ts).
+    ...(options.holdMs > 0 && process.env.MALLOC_ARENA_MAX === undefined
+      ? { MALLOC_ARENA_MAX: HOLD_MALLOC_ARENA_MAX }
+      : {}),
+  };
   delete agentEnv[LAB_PLAN_ENV];
   const children: Child[] = [];
   let watches: ConntrackWatch[] = [];
