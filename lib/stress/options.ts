@@ -387,6 +387,14 @@ export function parseStressOptions(args: string[], context: ParseContext): Parse
     workers = Math.max(minWorkers, cores);
   }
 
+  const processesGiven =
+    values.processes === undefined
+      ? undefined
+      : parseCount(values.processes, '--processes', 1, MAX_PROCESSES);
+  if (processesGiven !== undefined && processesGiven > 1 && mode === 'race')
+    throw new UsageError(
+      '--processes: sandbox mode only (race mode retries on the host loopback, from two thread pools of one process)',
+    );
   let concurrency: number;
   if (values.concurrency !== undefined) {
     concurrency = parseCount(values.concurrency, '--concurrency', 1, 1_000_000);
@@ -408,7 +416,9 @@ export function parseStressOptions(args: string[], context: ParseContext): Parse
     concurrency =
       mode === 'race'
         ? Math.floor(workers / 2)
-        : (open === 'skew' ? SKEW_CONCURRENCY_PER_WORKER : DEFAULT_CONCURRENCY_PER_WORKER) * workers;
+        : (open === 'skew' ? SKEW_CONCURRENCY_PER_WORKER : DEFAULT_CONCURRENCY_PER_WORKER) *
+          workers *
+          (processesGiven ?? 1);
   }
   if (pairs !== undefined) concurrency = Math.min(concurrency, pairs);
   // Fewer pairs than threads: idle threads only cost start-up time.
@@ -467,14 +477,6 @@ export function parseStressOptions(args: string[], context: ParseContext): Parse
       ? undefined
       : { path: values.compare, result: readStressResult(values.compare, '--compare') };
 
-  const processesGiven =
-    values.processes === undefined
-      ? undefined
-      : parseCount(values.processes, '--processes', 1, MAX_PROCESSES);
-  if (processesGiven !== undefined && processesGiven > 1 && mode === 'race')
-    throw new UsageError(
-      '--processes: sandbox mode only (race mode retries on the host loopback, from two thread pools of one process)',
-    );
   const layout = open === 'one-sided' ? 'loopback' : 'link';
   const processes = holdProcesses(
     holdMs > 0 ? (pairs === undefined ? concurrency : Math.min(concurrency, pairs)) : 0,

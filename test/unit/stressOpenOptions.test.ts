@@ -190,7 +190,11 @@ describe('--hold', () => {
     ).toMatchObject({ concurrency: 5000, processes: 1 });
     // Without a hold, or with the limit unknown, one process unless asked.
     expect(parse(['--pairs', '100000'], 20_000).options.processes).toBe(1);
-    expect(parse(['--pairs', '100000', '--processes', '3'], 20_000).options.processes).toBe(3);
+    // 64 pairs in flight per worker thread, of every process.
+    expect(parse(['--pairs', '100000', '--processes', '3'], 20_000).options).toMatchObject({
+      processes: 3,
+      concurrency: 64 * 2 * 3,
+    });
   });
 
   it('refuses, before the run, a hold that the processes asked for (or the most) cannot take', () => {
