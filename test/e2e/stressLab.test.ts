@@ -88,7 +88,13 @@ function expectConntrackPlausible(result: DistributedResult, routers: number, pa
   expect(lab?.kernel).toMatch(/^\d+\.\d+/);
   expect(lab?.routers).toHaveLength(routers);
   for (const router of lab?.routers ?? []) {
-    expect(router.after.insert_failed - router.before.insert_failed).toBe(0);
+    const insertFailed = router.after.insert_failed - router.before.insert_failed;
+    if (router.behaviour.includes(':eif:'))
+      // Endpoint-independent filtering lets the peer's SYN in by the mapping the host's own SYN just
+      // made: on two CPUs the two can race their entries to the table, and the later insert fails
+      // (that SYN is dropped and sent again). Rare, and reported: the test bounds it.
+      expect(insertFailed, router.name).toBeLessThanOrEqual(Math.ceil(pairsThrough / 100));
+    else expect(insertFailed, router.name).toBe(0);
     expect(router.after.drop - router.before.drop).toBe(0);
     expect(router.after.early_drop - router.before.early_drop).toBe(0);
     expect(router.maxEntries).toBeGreaterThan(0);
