@@ -8,6 +8,8 @@
  * Parsing is pure; the monitor runs the commands.
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { type Child, runChild, startChild } from '../core/childProcess.ts';
 import type { PortRange } from '../core/types.ts';
 import type { ConntrackStats } from './types.ts';
@@ -282,6 +284,39 @@ function eachLine(child: Child, onLine: (line: string) => void): void {
   });
 }
 
+/** conntrack -E is given this long to subscribe before the run goes on without waiting more. */
+const SUBSCRIBE_TIMEOUT_MS = 10_000;
+/** NETLINK_NETFILTER, the protocol column of /proc/net/netlink for conntrack's event sockets. */
+const NETLINK_NETFILTER = '12';
+
+/**
+ * Resolves once a conntrack event listener is subscribed in the network namespace of process `pid`
+ * (a netfilter netlink socket there with event groups, in /proc/PID/net/netlink), false if none is by
+ * `timeoutMs` or the process is gone.
+ */
+async function eventsSubscribed(pid: number | undefined, timeoutMs: number): Promise<boolean> {
+  const until = performance.now() + timeoutMs;
+  while (pid !== undefined && performance.now() < until) {
+    let table: string;
+    try {
+      table = readFileSync(`/proc/${pid}/net/netlink`, 'utf8');
+    } catch {
+      return false;
+    }
+    const subscribed = table.split('\n').some((line) => {
+      const [, protocol, , groups] = line.trim().split(/\s+/);
+      return (
+        protocol === NETLINK_NETFILTER &&
+        /^[0-9a-f]+$/.test(groups ?? '') &&
+        Number.parseInt(groups as string, 16) !== 0
+      );
+    });
+    if (subscribed) return true;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return false;
+}
+
 /**
  * Starts watching a router: the watch table (watchRuleset), then, unless `sampleEvery` is 0,
  * `conntrack -E` (NEW and UPDATE events of TCP, a large socket buffer) piped straight into awk
@@ -327,8 +362,10 @@ export async function watchConntrack(namespace: string, plan: WatchPlan): Promis
   }
   const entries = startEntrySampler(namespace);
   children.push(entries.child);
-  // conntrack subscribes at once; give it a moment to be in place before the first pair.
-  await new Promise((resolve) => setTimeout(resolve, plan.sampleEvery > 0 ? 300 : 100));
+  // The first pair's events must find conntrack subscribed: wait until it is (on a loaded machine
+  // that takes longer than any fixed moment), and give the sampler a moment too.
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  if (plan.sampleEvery > 0) await eventsSubscribed(children[0]?.pid, SUBSCRIBE_TIMEOUT_MS);
   for (const child of [...children, ...(counter ? [counter] : [])])
     if (!child.running()) {
       await Promise.all([...children, ...(counter ? [counter] : [])].map((each) => each.stop('SIGKILL')));

@@ -5,7 +5,6 @@
  * counted across them, the pair log has every pair once, SIGINT stops them all, and a stress process
  * killed mid-hold fails only its own pairs.
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +13,7 @@ import { type Child, REPO_ROOT, startChild } from '../../lib/core/childProcess.t
 import { probeSandbox } from '../../lib/core/sandbox.ts';
 import { pairsPerProcess } from '../../lib/stress/options.ts';
 import type { PairLogRecord, StressResult } from '../../lib/stress/types.ts';
+import { processesOfThisRun } from '../helpers/runProcesses.ts';
 
 const sandbox = probeSandbox();
 // Privileged facilities may be missing on a developer's machine, never under CI.
@@ -23,13 +23,11 @@ if (skip) console.warn(`skipping stress --hold over processes: ${sandbox.reason}
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'simopen-stress-processes-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** The stress processes of this clone's runs (a concurrent run of another clone has another path). */
-const PROCESS_FILE = path.join(REPO_ROOT, 'workers', 'stressProcess.ts');
+/** The stress processes this run started (another run's are not ours to count or kill). */
 function stressProcesses(): number[] {
-  return execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
-    .split('\n')
-    .filter((line) => line.includes(PROCESS_FILE))
-    .map((line) => Number(line.trim().split(/\s+/)[0]));
+  return processesOfThisRun()
+    .filter((line) => line.includes('workers/stressProcess.ts'))
+    .map((line) => Number(line.split(' ')[0]));
 }
 
 afterEach(() => {

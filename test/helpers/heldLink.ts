@@ -1,5 +1,6 @@
 /** What stress.ts's held link (--open crossed, skew) makes lives in the sandbox's namespace: none of it may show on the host. */
 import { execFileSync } from 'node:child_process';
+import { processesOfThisRun } from './runProcesses.ts';
 
 /** The held link's things seen on the host (veths, policy rules, nft tables, `ip -batch` children); empty when none. */
 export function heldLinkLeftovers(): string[] {
@@ -10,8 +11,8 @@ export function heldLinkLeftovers(): string[] {
   if (/10\.98\.0\.0\/16|10\.99\.0\.0\/16/.test(rules)) left.push('policy rule of the link');
   const tables = execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' });
   if (/simopen_noarp|simopen_sandbox/.test(tables)) left.push('nft table');
-  const processes = execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' });
-  if (processes.split('\n').some((line) => line.startsWith('ip -brief -force -batch')))
+  // This run's processes only: another run on the machine may have its own link up right now.
+  if (processesOfThisRun().some((line) => / ip -brief -force -batch/.test(line)))
     left.push('ip -batch child');
   return left;
 }
