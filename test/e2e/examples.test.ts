@@ -3,14 +3,14 @@
  * with assertions on their output: they use only the public API (simopen/...), so they also prove
  * that it works as docs/api.md says.
  */
-import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type ChildRun, runChild } from '../../lib/core/childProcess.ts';
+import { type ChildRun, runChild, startChild } from '../../lib/core/childProcess.ts';
 import { probeSandbox } from '../../lib/core/sandbox.ts';
-import { probeLab } from '../../lib/lab/buildLab.ts';
+import { namespacesOfLab, probeLab } from '../../lib/lab/buildLab.ts';
 import { probeTracefs, TRACEFS } from '../../lib/trace/kernelTracepoint.ts';
+import { processesOfThisRun } from '../helpers/runProcesses.ts';
 import { repoRoot } from '../helpers/runScript.ts';
 
 const EXAMPLES = join(repoRoot, 'examples');
@@ -21,8 +21,13 @@ function runExample(name: string, args: string[] = []): Promise<ChildRun> {
   return runChild(TSX, [join('examples', name), ...args], { cwd: repoRoot });
 }
 
-function lines(command: string, args: string[]): string[] {
-  return spawnSync(command, args, { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+/** The pids of a process's children (its main thread's). */
+function childrenOf(pid: number | undefined): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  } catch {
+    return [];
+  }
 }
 
 const sandbox = probeSandbox();
@@ -89,9 +94,19 @@ describe('examples/', () => {
   needsRootLabAndTrace(
     'punch-through-nat.ts: punches through two NATs and prints the kernel path of each side',
     async () => {
-      const namespacesBefore = lines('ip', ['netns', 'list']);
-      const instancesBefore = readdirSync(join(TRACEFS, 'instances'));
-      const run = await runExample('punch-through-nat.ts');
+      // The example's own process (tsx's child) names its lab (PIDl1) and its trace instances
+      // (simopen-PID-N): what it leaves is told apart from another run's on the machine by that pid.
+      const child = startChild(TSX, [join('examples', 'punch-through-nat.ts')], {
+        cwd: repoRoot,
+        stdin: 'ignore',
+      });
+      let examplePid: string | undefined;
+      const findPid = setInterval(() => {
+        examplePid ??= childrenOf(child.pid)[0];
+      }, 20);
+      const code = await child.exited;
+      clearInterval(findPid);
+      const run = { code, stdout: child.stdout(), stderr: child.stderr() };
       expect(run.stderr).toBe('');
       expect(run.code).toBe(0);
       expect(run.stdout).toMatch(/^alice: direct to bob at 203\.0\.113\.2:\d+, received: hello from bob$/m);
@@ -106,13 +121,14 @@ describe('examples/', () => {
       expect(run.stdout).toMatch(path('bob', '10\\.0\\.2\\.2', '203\\.0\\.113\\.1'));
       expect(run.stdout).toMatch(/^open: (one-sided|crossed); close: alice \w+, bob \w+$/m);
       // Nothing of the run is left: its namespaces, its trace instance, its processes.
-      expect(lines('ip', ['netns', 'list']).filter((name) => !namespacesBefore.includes(name))).toEqual([]);
+      expect(examplePid).toBeDefined();
+      expect(namespacesOfLab(`${examplePid}l1`)).toEqual([]);
       expect(
-        readdirSync(join(TRACEFS, 'instances')).filter((name) => !instancesBefore.includes(name)),
+        readdirSync(join(TRACEFS, 'instances')).filter((name) => name.startsWith(`simopen-${examplePid}-`)),
       ).toEqual([]);
-      expect(
-        lines('ps', ['-eo', 'args']).filter((args) => args.includes('examples/punch-through-nat.ts')),
-      ).toEqual([]);
+      expect(processesOfThisRun().filter((args) => args.includes('examples/punch-through-nat.ts'))).toEqual(
+        [],
+      );
     },
   );
 });

@@ -116,7 +116,8 @@ describe('stress.ts stopped by a signal', () => {
     await expect
       .poll(
         () => {
-          child = childPids(run.process.pid as number)[0];
+          // The sandboxed copy of stress.ts (its other children, such as a probe, come and go).
+          child = childPids(run.process.pid as number, json)[0];
           return child !== undefined && processesMentioning(json).length >= 2;
         },
         { timeout: 30_000, interval: 50 },
