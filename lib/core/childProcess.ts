@@ -48,9 +48,9 @@ export interface ChildOptions {
    * stdout and stderr: collected (default; read with stdout(), stderr(), output, waitFor), or passed
    * straight to ours ('inherit'), or both to our stderr ('stderr', when our stdout is a report), or
    * piped and left to the caller ('stream': read child.process.stdout and stderr; nothing is kept,
-   * for a child that writes without end).
+   * for a child that writes without end), or discarded ('ignore').
    */
-  output?: 'collect' | 'inherit' | 'stderr' | 'stream';
+  output?: 'collect' | 'inherit' | 'stderr' | 'stream' | 'ignore';
   /** Also copy the child's stderr to ours as it comes (progress lines), while collecting it. */
   echoStderr?: boolean;
   /**
@@ -146,7 +146,11 @@ export function startChild(command: string, args: string[], options: ChildOption
   const output = options.output ?? 'collect';
   // 'stderr': both go to our fd 2.
   const outputStdio =
-    output === 'collect' || output === 'stream' ? 'pipe' : output === 'inherit' ? 'inherit' : 2;
+    output === 'collect' || output === 'stream'
+      ? 'pipe'
+      : output === 'inherit' || output === 'ignore'
+        ? output
+        : 2;
   const env = { ...(options.env ?? process.env) };
   if (options.tied) env[PARENT_FD_ENV] = String(PARENT_FD);
   else delete env[PARENT_FD_ENV];

@@ -7,7 +7,7 @@
 import { REPO_ROOT, scriptCommand, startChild } from '../core/childProcess.ts';
 
 /** `read` returns the dismissal, or fails at the end of the pipe: then the lab goes. */
-const JANITOR_SCRIPT = 'read word; [ "$word" = dismissed ] && exit 0; exec "$@" >/dev/null 2>&1';
+const JANITOR_SCRIPT = 'read word; [ "$word" = dismissed ] && exit 0; exec "$@"';
 
 export interface LabJanitor {
   /** The builder removes the lab itself: the janitor ends without doing anything. */
@@ -21,20 +21,18 @@ export function startLabJanitor(labId: string): LabJanitor {
     {
       cwd: REPO_ROOT,
       stdin: 'pipe',
-      output: 'stream',
+      // Nothing of it is read: the lab's removal, if it comes, runs after we are gone.
+      output: 'ignore',
       // Not in our process group: a terminal's Ctrl-C is ours to handle, not the janitor's.
       detached: true,
     },
   );
-  // Its output is discarded by the shell; nothing of ours waits for it.
+  // Nothing of ours waits for it.
   child.process.unref();
   const stdin = child.process.stdin as (NodeJS.WritableStream & { unref?: () => void }) | null;
   stdin?.on('error', () => {});
   // The pipe must not keep us alive: it only has to close when we end.
   stdin?.unref?.();
-  for (const stream of [child.process.stdout, child.process.stderr]) {
-    stream?.destroy();
-  }
   return {
     dismiss: () => {
       stdin?.end('dismissed\n');
