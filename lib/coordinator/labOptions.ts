@@ -72,6 +72,16 @@ function flagName(arg: string): string | undefined {
   return /^--([a-z-]+)(=|$)/.exec(arg)?.[1];
 }
 
+/**
+ * Worker threads per agent when --workers is not given: twice the cores shared among the hosts (at
+ * least 1, at most the cores). The lab's agents share this machine, and a pair's two sides take turns
+ * (A sends, B answers): with one thread per core, the threads of all agents often wait on each other
+ * at once while the cores idle (docs/distributed.md).
+ */
+export function defaultWorkersPerAgent(cores: number, hosts: number): number {
+  return Math.min(cores, Math.max(1, Math.ceil((2 * cores) / hosts)));
+}
+
 /** Is this a lab run (does --lab appear before a "--")? */
 export function isLabRun(args: readonly string[]): boolean {
   for (const arg of args) {
@@ -128,7 +138,7 @@ export function parseLabRunOptions(args: readonly string[], cores: number): Pars
   if (parsed.help) return { help: true };
   const options = parsed.options;
   // --workers is per agent here: one agent per host, each with its pool.
-  const workersPerAgent = given.has('workers') ? options.workers : Math.max(1, Math.floor(cores / hosts));
+  const workersPerAgent = given.has('workers') ? options.workers : defaultWorkersPerAgent(cores, hosts);
   // Held pairs stay in flight for the whole hold: all of them at once, as in a local run.
   if (!given.has('concurrency') && !(options.holdMs > 0 && options.pairs !== undefined)) {
     const concurrency = DEFAULT_CONCURRENCY_PER_WORKER * hosts * workersPerAgent;

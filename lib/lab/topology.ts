@@ -466,13 +466,15 @@ export function planLab(labId: string, topology: Topology): LabPlan {
   address(rv, 'eth0', `${RENDEZVOUS_ADDRESS}/24`);
   up(rv, 'eth0');
 
-  // A router namespace with its WAN link (peer `peerName` in `peerNamespace`) and a LAN bridge.
+  // A router namespace with its WAN link (peer `peerName` in `peerNamespace`) and its LAN: a bridge,
+  // or with `soleHost` a veth straight into that host's namespace (made already) as its eth0.
   const addRouter = (
     name: string,
     behaviour: RouterBehaviour,
     wan: { address: string; peerNamespace: string; peerName: string; gateway?: string },
     lanCidr: string,
     upstream?: string,
+    soleHost?: string,
   ) => {
     const router = ns(name);
     addNamespace(router);
@@ -480,8 +482,10 @@ export function planLab(labId: string, topology: Topology): LabPlan {
     address(router, 'wan', `${wan.address}/24`);
     up(router, 'wan');
     if (wan.gateway) commands.push(['ip', '-n', router, 'route', 'add', 'default', 'via', wan.gateway]);
-    // The LAN is a bridge, so several hosts can sit behind one router.
-    commands.push(['ip', '-n', router, 'link', 'add', 'lan', 'type', 'bridge']);
+    // The LAN is a bridge where several hosts sit behind the router. A sole host is wired straight to
+    // it: a bridge on the way would cost every packet of a lab run two more traversals.
+    if (soleHost) link(router, 'lan', soleHost, 'eth0');
+    else commands.push(['ip', '-n', router, 'link', 'add', 'lan', 'type', 'bridge']);
     address(router, 'lan', lanCidr);
     up(router, 'lan');
     commands.push(['ip', 'netns', 'exec', router, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
@@ -561,7 +565,10 @@ export function planLab(labId: string, topology: Topology): LabPlan {
       );
     }
     const name = routerName(host.name);
-    const home = addRouter(name, host.router, wan, `10.0.${prefix}.1/24`, upstream);
+    const lan = ns(host.name);
+    const sole = !topology.hosts.some((other) => other.sharesRouterWith === host.name);
+    if (sole) addNamespace(lan);
+    const home = addRouter(name, host.router, wan, `10.0.${prefix}.1/24`, upstream, sole ? lan : undefined);
     if (host.cgnat)
       commands.push(
         ['ip', '-n', ns(upstream as string), 'link', 'set', 'h0', 'master', 'lan'],
@@ -587,12 +594,13 @@ export function planLab(labId: string, topology: Topology): LabPlan {
     };
     sites.push(site);
     siteOf.set(host.name, site);
-    const lan = ns(host.name);
     const hostAddress = `10.0.${prefix}.2`;
-    addNamespace(lan);
-    link(home.namespace, 'h0', lan, 'eth0');
-    commands.push(['ip', '-n', home.namespace, 'link', 'set', 'h0', 'master', 'lan']);
-    up(home.namespace, 'h0');
+    if (!sole) {
+      addNamespace(lan);
+      link(home.namespace, 'h0', lan, 'eth0');
+      commands.push(['ip', '-n', home.namespace, 'link', 'set', 'h0', 'master', 'lan']);
+      up(home.namespace, 'h0');
+    }
     address(lan, 'eth0', `${hostAddress}/24`);
     up(lan, 'eth0');
     commands.push(['ip', '-n', lan, 'route', 'add', 'default', 'via', home.gateway]);

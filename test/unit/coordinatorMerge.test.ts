@@ -16,7 +16,12 @@ import {
   watchRuleset,
 } from '../../lib/coordinator/conntrack.ts';
 import { joinPair } from '../../lib/coordinator/joinSides.ts';
-import { CONNTRACK_SAMPLE_EVERY, isLabRun, parseLabRunOptions } from '../../lib/coordinator/labOptions.ts';
+import {
+  CONNTRACK_SAMPLE_EVERY,
+  defaultWorkersPerAgent,
+  isLabRun,
+  parseLabRunOptions,
+} from '../../lib/coordinator/labOptions.ts';
 import { UsageError } from '../../lib/core/errors.ts';
 import { mergeStats, PairStats } from '../../lib/stress/pairStats.ts';
 
@@ -236,8 +241,12 @@ describe('stress --lab options', () => {
     );
     if (parsed.help) throw new Error('help');
     expect(parsed.topology.hosts).toHaveLength(3);
-    expect(parsed.workersPerAgent).toBe(1);
+    expect(parsed.workersPerAgent).toBe(2);
     expect(parsed.options.pairs).toBe(500);
+    const two = parseLabRunOptions(['--lab=eim:apdf:drop,eim:apdf:drop'], 2);
+    if (two.help) throw new Error('help');
+    expect(two.workersPerAgent).toBe(2);
+    expect(two.options.concurrency).toBe(256);
     const four = parseLabRunOptions(['--lab=eim:apdf:drop,eim:apdf:drop', '--workers', '4'], 2);
     if (four.help) throw new Error('help');
     expect(four.workersPerAgent).toBe(4);
@@ -251,6 +260,16 @@ describe('stress --lab options', () => {
     expect(() =>
       parseLabRunOptions(['--lab=eim:apdf:drop,eim:apdf:drop', '--conntrack-events', 'some'], 2),
     ).toThrow(/--conntrack-events: 'some' is not on, all or off/);
+  });
+
+  it('gives each agent twice the cores shared among the hosts by default, at least 1 and at most the cores', () => {
+    expect(defaultWorkersPerAgent(2, 2)).toBe(2);
+    expect(defaultWorkersPerAgent(2, 3)).toBe(2);
+    expect(defaultWorkersPerAgent(2, 4)).toBe(1);
+    expect(defaultWorkersPerAgent(2, 6)).toBe(1);
+    expect(defaultWorkersPerAgent(1, 2)).toBe(1);
+    expect(defaultWorkersPerAgent(16, 2)).toBe(16);
+    expect(defaultWorkersPerAgent(16, 6)).toBe(6);
   });
 
   it('refuses local-only flags, a missing topology and host counts outside 2..6, in one line', () => {
