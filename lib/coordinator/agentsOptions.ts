@@ -8,7 +8,7 @@
 import { isIP } from 'node:net';
 import { agentNameOf } from '../agent/peerList.ts';
 import { AGENT_TOKEN_ENV } from '../agent/types.ts';
-import { parseDuration, parseHostPort } from '../core/cli.ts';
+import { hasFlag, parseDuration, parseHostPort, takeOwnFlags } from '../core/cli.ts';
 import { UsageError } from '../core/errors.ts';
 import { DEFAULT_CONCURRENCY_PER_WORKER, DEFAULT_PORTS, parseStressOptions } from '../stress/options.ts';
 import type { StressOptions } from '../stress/types.ts';
@@ -74,17 +74,9 @@ export interface AgentsRunOptions {
   workersPerAgent: number | undefined;
 }
 
-function flagName(arg: string): string | undefined {
-  return /^--([a-z-]+)(=|$)/.exec(arg)?.[1];
-}
-
 /** Is this a run across agents (does --agents appear before a "--")? */
 export function isAgentsRun(args: readonly string[]): boolean {
-  for (const arg of args) {
-    if (arg === '--') return false;
-    if (flagName(arg) === 'agents') return true;
-  }
-  return false;
+  return hasFlag(args, 'agents');
 }
 
 export type ParsedAgentsRun = { help: true } | ({ help: false } & AgentsRunOptions);
@@ -97,32 +89,8 @@ export function parseAgentsRunOptions(
   env: NodeJS.ProcessEnv,
   cores: number,
 ): ParsedAgentsRun {
-  const rest: string[] = [];
-  const own: Partial<Record<(typeof OWN_FLAGS)[number], string>> = {};
-  const given = new Set<string>();
-  for (let index = 0; index < args.length; index += 1) {
-    const arg = args[index] as string;
-    const name = flagName(arg);
-    if (name) given.add(name);
-    if (OWN_SWITCHES.some((flag) => flag === name)) {
-      if (arg.includes('=')) throw new UsageError(`--${name} takes no value`);
-      continue;
-    }
-    const mine = OWN_FLAGS.find((flag) => flag === name);
-    if (!mine) {
-      rest.push(arg);
-      continue;
-    }
-    if (own[mine] !== undefined) throw new UsageError(`--${mine} given twice`);
-    if (arg.includes('=')) own[mine] = arg.slice(arg.indexOf('=') + 1);
-    else {
-      const value = args[index + 1];
-      if (value === undefined || value.startsWith('--')) throw new UsageError(`--${mine}: missing value`);
-      own[mine] = value;
-      index += 1;
-    }
-  }
-  if (given.has('help') || given.has('h')) return { help: true };
+  const { values: own, given, rest } = takeOwnFlags(args, OWN_FLAGS, OWN_SWITCHES);
+  if (given.has('help')) return { help: true };
   for (const [flag, why] of Object.entries(REFUSED))
     if (given.has(flag)) throw new UsageError(`--${flag} does not go with --agents: ${why}`);
   const list = (own.agents ?? '')

@@ -4,6 +4,7 @@
  * syntax; the flags that belong to a local run only are refused. Pure: every problem is a UsageError
  * before the lab is built.
  */
+import { hasFlag, takeOwnFlags } from '../core/cli.ts';
 import { EXIT, ExitError, UsageError } from '../core/errors.ts';
 import { openFilesLimit } from '../core/processLimits.ts';
 import { parseTopology } from '../lab/topology.ts';
@@ -67,10 +68,7 @@ export interface LabRunOptions {
 /** --conntrack-events on: the events of 1 in this many new entries per router are watched. */
 export const CONNTRACK_SAMPLE_EVERY = 64;
 const CONNTRACK_EVENTS: Record<string, number> = { on: CONNTRACK_SAMPLE_EVERY, all: 1, off: 0 };
-
-function flagName(arg: string): string | undefined {
-  return /^--([a-z-]+)(=|$)/.exec(arg)?.[1];
-}
+const MISSING_TOPOLOGY = '--lab: missing TOPOLOGY (for example eim:apdf:drop,eim:apdf:drop)';
 
 /**
  * Worker threads per agent when --workers is not given: twice the cores shared among the hosts (at
@@ -84,50 +82,23 @@ export function defaultWorkersPerAgent(cores: number, hosts: number): number {
 
 /** Is this a lab run (does --lab appear before a "--")? */
 export function isLabRun(args: readonly string[]): boolean {
-  for (const arg of args) {
-    if (arg === '--') return false;
-    if (flagName(arg) === 'lab') return true;
-  }
-  return false;
+  return hasFlag(args, 'lab');
 }
 
 export type ParsedLabRun = { help: true } | ({ help: false } & LabRunOptions);
 
 export function parseLabRunOptions(args: readonly string[], cores: number): ParsedLabRun {
-  const rest: string[] = [];
-  let topologyText: string | undefined;
-  const given = new Set<string>();
-  let conntrackEvents: string | undefined;
-  for (let index = 0; index < args.length; index += 1) {
-    const arg = args[index] as string;
-    const name = flagName(arg);
-    if (name) given.add(name);
-    if (name === 'conntrack-events') {
-      if (conntrackEvents !== undefined) throw new UsageError('--conntrack-events given twice');
-      conntrackEvents = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : args[++index];
-      if (conntrackEvents === undefined || !(conntrackEvents in CONNTRACK_EVENTS))
-        throw new UsageError(`--conntrack-events: '${conntrackEvents ?? ''}' is not on, all or off`);
-      continue;
-    }
-    if (name !== 'lab') {
-      rest.push(arg);
-      continue;
-    }
-    if (topologyText !== undefined) throw new UsageError('--lab given twice');
-    if (arg.includes('=')) topologyText = arg.slice(arg.indexOf('=') + 1);
-    else {
-      const value = args[index + 1];
-      if (value === undefined || value.startsWith('--'))
-        throw new UsageError('--lab: missing TOPOLOGY (for example eim:apdf:drop,eim:apdf:drop)');
-      topologyText = value;
-      index += 1;
-    }
-  }
+  const { values, given, rest } = takeOwnFlags(args, ['lab', 'conntrack-events'], [], (flag) =>
+    flag === 'lab' ? MISSING_TOPOLOGY : `--${flag}: missing value`,
+  );
+  const topologyText = values.lab;
+  const conntrackEvents = values['conntrack-events'];
+  if (conntrackEvents !== undefined && !(conntrackEvents in CONNTRACK_EVENTS))
+    throw new UsageError(`--conntrack-events: '${conntrackEvents}' is not on, all or off`);
   if (given.has('help')) return { help: true };
   for (const [flag, why] of Object.entries(LOCAL_RUN_ONLY))
     if (given.has(flag)) throw new UsageError(`--${flag} does not go with --lab: ${why}`);
-  if (!topologyText)
-    throw new UsageError('--lab: missing TOPOLOGY (for example eim:apdf:drop,eim:apdf:drop)');
+  if (!topologyText) throw new UsageError(MISSING_TOPOLOGY);
   const topology = parseTopology(topologyText);
   const hosts = topology.hosts.length;
   if (hosts < LAB_HOSTS.min || hosts > LAB_HOSTS.max)

@@ -36,13 +36,15 @@ function joinDashValues<T extends Options>(args: string[], options: T): string[]
     if (/^-(\d|\.\d)/.test(next)) {
       joined[joined.length - 1] = `--${name}=${next}`;
       index += 1;
-    } else {
-      throw new UsageError(
-        `${arg}: missing value (the next argument, '${next}', is an option; write --${name}=${next} to give a value that starts with '-')`,
-      );
-    }
+    } else throw new UsageError(missingValue(name, next));
   }
   return joined;
+}
+
+function missingValue(name: string, next: string | undefined): string {
+  return next === undefined
+    ? `--${name}: missing value`
+    : `--${name}: missing value (the next argument, '${next}', is an option; write --${name}=${next} to give a value that starts with '-')`;
 }
 
 /** node:util parseArgs, strict, with its errors turned into a one-line UsageError naming the flag. */
@@ -164,4 +166,69 @@ export function runMain(scriptName: string, usage: string, main: () => Promise<n
       }
     },
   );
+}
+
+/** NAME of `--NAME` or `--NAME=VALUE`; undefined for anything else. */
+export function flagName(arg: string): string | undefined {
+  return /^--([a-z-]+)(=|$)/.exec(arg)?.[1];
+}
+
+/** Does --FLAG come before a "--"? */
+export function hasFlag(args: readonly string[], flag: string): boolean {
+  for (const arg of args) {
+    if (arg === '--') return false;
+    if (flagName(arg) === flag) return true;
+  }
+  return false;
+}
+
+export interface OwnFlags {
+  /** The value of each own flag given (`--flag V` or `--flag=V`). */
+  values: Record<string, string>;
+  /** Every flag named in args, own or not (switches included). */
+  given: Set<string>;
+  /** The other arguments, in order. */
+  rest: string[];
+}
+
+/**
+ * Takes `flags` (a value each, given once) and `switches` (no value) out of args before a "--", for a command that
+ * has a few flags of its own and hands the rest, in order, to another parser (stress.ts --lab and
+ * --agents). `missing` words the error for a flag without its value.
+ */
+export function takeOwnFlags(
+  args: readonly string[],
+  flags: readonly string[],
+  switches: readonly string[] = [],
+  missing: (flag: string, next: string | undefined) => string = missingValue,
+): OwnFlags {
+  const values: Record<string, string> = {};
+  const given = new Set<string>();
+  const rest: string[] = [];
+  for (let index = 0; index < args.length; index += 1) {
+    const arg = args[index] as string;
+    if (arg === '--') {
+      rest.push(...args.slice(index));
+      break;
+    }
+    const name = flagName(arg);
+    if (name) given.add(name);
+    if (name !== undefined && switches.includes(name)) {
+      if (arg.includes('=')) throw new UsageError(`--${name} takes no value`);
+      continue;
+    }
+    if (name === undefined || !flags.includes(name)) {
+      rest.push(arg);
+      continue;
+    }
+    if (values[name] !== undefined) throw new UsageError(`--${name} given twice`);
+    if (arg.includes('=')) values[name] = arg.slice(arg.indexOf('=') + 1);
+    else {
+      const value = args[index + 1];
+      if (value === undefined || value.startsWith('--')) throw new UsageError(missing(name, value));
+      values[name] = value;
+      index += 1;
+    }
+  }
+  return { values, given, rest };
 }

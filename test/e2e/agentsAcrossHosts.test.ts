@@ -73,15 +73,21 @@ async function coordinate(args: string[], env: NodeJS.ProcessEnv = {}) {
   return { code, stdout: child.stdout(), stderr: child.stderr() };
 }
 
+/** An agent listening on each of the two hosts (`--once`, and `extra`), ready. */
+async function agentsOnBoth(extra: string[] = []): Promise<Child[]> {
+  const agents = net.hosts
+    .slice(0, 2)
+    .map((host) => agentAt(host, ['--listen', `${host.address}:${PORT}`, '--once', ...extra]));
+  await Promise.all(agents.map((agent) => agent.waitForLine(/listening on/)));
+  return agents;
+}
+
 const agentList = () => `${net.hosts[0]?.address}:${PORT},${net.hosts[1]?.address}:${PORT}`;
 
 describe('agents on two hosts joined by a bridge', () => {
   it('--drop-early-rst: every pair opens on its first SYN; the table is scoped to the run and gone after it', async () => {
     const [h0, h1] = net.hosts as [BridgeHost, BridgeHost];
-    const agents = [h0, h1].map((host) =>
-      agentAt(host, ['--listen', `${host.address}:${PORT}`, '--once', '--drop-early-rst']),
-    );
-    await Promise.all(agents.map((agent) => agent.waitForLine(/listening on/)));
+    const agents = await agentsOnBoth(['--drop-early-rst']);
     const json = join(dir, 'drop.json');
     const run = await coordinate([
       '--agents',
@@ -112,9 +118,7 @@ describe('agents on two hosts joined by a bridge', () => {
   });
 
   it('without it, early SYNs meet RSTs between the hosts: the sides retry', async () => {
-    const [h0, h1] = net.hosts as [BridgeHost, BridgeHost];
-    const agents = [h0, h1].map((host) => agentAt(host, ['--listen', `${host.address}:${PORT}`, '--once']));
-    await Promise.all(agents.map((agent) => agent.waitForLine(/listening on/)));
+    const agents = await agentsOnBoth();
     const json = join(dir, 'plain.json');
     const run = await coordinate([
       '--agents',
@@ -137,9 +141,7 @@ describe('agents on two hosts joined by a bridge', () => {
   });
 
   it('timed connects: both sides connect at the due time; the report says how close they came and how many crossed', async () => {
-    const [h0, h1] = net.hosts as [BridgeHost, BridgeHost];
-    const agents = [h0, h1].map((host) => agentAt(host, ['--listen', `${host.address}:${PORT}`, '--once']));
-    await Promise.all(agents.map((agent) => agent.waitForLine(/listening on/)));
+    const agents = await agentsOnBoth();
     const json = join(dir, 'timed.json');
     const run = await coordinate([
       '--agents',
@@ -179,10 +181,7 @@ describe('agents on two hosts joined by a bridge', () => {
 
   it('SIGTERM mid-run removes the table; a SIGKILLed agent is lost by name, its table swept by the next agent', async () => {
     const [h0, h1] = net.hosts as [BridgeHost, BridgeHost];
-    const agents = [h0, h1].map((host) =>
-      agentAt(host, ['--listen', `${host.address}:${PORT}`, '--once', '--drop-early-rst']),
-    );
-    await Promise.all(agents.map((agent) => agent.waitForLine(/listening on/)));
+    const agents = await agentsOnBoth(['--drop-early-rst']);
     const coordinator = startCoordinator([
       '--agents',
       agentList(),
@@ -208,10 +207,7 @@ describe('agents on two hosts joined by a bridge', () => {
     expect(run.stdout).toMatch(/agent-lost|cancelled/);
     // h1's agent: killed outright while it held a table (a fresh run, killed before it ends).
     expect(await (agents[1] as Child).exited).toBeGreaterThanOrEqual(0);
-    const again = [h0, h1].map((host) =>
-      agentAt(host, ['--listen', `${host.address}:${PORT}`, '--once', '--drop-early-rst']),
-    );
-    await Promise.all(again.map((agent) => agent.waitForLine(/listening on/)));
+    const again = await agentsOnBoth(['--drop-early-rst']);
     const second = startCoordinator([
       '--agents',
       agentList(),

@@ -256,8 +256,10 @@ describe('stress.ts', () => {
       const json = join(dir, 'interrupted.json');
       const log = join(dir, 'interrupted.ndjson');
       // 1 MiB each way and 512 in flight: pairs last long enough to be caught mid-transfer by the stop.
+      // A run of --duration (batches of two rounds of slots) logs its first batch early and goes on far
+      // longer than the stop takes, however loaded the machine; a fixed count could all be done by then.
       const child = start([
-        ...['--pairs', '4000', '--payload', '1MiB', '--concurrency', '512'],
+        ...['--duration', '300s', '--payload', '1MiB', '--concurrency', '512'],
         ...['--json', json, '--log', log],
       ]);
       // Interrupt once workers have reported their first batches.
@@ -268,9 +270,10 @@ describe('stress.ts', () => {
       expect(result.stdout).toMatch(/INTERRUPTED, partial report/);
       const summary = JSON.parse(readFileSync(json, 'utf8')) as StressResult;
       expect(summary.interrupted).toBe(true);
-      expect(summary.pairs.planned).toBe(4000);
-      expect(summary.pairs.established).toBeGreaterThan(0);
-      expect(summary.pairs.cancelled).toBeGreaterThan(0);
+      const pairs = summary.pairs;
+      expect(pairs.established).toBeGreaterThan(0);
+      expect(pairs.cancelled).toBeGreaterThan(0);
+      expect(pairs.planned).toBe(pairs.established + pairs.failed + pairs.cancelled + pairs.notStarted);
       const records = readLog(log);
       expectLogMatchesSummary(records, summary);
       // Pairs in flight at the signal were cancelled (they had connected), the rest never started.

@@ -14,34 +14,27 @@ import { FAIL_START_ENV } from '../../lib/agent/agentServer.ts';
 import { CONNTRACK_SAMPLE_EVERY } from '../../lib/coordinator/labOptions.ts';
 import type { DistributedResult } from '../../lib/coordinator/types.ts';
 import type { Child } from '../../lib/core/childProcess.ts';
-import { probeLab } from '../../lib/lab/buildLab.ts';
-import { expectNothingLeftThenClean, namespacesOfThisRun, ownLab } from '../helpers/labScope.ts';
-import { runScript } from '../helpers/runScript.ts';
+import {
+  expectNothingLeftThenClean,
+  labRuns,
+  namespacesOfThisRun,
+  skipLabTests,
+} from '../helpers/labScope.ts';
 
-const facility = probeLab();
-const isRoot = process.getuid?.() === 0;
-const hasConntrack = !spawnSync('conntrack', ['--version']).error;
-const skip = !(facility.ok && isRoot && hasConntrack) && !process.env.CI;
-if (skip)
-  process.stderr.write(
-    `stress --lab tests skipped: ${!isRoot ? 'not root' : !facility.ok ? facility.reason : 'conntrack missing'}\n`,
-  );
+const skip = skipLabTests('stress --lab tests', { conntrack: true });
 
 const scratch = mkdtempSync(join(tmpdir(), 'simopen-stress-lab-test-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-const started: Child[] = [];
+const runs = labRuns('stress');
 
 /** stress.ts --lab TOPOLOGY ...; its pid is its lab's id, which is this run's. */
 function stressLab(topology: string, args: string[], env: Record<string, string> = {}): Child {
-  const child = runScript('stress', ['--lab', topology, ...args], env);
-  started.push(child);
-  ownLab(child.pid);
-  return child;
+  return runs.start(['--lab', topology, ...args], env);
 }
 
 afterEach(async () => {
-  await Promise.all(started.splice(0).map((child) => child.stop('SIGKILL')));
+  await runs.stopAll();
   expectNothingLeftThenClean();
 });
 

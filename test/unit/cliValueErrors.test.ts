@@ -3,7 +3,14 @@
  * "ambiguous"), a missing value, a duration no timer can hold.
  */
 import { describe, expect, it } from 'vitest';
-import { MAX_TIMER_MS, parseCount, parseDuration, parseFlags } from '../../lib/core/cli.ts';
+import {
+  hasFlag,
+  MAX_TIMER_MS,
+  parseCount,
+  parseDuration,
+  parseFlags,
+  takeOwnFlags,
+} from '../../lib/core/cli.ts';
 import { UsageError } from '../../lib/core/errors.ts';
 import { parseStressOptions } from '../../lib/stress/options.ts';
 
@@ -57,5 +64,32 @@ describe('parseDuration and the timer limit', () => {
     expect(() => parseStressOptions(['--timeout', '600h'], { cores: 2 })).toThrow(
       /^--timeout: 600h is longer/,
     );
+  });
+});
+
+describe('takeOwnFlags: the own flags of a command that hands the rest on', () => {
+  it('takes its flags and switches out and leaves the rest in order', () => {
+    const taken = takeOwnFlags(
+      ['--pairs', '10', '--lab=eim,eim', '--quiet', '--token', 't', '--timed', '--', '--lab'],
+      ['lab', 'token'],
+      ['timed'],
+    );
+    expect(taken.values).toEqual({ lab: 'eim,eim', token: 't' });
+    expect(taken.rest).toEqual(['--pairs', '10', '--quiet', '--', '--lab']);
+    expect([...taken.given].sort()).toEqual(['lab', 'pairs', 'quiet', 'timed', 'token']);
+  });
+
+  it('refuses a flag given twice, a missing value and a switch with a value, in one line', () => {
+    expect(() => takeOwnFlags(['--lab', 'a', '--lab=b'], ['lab'])).toThrow(/^--lab given twice$/);
+    expect(() => takeOwnFlags(['--lab'], ['lab'])).toThrow(/^--lab: missing value$/);
+    expect(() => takeOwnFlags(['--lab', '--quiet'], ['lab'])).toThrow(
+      /^--lab: missing value \(the next argument, '--quiet', is an option/,
+    );
+    expect(() => takeOwnFlags(['--timed=1'], [], ['timed'])).toThrow(/^--timed takes no value$/);
+  });
+
+  it('finds a flag only before a "--"', () => {
+    expect(hasFlag(['--pairs', '1', '--lab', 'x'], 'lab')).toBe(true);
+    expect(hasFlag(['--', '--lab'], 'lab')).toBe(false);
   });
 });
