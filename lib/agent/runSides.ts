@@ -10,7 +10,8 @@
  * with --hold the sides count there the A sides held and the keepalives checked (AGENT_CONTROL).
  */
 import { performance } from 'node:perf_hooks';
-import { buildPatterns, type Patterns } from '../core/payloadPattern.ts';
+import { epochNow, Waker } from '../core/clock.ts';
+import { cachedPatterns } from '../core/payloadPattern.ts';
 import { HoldSchedule } from '../stress/holdSchedule.ts';
 import { KEEPALIVE_BYTES } from '../stress/sandboxPair.ts';
 import { PAIR_ERRORS } from '../stress/types.ts';
@@ -41,8 +42,8 @@ interface Batch {
 const batches: Batch[] = [];
 const inFlight = new Map<AgentSide, Batch>();
 let sweepTimer: NodeJS.Timeout | undefined;
-let wakeTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
-let patterns: { payload: number; patterns: Patterns } | undefined;
+/** Wakes the pump when the next side of a --rate schedule is due. */
+const waker = new Waker(() => pump());
 /** --hold: this thread's held sides, one timer for all (as in a sandbox run's worker). */
 let hold: SideHold | undefined;
 
@@ -52,17 +53,6 @@ const OUTCOME = {
   cancelled: SIDE_OUTCOMES.indexOf('cancelled'),
   notStarted: SIDE_OUTCOMES.indexOf('notStarted'),
 };
-
-function epochNow(): number {
-  return performance.timeOrigin + performance.now();
-}
-
-function patternsFor(payload: number): Patterns {
-  // Keepalives go on past the payload: the patterns hold a period and a keepalive beyond it.
-  const length = Math.max(payload, KEEPALIVE_BYTES);
-  if (patterns?.payload !== length) patterns = { payload: length, patterns: buildPatterns(length) };
-  return patterns.patterns;
-}
 
 function holdFor(config: SideRunConfig, control: Int32Array): SideHold | undefined {
   const { holdMs, keepaliveMs } = config;
@@ -94,7 +84,8 @@ export function runSides(task: SideTask): Promise<SideTaskResult> {
       sideConfig: {
         payload: task.config.payload,
         close: task.config.close,
-        patterns: patternsFor(task.config.payload),
+        // Keepalives go on past the payload: the patterns hold a period and a keepalive beyond it.
+        patterns: cachedPatterns(Math.max(task.config.payload, KEEPALIVE_BYTES)),
         sockets: task.config.sockets,
         hold: undefined,
       },
@@ -124,7 +115,7 @@ function pump(): void {
         const due = task.t0 + ((task.firstId + batch.next) * 1000) / task.config.rate;
         const wait = due - epochNow();
         if (wait > 0) {
-          wakeAt(wait);
+          waker.in(wait);
           break;
         }
       }
@@ -132,16 +123,6 @@ function pump(): void {
       batch.next += 1;
     }
   }
-}
-
-/** Timers fire a millisecond late or more: sleep until about a millisecond before, then poll. */
-function wakeAt(delayMs: number): void {
-  if (wakeTimer) return;
-  const wake = () => {
-    wakeTimer = undefined;
-    pump();
-  };
-  wakeTimer = delayMs > 2 ? setTimeout(wake, delayMs - 1.5) : setImmediate(wake);
 }
 
 function start(batch: Batch, offset: number): void {

@@ -12,6 +12,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { AGENT_LOST, type LinkAssignment, RECORD_FIELDS } from '../agent/types.ts';
+import { epochNow } from '../core/clock.ts';
 import { describeFileError, type OutputFile } from '../core/outputFile.ts';
 import { aggregateResult } from '../stress/aggregateResult.ts';
 import { addIdRange, closeNotStarted } from '../stress/idRanges.ts';
@@ -65,10 +66,6 @@ interface Flight {
   count: number;
   halves: [BatchHalf | undefined, BatchHalf | undefined];
   sentAt: number;
-}
-
-function epochNow(): number {
-  return performance.timeOrigin + performance.now();
 }
 
 /** A batch that has not come back this long after its pairs' timeout means its agent has stalled. */

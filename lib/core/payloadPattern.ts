@@ -22,6 +22,14 @@ export function buildPatterns(payload: number): Patterns {
   return { aToB, bToA };
 }
 
+let cached: { length: number; patterns: Patterns } | undefined;
+
+/** buildPatterns, kept for the last length asked: a thread's batches mostly share one. */
+export function cachedPatterns(length: number): Patterns {
+  if (cached?.length !== length) cached = { length, patterns: buildPatterns(length) };
+  return cached.patterns;
+}
+
 export function patternOffset(id: number): number {
   return id % PATTERN_PERIOD;
 }

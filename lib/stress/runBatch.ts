@@ -8,8 +8,9 @@
  * every start and by a sweep every 100 ms (which also enforces --timeout), and progress counters.
  */
 import { performance } from 'node:perf_hooks';
+import { epochNow, Waker } from '../core/clock.ts';
 import { describeFileError } from '../core/outputFile.ts';
-import { buildPatterns, type Patterns } from '../core/payloadPattern.ts';
+import { cachedPatterns } from '../core/payloadPattern.ts';
 import { pinThisThread } from '../core/pinThread.ts';
 import { HeldWave } from './heldWave.ts';
 import { HoldSchedule } from './holdSchedule.ts';
@@ -50,20 +51,11 @@ interface Batch {
 const batches: Batch[] = [];
 const inFlight = new Map<Runner, { batch: Batch; dueAt: number }>();
 let sweepTimer: NodeJS.Timeout | undefined;
-let wakeTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
-let patterns: { payload: number; patterns: Patterns } | undefined;
+/** Wakes the pump when the next pair of a --rate schedule is due. */
+const waker = new Waker(() => pump());
 let holdSchedule: HoldSchedule | undefined;
 let logFile: PairLogFile | undefined;
 const crashAfter = Number(process.env[CRASH_AFTER_ENV] ?? 0);
-
-function epochNow(): number {
-  return performance.timeOrigin + performance.now();
-}
-
-function patternsFor(payload: number): Patterns {
-  if (patterns?.payload !== payload) patterns = { payload, patterns: buildPatterns(payload) };
-  return patterns.patterns;
-}
 
 /** Keepalives continue the pattern past the payload: a read of them needs a read buffer's worth beyond a period. */
 const KEEPALIVE_PATTERN_BYTES = 64 * 1024;
@@ -108,7 +100,7 @@ export function runBatch(task: BatchTask): Promise<BatchResult> {
       pairConfig: {
         payload: config.payload,
         close: config.close,
-        patterns: patternsFor(
+        patterns: cachedPatterns(
           config.holdMs > 0 ? Math.max(config.payload, KEEPALIVE_PATTERN_BYTES) : config.payload,
         ),
         sockets: config.sockets,
@@ -152,7 +144,7 @@ function pump(): void {
     if (config.rate !== undefined) {
       const due = config.t0 + (id * 1000) / config.rate;
       if (due > dueAt) {
-        wakeAt(due - dueAt);
+        waker.in(due - dueAt);
         return;
       }
       dueAt = due;
@@ -160,19 +152,6 @@ function pump(): void {
     batch.next += 1;
     start(batch, id, dueAt);
   }
-}
-
-/**
- * Pumps again in `delayMs`. Timers fire a millisecond late or more, which would show as latency of
- * every open-loop pair: sleep until about a millisecond before, then poll with setImmediate.
- */
-function wakeAt(delayMs: number): void {
-  if (wakeTimer) return;
-  const wake = () => {
-    wakeTimer = undefined;
-    pump();
-  };
-  wakeTimer = delayMs > 2 ? setTimeout(wake, delayMs - 1.5) : setImmediate(wake);
 }
 
 /** The held link: a batch is one wave, its pairs start together (the wave bounds what is in flight). */

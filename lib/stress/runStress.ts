@@ -11,6 +11,7 @@
  * (lib/stress/raceJoin.ts).
  */
 import { performance } from 'node:perf_hooks';
+import { epochNow } from '../core/clock.ts';
 import { describeFileError, type OutputFile } from '../core/outputFile.ts';
 import { aggregateResult } from './aggregateResult.ts';
 import { addIdRange, closeNotStarted } from './idRanges.ts';
@@ -62,10 +63,6 @@ export const WARMUP_MAX_MS = 5000;
 
 /** --hold: how often the resident set is sampled while pairs are held. */
 const HOLD_RSS_SAMPLE_MS = 100;
-
-function epochNow(): number {
-  return performance.timeOrigin + performance.now();
-}
 
 /**
  * Batches big enough to keep messaging cheap, small enough to balance the tail and honour --duration
