@@ -19,6 +19,24 @@ describe('lab topology (pure)', () => {
     ]);
   });
 
+  it('wires a sole host to its router by a veth, and puts a LAN bridge where hosts share a router', () => {
+    const bridges = (topology: string) =>
+      planLab('t2', parseTopology(topology))
+        .commands.filter((argv) => argv.join(' ').endsWith('link add lan type bridge'))
+        .map((argv) => argv[2]);
+    expect(bridges('eim,eim')).toEqual([]);
+    const sole = planLab('t2', parseTopology('eim,eim')).commands.map((argv) => argv.join(' '));
+    expect(sole).toContain(
+      'ip -n simopen-lab-t2-alice-nat link add lan type veth peer name eth0 netns simopen-lab-t2-alice',
+    );
+    // The host's namespace exists before its router links into it.
+    expect(sole).toContain('ip netns add simopen-lab-t2-alice');
+    expect(sole.indexOf('ip netns add simopen-lab-t2-alice')).toBeLessThan(
+      sole.findIndex((command) => command.includes('netns simopen-lab-t2-alice')),
+    );
+    expect(bridges('eim*2,eim')).toEqual(['simopen-lab-t2-alice-nat']);
+  });
+
   it('turns each router behaviour into its nft rules', () => {
     const base: Topology['hosts'][number]['router'] = {
       mapping: 'eim',
