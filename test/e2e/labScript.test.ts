@@ -7,16 +7,10 @@
 import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, startChild } from '../../lib/core/childProcess.ts';
 import { STATE_DIR_ENV } from '../../lib/lab/labState.ts';
-import {
-  expectNothingLeftThenClean,
-  labRuns,
-  namespacesOfThisRun,
-  processesInLab,
-  skipLabTests,
-} from '../helpers/labScope.ts';
+import { labRuns, namespacesOfThisRun, processesInLab, skipLabTests } from '../helpers/labScope.ts';
 import { runScript } from '../helpers/runScript.ts';
 
 const skip = skipLabTests('root lab.ts tests');
@@ -27,12 +21,6 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 /** lab.ts with these arguments; its pid is the id of any lab it makes, which is this run's. */
 const runs = labRuns('lab');
 const lab = runs.start;
-
-afterEach(async () => {
-  // Whatever a failed test left running; a passing one has nothing left to stop.
-  await runs.stopAll();
-  expectNothingLeftThenClean();
-});
 
 describe.skipIf(skip)('lab.ts', () => {
   it('lab.ts up, status, exec and down; down leaves nothing', async () => {

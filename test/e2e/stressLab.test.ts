@@ -9,17 +9,12 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { FAIL_START_ENV } from '../../lib/agent/agentServer.ts';
 import { CONNTRACK_SAMPLE_EVERY } from '../../lib/coordinator/labOptions.ts';
 import type { DistributedResult } from '../../lib/coordinator/types.ts';
 import type { Child } from '../../lib/core/childProcess.ts';
-import {
-  expectNothingLeftThenClean,
-  labRuns,
-  namespacesOfThisRun,
-  skipLabTests,
-} from '../helpers/labScope.ts';
+import { labRuns, namespacesOfThisRun, skipLabTests } from '../helpers/labScope.ts';
 
 const skip = skipLabTests('stress --lab tests', { conntrack: true });
 
@@ -32,11 +27,6 @@ const runs = labRuns('stress');
 function stressLab(topology: string, args: string[], env: Record<string, string> = {}): Child {
   return runs.start(['--lab', topology, ...args], env);
 }
-
-afterEach(async () => {
-  await runs.stopAll();
-  expectNothingLeftThenClean();
-});
 
 function readJson(path: string): DistributedResult {
   return JSON.parse(readFileSync(path, 'utf8')) as DistributedResult;

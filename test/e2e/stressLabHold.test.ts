@@ -7,16 +7,11 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { DistributedResult } from '../../lib/coordinator/types.ts';
 import type { Child } from '../../lib/core/childProcess.ts';
 import { openFilesLimit } from '../../lib/core/processLimits.ts';
-import {
-  expectNothingLeftThenClean,
-  labRuns,
-  namespacesOfThisRun,
-  skipLabTests,
-} from '../helpers/labScope.ts';
+import { labRuns, namespacesOfThisRun, skipLabTests } from '../helpers/labScope.ts';
 
 const skip = skipLabTests('stress --lab --hold tests', { conntrack: true });
 
@@ -27,11 +22,6 @@ const runs = labRuns('stress');
 function stressLab(args: string[]): Child {
   return runs.start(['--lab', 'eim:apdf:drop,eim:apdf:drop', ...args]);
 }
-
-afterEach(async () => {
-  await runs.stopAll();
-  expectNothingLeftThenClean();
-});
 
 describe.skipIf(skip)('stress.ts --lab --hold', () => {
   it('holds every pair open at once through both routers, every keepalive checked across the agents', async () => {

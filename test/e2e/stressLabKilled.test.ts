@@ -3,23 +3,12 @@
  * (lib/lab/labJanitor.ts) removes the lab, and the agents and the coordinator end. Needs root with
  * ip, nft and conntrack; the lab's id is the pid of the stress.ts this run starts (labScope.ts).
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import {
-  expectNothingLeftThenClean,
-  labRuns,
-  namespacesOfThisRun,
-  processesInLab,
-  skipLabTests,
-} from '../helpers/labScope.ts';
+import { describe, expect, it } from 'vitest';
+import { labRuns, namespacesOfThisRun, processesInLab, skipLabTests } from '../helpers/labScope.ts';
 
 const skip = skipLabTests('stress --lab SIGKILL test', { conntrack: true });
 
 const runs = labRuns('stress');
-afterEach(async () => {
-  await runs.stopAll();
-  expectNothingLeftThenClean();
-});
-
 describe.skipIf(skip)('stress.ts --lab killed', () => {
   it('SIGKILL of stress.ts mid-run: the lab is removed all the same, agents and coordinator end', async () => {
     const run = runs.start(['--lab', 'eim:apdf:drop,eim:apdf:drop', '--pairs', '1000000', '--rate', '2000']);

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import type { Child } from '../../lib/core/childProcess.ts';
 import { namespacesOfLab, probeLab, removeNamespaces } from '../../lib/lab/buildLab.ts';
 import { STATE_DIR_ENV } from '../../lib/lab/labState.ts';
@@ -86,10 +86,15 @@ export function skipLabTests(label: string, options: { conntrack?: boolean } = {
 
 /**
  * Scripts that make labs, started for this run: each one's pid is its lab's id, owned by this run.
- * `stopAll` (after each test) kills whatever a failed test left running.
+ * Called at a test file's top level, it registers the file's afterEach: whatever a failed test left
+ * running is killed, then nothing of this run's may be left (and is removed if it is).
  */
 export function labRuns(script: 'lab' | 'stress') {
   const started: Child[] = [];
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((child) => child.stop('SIGKILL')));
+    expectNothingLeftThenClean();
+  });
   return {
     start(args: string[], env: Record<string, string> = {}, options: { cwd?: string } = {}): Child {
       const child = runScript(script, args, env, options);
@@ -102,6 +107,5 @@ export function labRuns(script: 'lab' | 'stress') {
       started.push(child);
       return child;
     },
-    stopAll: () => Promise.all(started.splice(0).map((child) => child.stop('SIGKILL'))),
   };
 }
