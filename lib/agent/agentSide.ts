@@ -63,6 +63,7 @@ const HOLD = { none: 0, holding: 1, over: 2 } as const;
 
 /** What the side needs from a socket; net.Socket and RawSocket both have it. */
 interface SideSocket {
+  write(data: Uint8Array): unknown;
   end(): unknown;
   resetAndDestroy(): unknown;
   destroy(): unknown;
@@ -181,8 +182,7 @@ export class AgentSide {
     if (this.config.payload === 0 || !socket) return;
     const pattern = this.isA ? this.config.patterns.aToB : this.config.patterns.bToA;
     const data = pattern.subarray(this.offset, this.offset + this.config.payload);
-    if (socket instanceof RawSocket) socket.write(data);
-    else (socket as net.Socket).write(data);
+    socket.write(data);
   }
 
   handleData(buffer: Buffer, length: number): void {
@@ -330,8 +330,7 @@ export class AgentSide {
     const pattern = this.isA ? this.config.patterns.aToB : this.config.patterns.bToA;
     const start = (this.offset + position) % PATTERN_PERIOD;
     const data = pattern.subarray(start, start + KEEPALIVE_BYTES);
-    if (socket instanceof RawSocket) socket.write(data);
-    else (socket as net.Socket).write(data);
+    socket.write(data);
   }
 
   /** Every keepalive of the peer's arrived intact. */

@@ -63,6 +63,7 @@ export const KEEPALIVE_BYTES = 16;
 
 /** What the pair needs from a socket; net.Socket and RawSocket both have it. */
 interface PairSide {
+  write(data: Uint8Array): unknown;
   end(): unknown;
   resetAndDestroy(): unknown;
   destroy(): unknown;
@@ -443,9 +444,7 @@ export class SandboxPair {
       const socket = this.socketOf(side);
       if (!socket) continue;
       const pattern = side === 0 ? this.config.patterns.aToB : this.config.patterns.bToA;
-      const data = pattern.subarray(start, start + KEEPALIVE_BYTES);
-      if (socket instanceof RawSocket) socket.write(data);
-      else (socket as net.Socket).write(data);
+      socket.write(pattern.subarray(start, start + KEEPALIVE_BYTES));
     }
   }
 
