@@ -9,13 +9,12 @@
 import net from 'node:net';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { logValue } from '../core/printable.ts';
 import { selfTestRawTcp } from '../core/rawTcpSelfTest.ts';
 import type { Endpoint } from '../core/types.ts';
-import { workerExecArgv } from '../core/workerExecArgv.ts';
 import { PairStats } from '../stress/pairStats.ts';
-import { YOUNG_GENERATION_MB } from '../stress/threadPool.ts';
+import { batchThreadPool, YOUNG_GENERATION_MB } from '../stress/threadPool.ts';
 import { asCoordinatorMessage } from './controlCodec.ts';
 import { ControlConnection } from './controlConnection.ts';
 import type { PeerList } from './peerList.ts';
@@ -259,20 +258,14 @@ class Session {
         this.log(`${socketsReason}; using net.Socket`);
         this.run = { ...message.run, sockets: 'net' };
       }
-      this.pool = new Piscina({
-        filename: WORKER_FILE,
-        minThreads: workers,
-        maxThreads: workers,
+      // As a local run's pool (lib/stress/threadPool.ts): a hold keeps its sides, not their garbage.
+      this.pool = batchThreadPool(
+        WORKER_FILE,
+        workers,
         // Every batch the coordinator has in flight runs at once: an agent never holds a side back.
-        concurrentTasksPerWorker: Math.max(1, Math.ceil(message.maxBatches / workers) + 1),
-        atomics: 'disabled',
-        idleTimeout: 60_000,
-        execArgv: workerExecArgv(),
-        // As a local run's pool (lib/stress/threadPool.ts): a hold keeps its sides, not their garbage.
-        resourceLimits: {
-          maxYoungGenerationSizeMb: message.run.holdMs ? YOUNG_GENERATION_MB.hold : YOUNG_GENERATION_MB.run,
-        },
-      });
+        Math.max(1, Math.ceil(message.maxBatches / workers) + 1),
+        message.run.holdMs ? YOUNG_GENERATION_MB.hold : YOUNG_GENERATION_MB.run,
+      );
       this.pool.on('error', (error: unknown) => this.log(`a worker died: ${String(error)}`));
       const pool = this.pool;
       await Promise.all(Array.from({ length: workers }, () => pool.run({ warmup: true })));

@@ -18,21 +18,39 @@ const WORKER_FILE = new URL('../../workers/stressWorker.ts', import.meta.url).hr
  */
 export const YOUNG_GENERATION_MB = { run: 8, hold: 2 } as const;
 
-/** `threads` worker threads, each running up to `batchesPerThread` batches at once. */
-export function startThreadPool(
+/**
+ * A Piscina pool of `threads` worker threads running `filename`, each up to `tasksPerThread` tasks at
+ * once: a run's batches here, an agent's batches of sides in lib/agent/agentServer.ts.
+ */
+export function batchThreadPool<Task, Result>(
+  filename: string,
   threads: number,
-  batchesPerThread: number,
-  youngGenerationMb: number = YOUNG_GENERATION_MB.run,
-): BatchPool {
-  return new Piscina<BatchTask | { warmup: true }, BatchResult | null>({
-    filename: WORKER_FILE,
+  tasksPerThread: number,
+  youngGenerationMb: number,
+): Piscina<Task, Result> {
+  return new Piscina<Task, Result>({
+    filename,
     minThreads: threads,
     maxThreads: threads,
-    concurrentTasksPerWorker: batchesPerThread,
+    concurrentTasksPerWorker: tasksPerThread,
     // Workers do async I/O between tasks: they must not block in Atomics.wait.
     atomics: 'disabled',
     idleTimeout: 60_000,
     execArgv: workerExecArgv(),
     resourceLimits: { maxYoungGenerationSizeMb: youngGenerationMb },
   });
+}
+
+/** `threads` worker threads, each running up to `batchesPerThread` batches at once. */
+export function startThreadPool(
+  threads: number,
+  batchesPerThread: number,
+  youngGenerationMb: number = YOUNG_GENERATION_MB.run,
+): BatchPool {
+  return batchThreadPool<BatchTask | { warmup: true }, BatchResult | null>(
+    WORKER_FILE,
+    threads,
+    batchesPerThread,
+    youngGenerationMb,
+  );
 }
