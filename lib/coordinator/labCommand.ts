@@ -59,8 +59,8 @@ export const ROUTER_CONNTRACK_TIMEOUTS: Record<string, number> = {
   time_wait: 10,
 };
 /**
- * Set in the lab's namespaces that hold a bridge (a router's LAN, the internet, the management
- * network) for the run: with br_netfilter loaded on the machine (container runtimes load it), every
+ * Set in the lab's namespaces that hold or may hold a bridge (the LAN of a router several hosts
+ * share, the internet, the management network) for the run: with br_netfilter loaded on the machine (container runtimes load it), every
  * frame a bridge passes goes through the IP netfilter hooks at the bridge as well; the routers' rules
  * match the routed path (iifname "lan" is the bridge either way), and a lab run's pairs are all routed.
  * `-e`: without br_netfilter the keys do not exist, and there is nothing to turn off.
