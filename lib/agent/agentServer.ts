@@ -14,7 +14,8 @@ import { logValue } from '../core/printable.ts';
 import { selfTestRawTcp } from '../core/rawTcpSelfTest.ts';
 import type { Endpoint } from '../core/types.ts';
 import { PairStats } from '../stress/pairStats.ts';
-import { batchThreadPool, YOUNG_GENERATION_MB } from '../stress/threadPool.ts';
+import { batchThreadPool, warmEveryThread, YOUNG_GENERATION_MB } from '../stress/threadPool.ts';
+import type { WarmupTask } from '../stress/types.ts';
 import { asCoordinatorMessage } from './controlCodec.ts';
 import { ControlConnection } from './controlConnection.ts';
 import type { PeerList } from './peerList.ts';
@@ -170,7 +171,7 @@ export async function startAgent(
 
 /** One coordinator's run on this agent. */
 class Session {
-  private pool: Piscina<SideTask | { warmup: true }, SideTaskResult | null> | undefined;
+  private pool: Piscina<SideTask | WarmupTask, SideTaskResult | number> | undefined;
   private run: SideRunConfig | undefined;
   private links = new Map<number, LinkAssignment>();
   private t0: number | undefined;
@@ -268,7 +269,7 @@ class Session {
       );
       this.pool.on('error', (error: unknown) => this.log(`a worker died: ${String(error)}`));
       const pool = this.pool;
-      await Promise.all(Array.from({ length: workers }, () => pool.run({ warmup: true })));
+      await warmEveryThread((task) => pool.run(task), workers);
       const info: AgentInfo = {
         name: this.options.name,
         pid: process.pid,

@@ -64,6 +64,8 @@ export class AgentClient {
   private waiting: ((message: AgentMessage | { type: 'closed'; reason: string }) => void) | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
   private readonly pings = new Map<number, number>();
+  /** Callers waiting for the pong of a ping (pingNow), by its seq. */
+  private readonly pongWaiters = new Map<number, () => void>();
   private readonly rtts: { rtt: number; offset: number }[] = [];
   private seq = 0;
   private lostReason: string | undefined;
@@ -182,6 +184,8 @@ export class AgentClient {
         if (this.rtts.length > 64) this.rtts.shift();
         if (message.heldA !== undefined) this.heldA = message.heldA;
         if (message.rssBytes !== undefined) this.rssBytes = message.rssBytes;
+        this.pongWaiters.get(message.seq)?.();
+        this.pongWaiters.delete(message.seq);
         return;
       }
       case 'stats':
@@ -229,16 +233,36 @@ export class AgentClient {
     return ready.info;
   }
 
+  private ping(): number {
+    this.seq += 1;
+    this.pings.set(this.seq, performance.now());
+    if (this.pings.size > 64) this.pings.delete(this.seq - 64);
+    this.connection.send({ type: 'ping', seq: this.seq });
+    return this.seq;
+  }
+
   private startPinging(): void {
-    const ping = () => {
-      this.seq += 1;
-      this.pings.set(this.seq, performance.now());
-      if (this.pings.size > 64) this.pings.delete(this.seq - 64);
-      this.connection.send({ type: 'ping', seq: this.seq });
-    };
-    ping();
-    this.pingTimer = setInterval(ping, HEARTBEAT_MS);
+    this.ping();
+    this.pingTimer = setInterval(() => this.ping(), HEARTBEAT_MS);
     this.pingTimer.unref();
+  }
+
+  /**
+   * Pings now and resolves when the pong comes (its heldA and rssBytes are then current), or after
+   * `timeoutMs` without it.
+   */
+  pingNow(timeoutMs: number): Promise<void> {
+    const seq = this.ping();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.pongWaiters.delete(seq);
+        resolve();
+      }, timeoutMs);
+      this.pongWaiters.set(seq, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   /** From here a close or a silence is a loss. */

@@ -127,7 +127,7 @@ export async function runDistributed(input: DistributedRunInput): Promise<Distri
 
 /** How often the held pairs and the agents' resident sets are summed for their peaks (pongs come every second). */
 const HOLD_SAMPLE_MS = 250;
-/** Before the first pair, each agent's resident set is waited for this long at most. */
+/** Before the first pair, each agent's resident set (a pong) is waited for this long at most. */
 const HOLD_BASELINE_WAIT_MS = 3000;
 
 /**
@@ -136,9 +136,8 @@ const HOLD_BASELINE_WAIT_MS = 3000;
  * own memory does not grow with them), from their value before the first pair to their peak.
  */
 async function watchHold(clients: AgentClient[], counts: ProgressCounts) {
-  const until = performance.now() + HOLD_BASELINE_WAIT_MS;
-  while (clients.some((client) => client.rssBytes === undefined) && performance.now() < until)
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  // A fresh reading: the last pong may be from before the agent's pool had loaded.
+  await Promise.all(clients.map((client) => client.pingNow(HOLD_BASELINE_WAIT_MS)));
   const sum = (read: (client: AgentClient) => number) =>
     clients.reduce((total, client) => total + read(client), 0);
   const rssAtStartBytes = sum((client) => client.rssBytes ?? 0);

@@ -9,8 +9,14 @@
  * channel closing (the parent exited, however) ends it.
  */
 import { INTERRUPT_SIGNALS } from '../core/childProcess.ts';
-import { startThreadPool } from './threadPool.ts';
-import { type BatchTask, CONTROL, type FromStressProcess, type ToStressProcess } from './types.ts';
+import { startThreadPool, warmEveryThread } from './threadPool.ts';
+import {
+  type BatchTask,
+  CONTROL,
+  type FromStressProcess,
+  type ToStressProcess,
+  type WarmupTask,
+} from './types.ts';
 
 /** What the parent tells a stress process when it starts it (one JSON argument). */
 export interface StressProcessSpec {
@@ -51,7 +57,7 @@ export function serveBatches(spec: StressProcessSpec): void {
       return;
     }
     const { id, task } = message;
-    const local: BatchTask | { warmup: true } =
+    const local: BatchTask | WarmupTask =
       'warmup' in task
         ? task
         : { ...task, control, config: { ...task.config, logFd: task.config.logFd >= 0 ? spec.logFd : -1 } };
@@ -76,5 +82,6 @@ export function serveBatches(spec: StressProcessSpec): void {
   });
   // A terminal's Ctrl-C reaches the whole process group: the parent stops the run, through the channel.
   for (const signal of INTERRUPT_SIGNALS) process.on(signal, () => {});
-  send({ type: 'ready' });
+  // Ready once every thread is loaded: the run's resident set at a hold's start includes them all.
+  void warmEveryThread((task) => pool.run(task), spec.threads).then(() => send({ type: 'ready' }));
 }

@@ -21,6 +21,7 @@ import {
   CONTROL,
   type FromStressProcess,
   type ToStressProcess,
+  type WarmupTask,
 } from './types.ts';
 
 const PROCESS_FILE = new URL('../../workers/stressProcess.ts', import.meta.url).pathname;
@@ -43,7 +44,7 @@ export interface ProcessPoolOptions {
 }
 
 interface Pending {
-  resolve: (result: BatchResult | null) => void;
+  resolve: (result: BatchResult | number) => void;
   reject: (error: Error) => void;
 }
 
@@ -91,7 +92,7 @@ export class ProcessPool extends EventEmitter implements BatchPool {
     return pool;
   }
 
-  run(task: BatchTask | { warmup: true }): Promise<BatchResult | null> {
+  run(task: BatchTask | WarmupTask): Promise<BatchResult | number> {
     let member: Member | undefined;
     for (const candidate of this.members)
       if (candidate.alive && (!member || candidate.pending.size < member.pending.size)) member = candidate;

@@ -27,7 +27,7 @@ import { pairEndpoints, warmupCapacity, warmupPlan } from './planPairs.ts';
 import { ProcessPool } from './processPool.ts';
 import { type ProgressCounts, ProgressTracker } from './progressTracker.ts';
 import { joinBufferSize, RaceJoin } from './raceJoin.ts';
-import { startThreadPool, YOUNG_GENERATION_MB } from './threadPool.ts';
+import { startThreadPool, warmEveryThread, YOUNG_GENERATION_MB } from './threadPool.ts';
 import { TimelineSampler } from './timeline.ts';
 import {
   type AddressPlan,
@@ -291,11 +291,10 @@ export async function runStress(input: StressRunInput): Promise<StressResult> {
       progress = undefined;
       warmedPerWorker = Math.floor((throwaway.established + throwaway.failed) / warmThreads);
       throwaway.destroy();
-    } else {
+    } else if (!processPool) {
+      // (Stress processes warm their threads before they say they are ready.)
       await Promise.all(
-        pools.flatMap((pool, index) =>
-          Array.from({ length: sides[index] ?? 1 }, () => pool.run({ warmup: true })),
-        ),
+        pools.map((pool, index) => warmEveryThread((task) => pool.run(task), sides[index] ?? 1)),
       );
     }
 

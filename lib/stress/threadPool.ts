@@ -3,9 +3,10 @@
  * way for the main thread of a run (lib/stress/runStress.ts) and for a stress process of a run spread
  * over several (lib/stress/batchProcess.ts).
  */
+import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
 import { workerExecArgv } from '../core/workerExecArgv.ts';
-import type { BatchPool, BatchResult, BatchTask } from './types.ts';
+import type { BatchPool, BatchResult, BatchTask, WarmupTask } from './types.ts';
 
 const WORKER_FILE = new URL('../../workers/stressWorker.ts', import.meta.url).href;
 
@@ -47,10 +48,34 @@ export function startThreadPool(
   batchesPerThread: number,
   youngGenerationMb: number = YOUNG_GENERATION_MB.run,
 ): BatchPool {
-  return batchThreadPool<BatchTask | { warmup: true }, BatchResult | null>(
+  return batchThreadPool<BatchTask | WarmupTask, BatchResult | number>(
     WORKER_FILE,
     threads,
     batchesPerThread,
     youngGenerationMb,
   );
+}
+
+/** Waiting for every thread gives up after this long: the run goes on with what is loaded. */
+const WARM_THREADS_MAX_MS = 60_000;
+const WARM_RETRY_MS = 20;
+
+/**
+ * Resolves once each of `threads` threads has answered a warm-up task (with its threadId). Piscina
+ * hands tasks to the threads that are ready, so one warm-up per thread can all go to the first thread
+ * loaded while the others still load, and what is measured after (a hold's resident set at its start)
+ * would then grow by their loading.
+ */
+export async function warmEveryThread(
+  run: (task: WarmupTask) => Promise<unknown>,
+  threads: number,
+): Promise<void> {
+  const seen = new Set<unknown>();
+  const until = performance.now() + WARM_THREADS_MAX_MS;
+  for (;;) {
+    const answers = await Promise.all(Array.from({ length: threads }, () => run({ warmup: true })));
+    for (const answer of answers) seen.add(answer);
+    if (seen.size >= threads || performance.now() > until) return;
+    await new Promise((resolve) => setTimeout(resolve, WARM_RETRY_MS));
+  }
 }

@@ -262,16 +262,21 @@ export interface BatchTask {
 }
 
 /** What runs a run's batches: a Piscina pool of threads, or several stress processes (lib/stress/processPool.ts). */
+/** A warm-up task: the thread answers with its threadId once its module (and the tsx loader) is loaded. */
+export interface WarmupTask {
+  warmup: true;
+}
+
 export interface BatchPool {
-  /** A batch, or { warmup: true }: resolves once the pool's code is loaded (null). */
-  run(task: BatchTask | { warmup: true }): Promise<BatchResult | null>;
+  /** A batch, or a warm-up: resolves once a thread's code is loaded, with its threadId. */
+  run(task: BatchTask | WarmupTask): Promise<BatchResult | number>;
   /** A worker (or a stress process) died between batches. */
   on(event: 'error', listener: (error: unknown) => void): unknown;
   destroy(): Promise<void>;
 }
 
 /** A batch as it crosses to a stress process: its control buffer is that process's own. */
-export type ProcessTask = Omit<BatchTask, 'control' | 'join'> | { warmup: true };
+export type ProcessTask = Omit<BatchTask, 'control' | 'join'> | WarmupTask;
 
 /** Parent to stress process (IPC). */
 export type ToStressProcess =
@@ -284,7 +289,7 @@ export type FromStressProcess =
   | { type: 'ready' }
   /** Its CONTROL counters (every slot), resident set now and at its peak; before every result too. */
   | { type: 'counts'; counts: number[]; rssBytes: number; maxRssBytes: number }
-  | { type: 'result'; id: number; result: BatchResult | null }
+  | { type: 'result'; id: number; result: BatchResult | number }
   | { type: 'failed'; id: number; error: string }
   /** A worker thread of it died between batches. */
   | { type: 'workerDied'; error: string };
