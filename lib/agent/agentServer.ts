@@ -169,6 +169,9 @@ export async function startAgent(
   };
 }
 
+/** --hold: how often an agent samples its resident set for the peak its pongs report. */
+const RSS_SAMPLE_MS = 100;
+
 /** One coordinator's run on this agent. */
 class Session {
   private pool: Piscina<SideTask | WarmupTask, SideTaskResult | number> | undefined;
@@ -183,6 +186,9 @@ class Session {
   private cpuAtSetup: NodeJS.CpuUsage | undefined;
   private finished = false;
   private ending: Promise<void> | undefined;
+  /** --hold: the highest resident set sampled since the last pong, and its sampler. */
+  private rssPeak = 0;
+  private rssSampler: NodeJS.Timeout | undefined;
 
   constructor(
     readonly connection: Connection,
@@ -225,12 +231,7 @@ class Session {
           seq: message.seq,
           time: performance.timeOrigin + performance.now(),
           // --hold: what the coordinator's peak of pairs held at once and memory per pair are made of.
-          ...(this.run?.holdMs
-            ? {
-                heldA: Atomics.load(new Int32Array(this.control), AGENT_CONTROL.heldA),
-                rssBytes: process.memoryUsage.rss(),
-              }
-            : {}),
+          ...(this.run?.holdMs ? this.holdReading() : {}),
         });
         return;
       case 'error':
@@ -374,6 +375,23 @@ class Session {
     this.connection.socket.end();
   }
 
+  /**
+   * A pong's hold figures. The resident set's peak between pongs comes from a sampler of its own (as a
+   * local hold samples every 100 ms): a pong a second would miss a peak between two of them.
+   */
+  private holdReading(): { heldA: number; rssBytes: number; rssPeakBytes: number } {
+    const rssBytes = process.memoryUsage.rss();
+    if (!this.rssSampler) {
+      this.rssSampler = setInterval(() => {
+        this.rssPeak = Math.max(this.rssPeak, process.memoryUsage.rss());
+      }, RSS_SAMPLE_MS);
+      this.rssSampler.unref();
+    }
+    const rssPeakBytes = Math.max(this.rssPeak, rssBytes);
+    this.rssPeak = 0;
+    return { heldA: Atomics.load(new Int32Array(this.control), AGENT_CONTROL.heldA), rssBytes, rssPeakBytes };
+  }
+
   /** Ends the session: stops what runs, waits for it, frees the pool. */
   end(reason: string | undefined): Promise<void> {
     this.ending ??= (async () => {
@@ -384,6 +402,7 @@ class Session {
           );
         Atomics.store(new Int32Array(this.control), AGENT_CONTROL.stop, 1);
       }
+      clearInterval(this.rssSampler);
       this.connection.close();
       await Promise.all(this.outstanding);
       await this.pool?.destroy();

@@ -293,6 +293,7 @@ export function asAgentMessage(message: Record<string, unknown>): AgentMessage {
       requireFields(message, { seq: isCount, time: isNumber });
       if (message.heldA !== undefined) requireFields(message, { heldA: isCount });
       if (message.rssBytes !== undefined) requireFields(message, { rssBytes: isCount });
+      if (message.rssPeakBytes !== undefined) requireFields(message, { rssPeakBytes: isCount });
       break;
     case 'error':
       requireFields(message, { code: isErrorCode, message: isString });

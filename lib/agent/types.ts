@@ -143,8 +143,11 @@ export type AgentMessage =
   | { type: 'result'; batch: number; records: number[]; errors: string[] }
   /** The agent's side statistics over the run (exactly mergeable: lib/stress/pairStats.ts), and its peak RSS. */
   | { type: 'stats'; stats: EncodedStats; peakRssBytes: number; cpu: CpuTime; keepalivesVerified?: number }
-  /** With its clock, the A sides it holds now and its resident set (--hold through agents). */
-  | { type: 'pong'; seq: number; time: number; heldA?: number; rssBytes?: number }
+  /**
+   * With its clock, and with --hold the A sides it holds now, its resident set now, and the highest it
+   * was since the previous pong (sampled every RSS_SAMPLE_MS).
+   */
+  | { type: 'pong'; seq: number; time: number; heldA?: number; rssBytes?: number; rssPeakBytes?: number }
   | { type: 'error'; code: ControlErrorCode; message: string };
 
 export type ControlMessage = CoordinatorMessage | AgentMessage;

@@ -78,6 +78,8 @@ export class AgentClient {
   /** --hold: A sides the agent held at its last pong, its resident set then, and the keepalives it checked. */
   heldA = 0;
   rssBytes: number | undefined;
+  /** --hold: the highest the agent's resident set was between its last two pongs. */
+  rssPeakBytes: number | undefined;
   keepalivesVerified = 0;
   onResult: (message: ResultMessage) => void = () => {};
   onLost: (reason: string) => void = () => {};
@@ -184,6 +186,7 @@ export class AgentClient {
         if (this.rtts.length > 64) this.rtts.shift();
         if (message.heldA !== undefined) this.heldA = message.heldA;
         if (message.rssBytes !== undefined) this.rssBytes = message.rssBytes;
+        if (message.rssPeakBytes !== undefined) this.rssPeakBytes = message.rssPeakBytes;
         this.pongWaiters.get(message.seq)?.();
         this.pongWaiters.delete(message.seq);
         return;

@@ -148,9 +148,10 @@ async function watchHold(clients: AgentClient[], counts: ProgressCounts) {
     const held = sum((client) => client.heldA);
     counts.open = held;
     peakOpenPairs = Math.max(peakOpenPairs, held);
+    // Each agent's peak between its pongs, summed (as a spread local hold sums its processes' peaks).
     peakRssBytes = Math.max(
       peakRssBytes,
-      sum((client) => client.rssBytes ?? 0),
+      sum((client) => client.rssPeakBytes ?? client.rssBytes ?? 0),
     );
   };
   return {

@@ -121,6 +121,8 @@ describe('control messages', () => {
       errors: ['EPAIRTIMEOUT'],
     };
     expect(asAgentMessage(result)).toBe(result);
+    const pong = { type: 'pong', seq: 4, time: 1, heldA: 10, rssBytes: 2048, rssPeakBytes: 4096 };
+    expect(asAgentMessage(pong)).toBe(pong);
   });
 
   it('refuses unknown types, messages of the other direction, missing and bad fields, naming them', () => {
@@ -141,6 +143,7 @@ describe('control messages', () => {
     expect(() => asCoordinatorMessage({ ...setup, links: [{ link: 0, role: 'c' }] })).toThrow(
       /field "links"/,
     );
+    expect(() => asAgentMessage({ type: 'pong', seq: 1, time: 1, rssPeakBytes: -1 })).toThrow(/rssPeakBytes/);
     expect(() => asAgentMessage({ type: 'result', batch: 1, records: [0, 0, 1], errors: [] })).toThrow(
       /not whole records/,
     );
